@@ -1,0 +1,16 @@
+"""Deep embeddings for class-imbalanced data: CLMLE behind scikit-learn estimators."""
+
+from ._clmle import CLMLEEmbedder
+from ._margins import clmle_margin_bounds
+from ._nearest_cluster import KNearestClusterClassifier
+from .metrics import balanced_accuracy, balanced_accuracy_scorer
+
+__all__ = [
+    "CLMLEEmbedder",
+    "KNearestClusterClassifier",
+    "balanced_accuracy",
+    "balanced_accuracy_scorer",
+    "clmle_margin_bounds",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,164 @@
+"""Base class of the embedder family: validation, fitting, device, transform."""
+
+import copy
+from abc import abstractmethod
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+from torch import nn
+
+from ._training import EmbeddingNet, EpochProgress, TrainingDivergedError, embed, resolve_device
+from ._validation import check_class_labels
+from .nn.encoders import EmbeddingNetwork, MLPEncoder
+
+
+class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Shared machinery of the embedders: subclasses provide the training plan.
+
+    ``fit`` validates the data, encodes the labels, builds the encoder and
+    trains it with skorch under the subclass's :class:`~._training.TrainingPlan`
+    (template method :meth:`_make_plan`). ``transform`` returns unit-norm
+    float32 embeddings computed in batches.
+    """
+
+    _parameter_constraints = {
+        "module": [None, nn.Module, type],
+        "module_params": [None, dict],
+        "embedding_dim": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "device": [StrOptions({"auto", "cpu", "cuda"}), str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "callbacks": [None, list],
+        "transform_batch_size": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    @abstractmethod
+    def _make_plan(self, features, class_codes, generator):
+        """Return the :class:`~._training.TrainingPlan` of this method."""
+
+    def _check_params_vs_input(self, class_counts):
+        """Data-dependent checks and ``auto`` resolution (stores ``self._name``)."""
+
+    def fit(self, X, y):
+        """Learn the embedding.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training inputs.
+        y : array-like of shape (n_samples,)
+            Class labels of any type (ints, strings).
+
+        Returns
+        -------
+        self : object
+            Fitted embedder.
+        """
+        self._validate_params()
+        X, y = validate_data(self, X, y, dtype=np.float32, multi_output=True,
+                             ensure_min_samples=2)
+        y = check_class_labels(y, type(self).__name__)
+        encoder = LabelEncoder().fit(y)
+        self.classes_ = encoder.classes_
+        codes = encoder.transform(y)
+        self._check_params_vs_input(np.bincount(codes))
+
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        self.device_ = torch.device(resolve_device(self.device))
+        features = torch.from_numpy(X)
+        class_codes = torch.from_numpy(codes).long()
+        fork_devices = [self.device_.index or 0] if self.device_.type == "cuda" else []
+        # Seeding a forked global RNG makes initialisation and dropout
+        # reproducible without touching the user's own random streams.
+        with torch.random.fork_rng(devices=fork_devices):
+            torch.manual_seed(seed)
+            generator = torch.Generator().manual_seed(seed)
+            network = self._build_network(features, len(self.classes_))
+            plan = self._make_plan(features, class_codes, generator)
+            net = EmbeddingNet(
+                network, plan=plan, criterion=nn.Identity, optimizer=torch.optim.AdamW,
+                lr=self.lr, optimizer__weight_decay=self.weight_decay,
+                max_epochs=plan.n_epochs, train_split=None, device=self.device_,
+                callbacks=[("plan", plan),
+                           ("progress", EpochProgress(plan.n_epochs, bool(self.verbose))),
+                           *(self.callbacks or [])],
+                verbose=0,
+            )
+            try:
+                net.fit({"features": features, "index": torch.arange(len(features))},
+                        class_codes)
+            except TrainingDivergedError as exc:
+                raise ValueError(str(exc)) from exc
+        self.module_ = net.module_.eval()
+        self.history_ = net.history
+        self.embedding_dim_ = self.module_.class_weight.shape[1]
+        return self
+
+    def transform(self, X):
+        """Embed ``X`` on the unit sphere.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, embedding_dim_), dtype float32
+            Unit-norm embeddings.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float32, reset=False)
+        return self._embed(torch.from_numpy(X)).cpu().numpy()
+
+    def _embed(self, features):
+        if len(features) == 0:
+            return torch.zeros(0, self.embedding_dim_)
+        return embed(self.module_, features, self.device_, self.transform_batch_size)
+
+    @property
+    def _n_features_out(self):
+        return self.embedding_dim_
+
+    def _build_network(self, features, n_classes):
+        encoder = self._build_encoder(features.shape[1])
+        encoder.eval()
+        with torch.no_grad():
+            probe = encoder(features[:2])
+        embedding_dim = int(np.prod(probe.shape[1:]))
+        return EmbeddingNetwork(encoder, embedding_dim, n_classes).to(self.device_)
+
+    def _build_encoder(self, n_features):
+        params = dict(self.module_params or {})
+        if self.module is None:
+            return MLPEncoder(n_features, embedding_dim=self.embedding_dim, **params)
+        if isinstance(self.module, nn.Module):
+            if params:
+                raise ValueError("module_params apply only when `module` is a class, "
+                                 "not an instance.")
+            # A copy, re-initialised under our seed: fitting never mutates the
+            # given instance and `random_state` governs its weights.
+            encoder = copy.deepcopy(self.module)
+            for layer in encoder.modules():
+                if hasattr(layer, "reset_parameters"):
+                    layer.reset_parameters()
+            return encoder
+        if isinstance(self.module, type) and issubclass(self.module, nn.Module):
+            return self.module(**params)
+        raise TypeError(f"`module` must be None, an nn.Module subclass or instance; "
+                        f"got {self.module!r}.")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        tags.non_deterministic = False
+        return tags

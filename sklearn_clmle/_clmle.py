@@ -1,0 +1,216 @@
+"""CLMLEEmbedder: Cluster-based Large Margin Local Embedding."""
+
+import math
+from numbers import Integral, Real
+
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._base import BaseEmbedder
+from ._plans import CLMLEPlan
+from .nn.losses import ClusterMarginLoss, CosineSoftmaxLoss
+
+
+class CLMLEEmbedder(BaseEmbedder):
+    """Deep embedding for class-imbalanced data by cluster margins (CLMLE).
+
+    Learns an encoder ``f`` with ``||f(x)|| = 1`` following Huang, Li, Loy and
+    Tang (TPAMI 2019), Sec. 3.2-3.3: each class is split into equal-size
+    clusters by spherical k-means; mini-batches gather a hard query cluster
+    of a uniformly drawn class with its nearest clusters; the loss of Eq. (9)
+    keeps an angular margin ``inter_margin`` between clusters of different
+    classes and ``intra_margin`` between clusters of the same class, each
+    sample weighted by the inverse frequency of its class in the batch; the
+    clusters are refreshed every round.
+
+    Parameters
+    ----------
+    inter_margin : float, default=0.2
+        ``a1`` of Eq. (9). See :func:`clmle_margin_bounds` for its bound.
+    intra_margin : float, default=0.05
+        ``a2`` of Eq. (9).
+    scale : float, default=16.0
+        Multiplies the inner products of Eq. (9) and of the softmax terms.
+        Not in the paper (``scale=1`` is Eq. (9) as printed); without it the
+        logits of unit vectors stay in [-1, 1] and learning stalls.
+    cluster_size : int or "auto", default="auto"
+        ``l``, samples per cluster. ``"auto"``: see ``docs/defaults.md``.
+    clusters_per_batch : int, default=12
+        ``M``, clusters per mini-batch (paper: 12).
+    samples_per_cluster : int or "auto", default="auto"
+        Members drawn from each cluster of a batch (paper: 20).
+        ``"auto"`` is ``min(20, cluster_size)``.
+    n_rounds : int, default=5
+        Clustering rounds (paper: "often within 5").
+    steps_per_round : int or "auto", default="auto"
+        Mini-batches per round.
+    pretrain_steps : int or "auto", default="auto"
+        Mini-batches of class-balanced cosine-softmax pre-training before the
+        first clustering; ``0`` clusters the untrained encoder's features.
+    softmax_weight : float, default=1.0
+        Weight of the cosine-softmax term kept next to Eq. (9) during the
+        rounds (0 gives the paper's loss alone).
+    query : {"hardest", "uniform"}, default="hardest"
+        Query cluster of a batch: the one with the highest cached loss in
+        its class (paper), or a uniform one (Table 7 ablation).
+    cost_sensitive : bool, default=True
+        Inverse in-batch class frequency weights (Table 7 ablation).
+    module : None, nn.Module subclass or instance, default=None
+        Encoder. ``None`` uses :class:`~sklearn_clmle.nn.MLPEncoder`. A class
+        is instantiated with ``module_params``; an instance is copied and
+        re-initialised.
+    module_params : dict, default=None
+        Keyword arguments of ``module`` (for the default MLP:
+        ``hidden_units``, ``dropout``).
+    embedding_dim : int, default=64
+        Output dimension of the default MLP.
+    lr : float, default=1e-3
+        AdamW learning rate.
+    weight_decay : float, default=5e-4
+        AdamW weight decay (paper: 5e-4).
+    device : {"auto", "cpu", "cuda"} or torch.device, default="auto"
+        ``"auto"`` uses CUDA when available.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, sampling and clustering; an int gives
+        bit-identical results on the CPU.
+    verbose : int, default=0
+        Progress bar over epochs when positive.
+    callbacks : list of skorch callbacks, default=None
+        Extra skorch callbacks (checkpoints, early stopping, logging, ...).
+    transform_batch_size : int, default=1024
+        Samples embedded at once by ``transform``.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    module_ : EmbeddingNetwork
+        Trained network (encoder plus cosine head), in eval mode.
+    history_ : skorch.History
+        Per-epoch records: ``stage``, ``train_loss``, ``n_clusters``, ...
+    embedding_dim_ : int
+        Output dimension.
+    device_ : torch.device
+        Device the network lives on.
+    cluster_size_ : int
+        Resolved cluster size.
+    n_features_in_ : int
+        Number of input features.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Input feature names, when ``X`` has string column names.
+
+    See Also
+    --------
+    KNearestClusterClassifier : Eq. (10) classifier for the embeddings.
+    clmle_margin_bounds : The paper's upper bounds on the margins.
+
+    References
+    ----------
+    C. Huang, Y. Li, C. C. Loy and X. Tang, "Deep Imbalanced Learning for Face
+    Recognition and Attribute Prediction", IEEE TPAMI, 2019.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn_clmle import CLMLEEmbedder
+    >>> X, y = load_digits(return_X_y=True)
+    >>> emb = CLMLEEmbedder(n_rounds=1, steps_per_round=5, pretrain_steps=5,
+    ...                     random_state=0).fit(X[:300], y[:300])
+    >>> emb.transform(X[:3]).shape
+    (3, 64)
+    """
+
+    _parameter_constraints = {
+        **BaseEmbedder._parameter_constraints,
+        "inter_margin": [Interval(Real, 0, None, closed="left")],
+        "intra_margin": [Interval(Real, 0, None, closed="left")],
+        "scale": [Interval(Real, 0, None, closed="neither")],
+        "cluster_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "clusters_per_batch": [Interval(Integral, 2, None, closed="left")],
+        "samples_per_cluster": [Interval(Integral, 1, None, closed="left"),
+                                StrOptions({"auto"})],
+        "n_rounds": [Interval(Integral, 1, None, closed="left")],
+        "steps_per_round": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "pretrain_steps": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
+        "softmax_weight": [Interval(Real, 0, None, closed="left")],
+        "query": [StrOptions({"hardest", "uniform"})],
+        "cost_sensitive": ["boolean"],
+    }
+
+    def __init__(self, *, inter_margin=0.2, intra_margin=0.05, scale=16.0, cluster_size="auto",
+                 clusters_per_batch=12, samples_per_cluster="auto", n_rounds=5,
+                 steps_per_round="auto", pretrain_steps="auto", softmax_weight=1.0,
+                 query="hardest", cost_sensitive=True, module=None, module_params=None,
+                 embedding_dim=64, lr=1e-3, weight_decay=5e-4, device="auto",
+                 random_state=None, verbose=0, callbacks=None, transform_batch_size=1024):
+        self.inter_margin = inter_margin
+        self.intra_margin = intra_margin
+        self.scale = scale
+        self.cluster_size = cluster_size
+        self.clusters_per_batch = clusters_per_batch
+        self.samples_per_cluster = samples_per_cluster
+        self.n_rounds = n_rounds
+        self.steps_per_round = steps_per_round
+        self.pretrain_steps = pretrain_steps
+        self.softmax_weight = softmax_weight
+        self.query = query
+        self.cost_sensitive = cost_sensitive
+        self.module = module
+        self.module_params = module_params
+        self.embedding_dim = embedding_dim
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
+        self.transform_batch_size = transform_batch_size
+
+    def _check_params_vs_input(self, class_counts):
+        n_samples = int(class_counts.sum())
+        largest = int(class_counts.max())
+        if self.cluster_size == "auto":
+            self.cluster_size_ = auto_cluster_size(class_counts)
+        else:
+            if self.cluster_size > largest:
+                raise ValueError(
+                    f"cluster_size={self.cluster_size} is larger than the largest class "
+                    f"({largest} samples): every class would be one cluster. Use a smaller "
+                    "cluster_size or 'auto'."
+                )
+            self.cluster_size_ = self.cluster_size
+        self._samples_per_cluster = (min(20, self.cluster_size_)
+                                     if self.samples_per_cluster == "auto"
+                                     else self.samples_per_cluster)
+        batch_size = self.clusters_per_batch * self._samples_per_cluster
+        passes = math.ceil(n_samples / batch_size)
+        self._steps_per_round = (max(20, 2 * passes) if self.steps_per_round == "auto"
+                                 else self.steps_per_round)
+        self._pretrain_steps = (max(50, 10 * passes) if self.pretrain_steps == "auto"
+                                else self.pretrain_steps)
+
+    def _make_plan(self, features, class_codes, generator):
+        return CLMLEPlan(
+            features, class_codes, generator, self.transform_batch_size,
+            cluster_loss=ClusterMarginLoss(self.inter_margin, self.intra_margin, self.scale,
+                                           self.cost_sensitive),
+            softmax_loss=CosineSoftmaxLoss(self.scale, self.cost_sensitive),
+            softmax_weight=self.softmax_weight,
+            cluster_size=self.cluster_size_,
+            clusters_per_batch=self.clusters_per_batch,
+            samples_per_cluster=self._samples_per_cluster,
+            pretrain_steps=self._pretrain_steps,
+            n_rounds=self.n_rounds,
+            steps_per_round=self._steps_per_round,
+            query=self.query,
+        )
+
+
+def auto_cluster_size(class_counts):
+    """Data-size-aware cluster size ``l`` for ``cluster_size="auto"``.
+
+    The paper's ``l = 200`` assumes classes of hundreds of samples. Here ``l``
+    is a quarter of the median class size, between 2 and 200, so that a
+    typical class holds a few clusters and the smallest hold one.
+    """
+    median = float(sorted(class_counts)[len(class_counts) // 2])
+    return int(min(200, max(2, round(median / 4))))

@@ -1,0 +1,146 @@
+"""skorch glue: the training engine shared by every embedder of the family.
+
+A :class:`TrainingPlan` is a skorch callback that owns the parts that vary
+between methods (the batch sampler of each epoch and the loss of a batch);
+:class:`EmbeddingNet` is a skorch ``NeuralNet`` that asks the plan for both.
+"""
+
+import logging
+
+import torch
+from skorch import NeuralNet
+from skorch.callbacks import Callback
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+logger = logging.getLogger("sklearn_clmle")
+
+
+class TrainingDivergedError(FloatingPointError):
+    """Raised when a training loss becomes NaN or infinite."""
+
+
+class EmbeddingNet(NeuralNet):
+    """skorch ``NeuralNet`` driven by a :class:`TrainingPlan`.
+
+    Training batches are gathered in one indexing operation per batch
+    (``batch_size=None`` with a sampler yielding index tensors), and the loss
+    sees the batch's sample indices, which the plan needs for its caches.
+    """
+
+    def __init__(self, *args, plan, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.plan = plan
+
+    def get_iterator(self, dataset, training=False):
+        if training:
+            return DataLoader(dataset, sampler=self.plan.batch_sampler(), batch_size=None)
+        return super().get_iterator(dataset, training=training)
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        loss = self.plan.loss(y_pred, y_true, X["index"])
+        if not torch.isfinite(loss):
+            raise TrainingDivergedError(
+                f"Training diverged: the loss became {loss.item()} in epoch "
+                f"{len(self.history)}. Lower `lr`, the margins or `scale`, or check "
+                "the module for numerical problems."
+            )
+        return loss
+
+
+class _LazySampler:
+    # The DataLoader is built once per fit; it re-iterates this object every
+    # epoch, so the plan can switch samplers between epochs.
+    def __init__(self, plan):
+        self.plan = plan
+
+    def __iter__(self):
+        # skorch's dataset indexes tensors through scikit-learn's
+        # `_safe_indexing`, which wants NumPy index arrays.
+        return (indices.numpy() for indices in self.plan.current_sampler)
+
+    def __len__(self):
+        return len(self.plan.current_sampler)
+
+
+class TrainingPlan(Callback):
+    """Base of the per-method training logic, plugged into :class:`EmbeddingNet`.
+
+    Subclasses set ``self.current_sampler`` in :meth:`on_epoch_begin` and
+    implement :meth:`loss`. The plan holds the training data so that it can
+    embed all of it between epochs (e.g. to re-cluster).
+
+    Parameters
+    ----------
+    features : Tensor
+        Training inputs (on the CPU).
+    class_codes : Tensor of shape (n_samples,)
+        Integer class codes.
+    n_epochs : int
+        Number of skorch epochs the plan runs.
+    generator : torch.Generator
+        CPU generator for every random draw of the plan.
+    embed_batch_size : int
+        Batch size used to embed the training data.
+    """
+
+    def __init__(self, features, class_codes, n_epochs, generator, embed_batch_size):
+        self.features = features
+        self.class_codes = class_codes
+        self.n_epochs = n_epochs
+        self.generator = generator
+        self.embed_batch_size = embed_batch_size
+        self.current_sampler = None
+
+    def batch_sampler(self):
+        return _LazySampler(self)
+
+    def loss(self, y_pred, class_codes, indices):
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def embed_training_data(self, net):
+        """Unit-norm embeddings of the whole training set, in eval mode."""
+        module = net.module_
+        was_training = module.training
+        module.eval()
+        out = embed(module, self.features, net.device, self.embed_batch_size)
+        module.train(was_training)
+        return out
+
+
+@torch.no_grad()
+def embed(module, features, device, batch_size):
+    """Embed ``features`` in batches so memory does not grow with their number."""
+    chunks = [module.embed(chunk.to(device)) for chunk in torch.split(features, batch_size)]
+    if not chunks:
+        return torch.zeros(0, 0, device=device)
+    return torch.cat(chunks)
+
+
+class EpochProgress(Callback):
+    """tqdm bar over epochs, with the latest loss, plus a log line per epoch."""
+
+    def __init__(self, total, enabled):
+        self.total = total
+        self.enabled = enabled
+
+    def on_train_begin(self, net, **kwargs):
+        self.bar_ = tqdm(total=self.total, disable=not self.enabled, desc="fit", leave=False)
+
+    def on_epoch_end(self, net, **kwargs):
+        row = net.history[-1]
+        logger.info("epoch %d (%s): loss %.4f", row["epoch"], row.get("stage", ""),
+                    row["train_loss"])
+        self.bar_.set_postfix(stage=row.get("stage", ""), loss=f"{row['train_loss']:.4f}")
+        self.bar_.update(1)
+
+    def on_train_end(self, net, **kwargs):
+        self.bar_.close()
+
+
+def resolve_device(device):
+    """``"auto"`` becomes ``"cuda"`` when a GPU is visible, else ``"cpu"``."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
