@@ -40,6 +40,9 @@ class ClassBalancedBatchSampler:
     def __init__(self, class_codes, batch_size, n_batches, generator):
         self.n_classes = int(class_codes.max()) + 1
         self.members, self.starts, self.counts = _group_index(class_codes.cpu(), self.n_classes)
+        # Codes without samples are never drawn (they would index the next
+        # class's members); with every code present this is ``arange``.
+        self.classes = torch.nonzero(self.counts > 0).flatten()
         self.batch_size = batch_size
         self.n_batches = n_batches
         self.generator = generator
@@ -49,7 +52,8 @@ class ClassBalancedBatchSampler:
 
     def __iter__(self):
         for _ in range(self.n_batches):
-            classes = torch.randint(self.n_classes, (self.batch_size,), generator=self.generator)
+            classes = self.classes[torch.randint(self.classes.numel(), (self.batch_size,),
+                                                 generator=self.generator)]
             offset = (torch.rand(self.batch_size, generator=self.generator)
                       * self.counts[classes]).long()
             yield self.members[self.starts[classes] + offset]
@@ -109,6 +113,8 @@ class ClusterBatchSampler:
         self.members, self.starts, self.counts = _group_index(self.sample_cluster, n_clusters)
         self.class_clusters = [torch.nonzero(self.cluster_class == c).flatten()
                                for c in range(self.n_classes)]
+        # Only classes that own a cluster can provide a query cluster.
+        self.query_classes = [c for c, owned in enumerate(self.class_clusters) if owned.numel()]
 
     def record_losses(self, indices, losses):
         """Cache the latest loss of each sample in a batch."""
@@ -135,7 +141,8 @@ class ClusterBatchSampler:
         return candidates[choice].item()
 
     def _query_cluster(self):
-        klass = torch.randint(self.n_classes, (1,), generator=self.generator).item()
+        klass = self.query_classes[
+            torch.randint(len(self.query_classes), (1,), generator=self.generator).item()]
         candidates = self.class_clusters[klass]
         if self.query == "hardest":
             losses = self.cluster_losses()[candidates]

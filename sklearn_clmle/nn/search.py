@@ -52,15 +52,22 @@ def nearest_cluster_log_scores(queries, centroids, cluster_class, n_classes, n_n
 def _class_scores(logits, classes, n_classes):
     # Scatter per class instead of a (queries, N, classes) one-hot so memory
     # stays O(queries * (N + classes)) even with thousands of identities.
-    # The rival sum is "all retrieved minus the class's own", in float64 to
-    # limit cancellation; it is exactly zero when only the class is retrieved.
+    # The rival sum is "all retrieved minus the class's own", in float64; it
+    # is exactly zero when only the class is retrieved. The subtraction loses
+    # no precision except for the class of the top cluster (its rivals may be
+    # e^-40 against 1, which would round to zero and score +inf), so that
+    # class's rival sum is added up directly instead.
     n_queries = logits.shape[0]
     own = logits.new_full((n_queries, n_classes), float("inf"))
     own = own.scatter_reduce(1, classes, logits, reduce="amin")
     present = torch.zeros_like(own, dtype=torch.bool).scatter_(1, classes, True)
-    top = logits.amax(dim=1, keepdim=True)
+    top, top_at = logits.max(dim=1, keepdim=True)
     weights = torch.exp((logits - top).double())
     per_class = weights.new_zeros(n_queries, n_classes).scatter_add_(1, classes, weights)
-    rival = top.double() + torch.log((weights.sum(dim=1, keepdim=True) - per_class).clamp_min(0))
+    rival_sum = weights.sum(dim=1, keepdim=True) - per_class
+    top_class = classes.gather(1, top_at)
+    top_rivals = torch.where(classes != top_class, weights, 0.0).sum(dim=1, keepdim=True)
+    rival_sum = rival_sum.scatter(1, top_class, top_rivals)
+    rival = top.double() + torch.log(rival_sum.clamp_min(0))
     score = (own.double() - rival).to(logits.dtype)
     return torch.where(present, score, float("-inf"))

@@ -1,0 +1,312 @@
+"""Tests of the equal-size spherical k-means and the capacity-constrained assignment."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings, strategies as st
+
+from sklearn_clmle.nn.clustering import (
+    balanced_assignment,
+    cluster_within_classes,
+    equal_size_spherical_kmeans,
+    n_clusters_for_size,
+)
+
+
+def _blocking_pairs(similarity, capacities, assignment):
+    # (sample, cluster) pairs that both strictly prefer each other to what
+    # they got: the sample to its cluster, the cluster to a member or to room.
+    pairs = []
+    n_samples, n_clusters = similarity.shape
+    for i in range(n_samples):
+        current = similarity[i, assignment[i]].item()
+        for k in range(n_clusters):
+            if similarity[i, k].item() <= current:
+                continue
+            members = torch.nonzero(assignment == k).flatten()
+            if members.numel() < capacities[k].item():
+                pairs.append((i, k))
+            elif (similarity[members, k] < similarity[i, k]).any():
+                pairs.append((i, k))
+    return pairs
+
+
+@st.composite
+def _assignment_problems(draw, integer_scores=False):
+    n_samples = draw(st.integers(1, 12))
+    n_clusters = draw(st.integers(1, 6))
+    capacities = draw(st.lists(st.integers(0, n_samples), min_size=n_clusters,
+                               max_size=n_clusters))
+    # Top up so that the capacities can hold every sample.
+    shortfall = n_samples - sum(capacities)
+    if shortfall > 0:
+        index = draw(st.integers(0, n_clusters - 1))
+        capacities[index] += shortfall
+    if integer_scores:  # many ties
+        element = st.integers(-2, 2).map(float)
+    else:
+        element = st.floats(-1, 1, allow_nan=False, width=32)
+    scores = draw(st.lists(element, min_size=n_samples * n_clusters,
+                           max_size=n_samples * n_clusters))
+    similarity = torch.tensor(scores, dtype=torch.float32).reshape(n_samples, n_clusters)
+    return similarity, torch.tensor(capacities, dtype=torch.long)
+
+
+def _check_capacities(assignment, similarity, capacities):
+    n_samples, n_clusters = similarity.shape
+    assert assignment.shape == (n_samples,)
+    assert assignment.dtype == torch.long
+    assert ((assignment >= 0) & (assignment < n_clusters)).all()
+    counts = torch.bincount(assignment, minlength=n_clusters)
+    assert (counts <= capacities).all()
+    if int(capacities.sum()) == n_samples:
+        assert torch.equal(counts, capacities)
+
+
+@settings(max_examples=80, deadline=None, derandomize=True)
+@given(_assignment_problems())
+def test_balanced_assignment_respects_capacities_and_is_stable(problem):
+    similarity, capacities = problem
+    assignment = balanced_assignment(similarity, capacities)
+    _check_capacities(assignment, similarity, capacities)
+    assert _blocking_pairs(similarity, capacities, assignment) == []
+
+
+@settings(max_examples=50, deadline=None, derandomize=True)
+@given(_assignment_problems(integer_scores=True))
+def test_balanced_assignment_is_stable_with_ties(problem):
+    similarity, capacities = problem
+    assignment = balanced_assignment(similarity, capacities)
+    _check_capacities(assignment, similarity, capacities)
+    assert _blocking_pairs(similarity, capacities, assignment) == []
+
+
+@settings(max_examples=50, deadline=None, derandomize=True)
+@given(_assignment_problems(), st.integers(1, 3))
+def test_balanced_assignment_short_preference_lists_place_everyone(problem, n_preferences):
+    similarity, capacities = problem
+    assignment = balanced_assignment(similarity, capacities, n_preferences=n_preferences)
+    _check_capacities(assignment, similarity, capacities)
+
+
+def test_balanced_assignment_unconstrained_is_argmax():
+    generator = torch.Generator().manual_seed(0)
+    similarity = torch.rand(20, 4, generator=generator)
+    capacities = torch.full((4,), 20)
+    assert torch.equal(balanced_assignment(similarity, capacities), similarity.argmax(1))
+
+
+def test_balanced_assignment_hand_example():
+    # Everybody prefers cluster 0 (capacity 1); the most similar sample keeps it.
+    similarity = torch.tensor([[0.9, 0.1, 0.0],
+                               [0.8, 0.7, 0.0],
+                               [0.95, 0.0, 0.5]])
+    capacities = torch.tensor([1, 1, 1])
+    # Deferred acceptance: cluster 0 keeps sample 2 (0.95); samples 0 and 1
+    # then both propose to cluster 1, which keeps sample 1 (0.7 > 0.1);
+    # sample 0 ends in cluster 2.
+    assert balanced_assignment(similarity, capacities).tolist() == [2, 1, 0]
+
+
+def test_balanced_assignment_rejects_too_small_capacities():
+    with pytest.raises(ValueError, match="capacities"):
+        balanced_assignment(torch.zeros(5, 2), torch.tensor([2, 2]))
+
+
+def test_balanced_assignment_many_clusters_beyond_preference_list():
+    # More clusters than n_preferences: the second pass must still place all.
+    generator = torch.Generator().manual_seed(1)
+    similarity = torch.rand(300, 60, generator=generator)
+    capacities = torch.full((60,), 5)
+    assignment = balanced_assignment(similarity, capacities, n_preferences=4)
+    _check_capacities(assignment, similarity, capacities)
+
+
+# ----------------------------------------------------------------------------
+# Equal-size spherical k-means
+# ----------------------------------------------------------------------------
+
+def _random_points(n_samples, n_features, seed):
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(n_samples, n_features, generator=generator)
+
+
+@pytest.mark.parametrize("n_samples, n_clusters", [(10, 3), (23, 5), (40, 4), (7, 6), (9, 2)])
+def test_kmeans_sizes_differ_by_at_most_one(n_samples, n_clusters):
+    X = _random_points(n_samples, 4, seed=n_samples)
+    labels, centroids = equal_size_spherical_kmeans(
+        X, n_clusters, generator=torch.Generator().manual_seed(0))
+    counts = torch.bincount(labels, minlength=n_clusters)
+    assert counts.sum().item() == n_samples
+    assert set(counts.tolist()) <= {n_samples // n_clusters, math.ceil(n_samples / n_clusters)}
+    assert centroids.shape == (n_clusters, 4)
+
+
+def test_kmeans_centroids_are_unit_normalised_means_of_their_members():
+    X = _random_points(30, 5, seed=2) * 7.0
+    labels, centroids = equal_size_spherical_kmeans(
+        X, 4, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(centroids.norm(dim=1), torch.ones(4))
+    unit = F.normalize(X, dim=1)
+    for k in range(4):
+        expected = F.normalize(unit[labels == k].sum(0), dim=0)
+        torch.testing.assert_close(centroids[k], expected)
+
+
+def test_kmeans_is_deterministic_for_a_seed_and_scale_invariant():
+    X = _random_points(50, 3, seed=3)
+    first = equal_size_spherical_kmeans(X, 5, generator=torch.Generator().manual_seed(11))
+    second = equal_size_spherical_kmeans(X, 5, generator=torch.Generator().manual_seed(11))
+    assert torch.equal(first[0], second[0])
+    assert torch.equal(first[1], second[1])
+    # Rows are normalised first: the length of a row does not matter.
+    lengths = torch.linspace(0.5, 4.0, 50)[:, None]
+    scaled = equal_size_spherical_kmeans(X * lengths, 5,
+                                         generator=torch.Generator().manual_seed(11))
+    assert torch.equal(first[0], scaled[0])
+
+
+def test_kmeans_single_cluster():
+    X = torch.tensor([[2.0, 0.0], [0.0, 3.0], [1.0, 1.0]])
+    labels, centroids = equal_size_spherical_kmeans(X, 1)
+    assert labels.tolist() == [0, 0, 0]
+    expected = F.normalize(F.normalize(X, dim=1).sum(0), dim=0)
+    torch.testing.assert_close(centroids, expected[None, :])
+
+
+def test_kmeans_one_cluster_per_sample():
+    X = _random_points(6, 3, seed=4)
+    labels, centroids = equal_size_spherical_kmeans(
+        X, 6, generator=torch.Generator().manual_seed(0))
+    assert sorted(labels.tolist()) == list(range(6))
+    torch.testing.assert_close(centroids[labels], F.normalize(X, dim=1))
+
+
+def test_kmeans_one_cluster_per_sample_with_duplicate_points():
+    X = torch.tensor([[1.0, 0.0]] * 4)
+    labels, centroids = equal_size_spherical_kmeans(
+        X, 4, generator=torch.Generator().manual_seed(0))
+    assert sorted(labels.tolist()) == [0, 1, 2, 3]
+    torch.testing.assert_close(centroids, X)
+
+
+@pytest.mark.parametrize("n_clusters", [0, -1, 6])
+def test_kmeans_rejects_invalid_n_clusters(n_clusters):
+    with pytest.raises(ValueError, match="n_clusters"):
+        equal_size_spherical_kmeans(torch.ones(5, 2), n_clusters)
+
+
+def _sphere_blobs(n_blobs, per_blob, n_features, noise, seed):
+    generator = torch.Generator().manual_seed(seed)
+    # Orthogonal directions: pairwise inner product 0, so far apart.
+    directions = torch.eye(n_features)[:n_blobs]
+    truth = torch.arange(n_blobs).repeat_interleave(per_blob)
+    X = directions[truth] + noise * torch.randn(len(truth), n_features, generator=generator)
+    permutation = torch.randperm(len(truth), generator=generator)
+    return F.normalize(X[permutation], dim=1), truth[permutation], directions
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
+def test_kmeans_recovers_well_separated_equal_size_blobs(seed):
+    X, truth, directions = _sphere_blobs(n_blobs=5, per_blob=12, n_features=8, noise=0.05,
+                                         seed=seed)
+    labels, centroids = equal_size_spherical_kmeans(
+        X, 5, generator=torch.Generator().manual_seed(seed))
+    # The partitions agree up to a renaming of the clusters.
+    pairs = set(zip(labels.tolist(), truth.tolist()))
+    assert len(pairs) == 5
+    for cluster, blob in pairs:
+        assert centroids[cluster] @ directions[blob] > 0.99
+
+
+def test_n_clusters_for_size():
+    assert n_clusters_for_size(10, 3) == 3
+    assert n_clusters_for_size(2, 5) == 1
+    assert n_clusters_for_size(0, 5) == 1
+    assert n_clusters_for_size(200, 200) == 1
+    assert n_clusters_for_size(399, 200) == 1
+    assert n_clusters_for_size(400, 200) == 2
+
+
+# ----------------------------------------------------------------------------
+# Clustering within classes
+# ----------------------------------------------------------------------------
+
+def _check_within_classes(X, class_codes, cluster_size, result, n_classes):
+    sample_cluster, centroids, cluster_class = result
+    n_total = centroids.shape[0]
+    assert cluster_class.shape == (n_total,)
+    assert sample_cluster.shape == class_codes.shape
+    assert ((sample_cluster >= 0) & (sample_cluster < n_total)).all()
+    torch.testing.assert_close(centroids.norm(dim=1), torch.ones(n_total))
+    # Grouped by class, in class order.
+    assert torch.equal(cluster_class, cluster_class.sort().values)
+    unit = F.normalize(X, dim=1)
+    for code in range(n_classes):
+        members = class_codes == code
+        size = int(members.sum())
+        own = torch.nonzero(cluster_class == code).flatten()
+        if size == 0:
+            assert own.numel() == 0
+            continue
+        assert own.numel() == max(1, size // cluster_size)
+        # Every sample of the class is in one of the class's clusters ...
+        assert torch.isin(sample_cluster[members], own).all()
+        counts = torch.bincount(sample_cluster[members] - own[0], minlength=own.numel())
+        assert counts.max() - counts.min() <= 1
+        assert counts.min() >= 1
+    for k in range(n_total):
+        # ... and every cluster is pure: its class is that of its members.
+        members = sample_cluster == k
+        assert members.any()
+        assert (class_codes[members] == cluster_class[k]).all()
+        expected = F.normalize(unit[members].sum(0), dim=0)
+        torch.testing.assert_close(centroids[k], expected)
+
+
+def test_cluster_within_classes_counts_and_purity():
+    sizes = [31, 9, 3, 16]
+    class_codes = torch.cat([torch.full((n,), c) for c, n in enumerate(sizes)])
+    class_codes = class_codes[torch.randperm(len(class_codes),
+                                             generator=torch.Generator().manual_seed(0))]
+    X = _random_points(len(class_codes), 4, seed=5)
+    result = cluster_within_classes(X, class_codes, cluster_size=5,
+                                    generator=torch.Generator().manual_seed(0))
+    _check_within_classes(X, class_codes, 5, result, n_classes=4)
+    # 31 // 5 = 6, 9 // 5 = 1, 3 // 5 -> 1, 16 // 5 = 3.
+    assert torch.bincount(result[2]).tolist() == [6, 1, 1, 3]
+
+
+def test_cluster_within_classes_with_empty_classes():
+    class_codes = torch.tensor([0, 0, 0, 0, 3, 3, 3, 3, 3, 3, 1, 1])
+    X = _random_points(len(class_codes), 3, seed=6)
+    result = cluster_within_classes(X, class_codes, cluster_size=2, n_classes=6,
+                                    generator=torch.Generator().manual_seed(0))
+    _check_within_classes(X, class_codes, 2, result, n_classes=6)
+    assert result[2].tolist() == [0, 0, 1, 3, 3, 3]
+    # Without n_classes the highest code decides; empty code 2 is still skipped.
+    default = cluster_within_classes(X, class_codes, cluster_size=2,
+                                     generator=torch.Generator().manual_seed(0))
+    assert default[2].tolist() == [0, 0, 1, 3, 3, 3]
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(st.lists(st.integers(0, 4), min_size=1, max_size=40), st.integers(1, 6),
+       st.integers(0, 2 ** 16))
+def test_cluster_within_classes_invariants(codes, cluster_size, seed):
+    class_codes = torch.tensor(codes)
+    X = _random_points(len(codes), 3, seed=seed)
+    result = cluster_within_classes(X, class_codes, cluster_size, n_classes=5,
+                                    generator=torch.Generator().manual_seed(seed))
+    _check_within_classes(X, class_codes, cluster_size, result, n_classes=5)
+
+
+def test_cluster_within_classes_is_deterministic():
+    class_codes = torch.arange(3).repeat(15)
+    X = _random_points(45, 4, seed=7)
+    first = cluster_within_classes(X, class_codes, 4, generator=torch.Generator().manual_seed(3))
+    second = cluster_within_classes(X, class_codes, 4, generator=torch.Generator().manual_seed(3))
+    for a, b in zip(first, second):
+        assert torch.equal(a, b)

@@ -1,0 +1,170 @@
+"""Tests of the Eq. (10) nearest-cluster scores."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from sklearn_clmle.nn.search import nearest_cluster_log_scores
+
+
+def _unit(angle_degrees):
+    angle = math.radians(angle_degrees)
+    return [math.cos(angle), math.sin(angle)]
+
+
+# Four clusters on the circle: 0 deg (class 0), 60 deg (class 1),
+# 90 deg (class 0), 180 deg (class 1); class 2 has no cluster.
+CENTROIDS = torch.tensor([_unit(0), _unit(60), _unit(90), _unit(180)], dtype=torch.float64)
+CLUSTER_CLASS = torch.tensor([0, 1, 0, 1])
+INF = float("inf")
+
+
+def test_hand_computed_eq10_example():
+    # q1 at 0 deg: similarities 1, 0.5, 0, -1. N = 3 keeps clusters 0, 1, 2.
+    #   class 0: min(1, 0) - log(e^0.5)          = 0 - 0.5            = -0.5
+    #   class 1: 0.5 - log(e^1 + e^0)            = 0.5 - 1.3132617    = -0.8132617
+    #   class 2: no cluster retrieved            = -inf
+    # q2 at 120 deg: similarities -0.5, 0.5, 0.8660254, 0.5. N = 3 keeps 2, 1, 3.
+    #   class 0: 0.8660254 - log(e^0.5 + e^0.5)  = 0.8660254 - 1.1931472 = -0.3271218
+    #   class 1: min(0.5, 0.5) - log(e^0.8660254) = -0.3660254
+    queries = torch.tensor([_unit(0), _unit(120)], dtype=torch.float64)
+    scores = nearest_cluster_log_scores(queries, CENTROIDS, CLUSTER_CLASS, n_classes=3,
+                                        n_neighbors=3)
+    expected = torch.tensor([[-0.5, 0.5 - math.log(math.e + 1), -INF],
+                             [math.sqrt(3) / 2 - 0.5 - math.log(2), 0.5 - math.sqrt(3) / 2, -INF]],
+                            dtype=torch.float64)
+    assert scores.shape == (2, 3)
+    assert scores.dtype == torch.float64
+    torch.testing.assert_close(scores, expected, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(expected[0, 1], torch.tensor(-0.8132617, dtype=torch.float64),
+                               atol=1e-7, rtol=0)
+    torch.testing.assert_close(expected[1, 0], torch.tensor(-0.3271218, dtype=torch.float64),
+                               atol=1e-7, rtol=0)
+    # Eq. (10) as a ratio, for the argmax: class 0 wins both queries.
+    assert scores.argmax(dim=1).tolist() == [0, 0]
+
+
+def test_scale_multiplies_similarities():
+    # q1 with s = 2: class 0: 0 - 1 = -1; class 1: 1 - log(e^2 + 1) = -1.1269280.
+    queries = torch.tensor([_unit(0)], dtype=torch.float64)
+    scores = nearest_cluster_log_scores(queries, CENTROIDS, CLUSTER_CLASS, 3, 3, scale=2.0)
+    expected = torch.tensor([[-1.0, 1 - math.log(math.exp(2) + 1), -INF]], dtype=torch.float64)
+    torch.testing.assert_close(scores, expected, rtol=1e-12, atol=1e-12)
+    assert scores[0, 1].item() == pytest.approx(-1.1269280, abs=1e-7)
+
+
+def test_two_neighbours_hand_computed():
+    # q1, N = 2: clusters 0 (1.0, class 0) and 1 (0.5, class 1).
+    queries = torch.tensor([_unit(0)], dtype=torch.float64)
+    scores = nearest_cluster_log_scores(queries, CENTROIDS, CLUSTER_CLASS, 3, 2)
+    torch.testing.assert_close(scores, torch.tensor([[0.5, -0.5, -INF]], dtype=torch.float64))
+
+
+def test_class_owning_all_neighbours_scores_plus_inf():
+    queries = torch.tensor([_unit(0), _unit(170)], dtype=torch.float64)
+    scores = nearest_cluster_log_scores(queries, CENTROIDS, CLUSTER_CLASS, 3, 1)
+    assert scores.tolist() == [[INF, -INF, -INF], [-INF, INF, -INF]]
+    # Two retrieved clusters, both of class 0.
+    centroids = torch.tensor([_unit(0), _unit(10), _unit(180)], dtype=torch.float64)
+    scores = nearest_cluster_log_scores(queries[:1], centroids, torch.tensor([0, 0, 1]), 2, 2)
+    assert scores.tolist() == [[INF, -INF]]
+
+
+def test_class_absent_from_neighbours_scores_minus_inf():
+    queries = torch.tensor([_unit(30)], dtype=torch.float64)
+    scores = nearest_cluster_log_scores(queries, CENTROIDS, CLUSTER_CLASS, 5, 2)
+    assert torch.isinf(scores[0, 2:]).all() and (scores[0, 2:] < 0).all()
+    assert torch.isfinite(scores[0, :2]).all()
+
+
+def _oracle(queries, centroids, cluster_class, n_classes, n_neighbors, scale):
+    rows = []
+    for q in queries.tolist():
+        similarity = [sum(a * b for a, b in zip(q, mu)) for mu in centroids.tolist()]
+        nearest = sorted(range(len(similarity)), key=lambda k: -similarity[k])
+        nearest = nearest[:min(n_neighbors, len(similarity))]
+        row = []
+        for c in range(n_classes):
+            own = [scale * similarity[k] for k in nearest if cluster_class[k] == c]
+            rivals = [scale * similarity[k] for k in nearest if cluster_class[k] != c]
+            if not own:
+                row.append(-INF)
+            elif not rivals:
+                row.append(INF)
+            else:
+                top = max(rivals)  # stable log-sum-exp
+                log_sum = top + math.log(sum(math.exp(r - top) for r in rivals))
+                row.append(min(own) - log_sum)
+        rows.append(row)
+    return torch.tensor(rows, dtype=torch.float64)
+
+
+def _random_problem(seed, n_queries=13, n_clusters=11, n_classes=4, dim=5):
+    generator = torch.Generator().manual_seed(seed)
+    queries = F.normalize(torch.randn(n_queries, dim, generator=generator,
+                                      dtype=torch.float64), dim=1)
+    centroids = F.normalize(torch.randn(n_clusters, dim, generator=generator,
+                                        dtype=torch.float64), dim=1)
+    cluster_class = torch.randint(0, n_classes, (n_clusters,), generator=generator)
+    return queries, centroids, cluster_class
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("n_neighbors", [1, 2, 4, 11])
+@pytest.mark.parametrize("scale", [1.0, 16.0])
+def test_matches_python_oracle(seed, n_neighbors, scale):
+    queries, centroids, cluster_class = _random_problem(seed)
+    scores = nearest_cluster_log_scores(queries, centroids, cluster_class, 5, n_neighbors,
+                                        scale=scale)
+    expected = _oracle(queries, centroids, cluster_class.tolist(), 5, n_neighbors, scale)
+    torch.testing.assert_close(scores, expected, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("scale", [40.0, 100.0])
+def test_large_scale_stays_finite_when_rivals_are_retrieved(scale):
+    # Own cluster at similarity 1, rival at -1: the ratio is e^{-2s}, tiny but
+    # not zero, so the log score is the finite 2 s, not +inf.
+    queries = torch.tensor([_unit(0)], dtype=torch.float64)
+    centroids = torch.tensor([_unit(0), _unit(180)], dtype=torch.float64)
+    scores = nearest_cluster_log_scores(queries, centroids, torch.tensor([0, 1]), 2, 2,
+                                        scale=scale)
+    torch.testing.assert_close(scores, torch.tensor([[2 * scale, -2 * scale]],
+                                                    dtype=torch.float64))
+    queries, centroids, cluster_class = _random_problem(7)
+    scores = nearest_cluster_log_scores(queries, centroids, cluster_class, 4, 6, scale=scale)
+    expected = _oracle(queries, centroids, cluster_class.tolist(), 4, 6, scale)
+    torch.testing.assert_close(scores, expected, rtol=1e-10, atol=1e-8)
+
+
+@pytest.mark.parametrize("chunk_size", [1, 2, 5, 13, 100])
+def test_chunking_gives_the_same_scores(chunk_size):
+    queries, centroids, cluster_class = _random_problem(5, n_queries=13)
+    reference = nearest_cluster_log_scores(queries, centroids, cluster_class, 4, 3)
+    chunked = nearest_cluster_log_scores(queries, centroids, cluster_class, 4, 3,
+                                         chunk_size=chunk_size)
+    torch.testing.assert_close(chunked, reference, rtol=1e-14, atol=1e-14)
+    # Same infinities at the same places.
+    assert torch.equal(torch.isinf(chunked), torch.isinf(reference))
+
+
+def test_n_neighbors_is_clipped_to_number_of_clusters():
+    queries, centroids, cluster_class = _random_problem(6)
+    clipped = nearest_cluster_log_scores(queries, centroids, cluster_class, 4, 1000)
+    exact = nearest_cluster_log_scores(queries, centroids, cluster_class, 4, 11)
+    torch.testing.assert_close(clipped, exact, rtol=0, atol=0)
+
+
+def test_float32_inputs():
+    queries, centroids, cluster_class = _random_problem(8)
+    scores32 = nearest_cluster_log_scores(queries.float(), centroids.float(), cluster_class, 4, 5)
+    assert scores32.dtype == torch.float32
+    scores64 = nearest_cluster_log_scores(queries, centroids, cluster_class, 4, 5)
+    torch.testing.assert_close(scores32.double(), scores64, rtol=1e-5, atol=1e-5)
+
+
+def test_no_queries():
+    scores = nearest_cluster_log_scores(torch.zeros(0, 2, dtype=torch.float64), CENTROIDS,
+                                        CLUSTER_CLASS, 3, 2)
+    assert scores.shape == (0, 3)
