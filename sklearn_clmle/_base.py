@@ -9,12 +9,12 @@ import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
-from ._training import EmbeddingNet, EpochProgress, TrainingDivergedError, embed, resolve_device
-from ._validation import check_class_labels
+from ._training import EmbeddingNet, EpochProgress, TrainingDivergedError, embed
+from ._validation import check_class_labels, check_device
 from .nn.encoders import EmbeddingNetwork, MLPEncoder
 
 
@@ -33,7 +33,8 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         "embedding_dim": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "device": [StrOptions({"auto", "cpu", "cuda"}), str, torch.device],
+        # Any string may name a device ("cuda:1"): fit parses it (check_device).
+        "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "callbacks": [None, list],
@@ -72,7 +73,7 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self._check_params_vs_input(np.bincount(codes))
 
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        self.device_ = torch.device(resolve_device(self.device))
+        self.device_ = check_device(self.device, type(self).__name__)
         features = torch.from_numpy(X)
         class_codes = torch.from_numpy(codes).long()
         fork_devices = [self.device_.index or 0] if self.device_.type == "cuda" else []
@@ -131,8 +132,22 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     def _build_network(self, features, n_classes):
         encoder = self._build_encoder(features.shape[1])
         encoder.eval()
-        with torch.no_grad():
-            probe = encoder(features[:2])
+        batch = features[:2]
+        try:
+            with torch.no_grad():
+                probe = encoder(batch)
+        except (RuntimeError, ValueError, TypeError) as exc:
+            raise ValueError(
+                f"The module failed on a batch of inputs of shape {tuple(batch.shape)} "
+                f"({type(exc).__name__}: {exc}); check that it accepts "
+                f"{features.shape[1]} input features."
+            ) from exc
+        if not torch.is_tensor(probe) or probe.ndim < 2 or probe.shape[0] != len(batch):
+            shape = tuple(probe.shape) if torch.is_tensor(probe) else type(probe).__name__
+            raise ValueError(
+                f"The module must return a tensor of shape (batch_size, ...) with one row "
+                f"per input; got {shape} for a batch of {len(batch)}."
+            )
         embedding_dim = int(np.prod(probe.shape[1:]))
         return EmbeddingNetwork(encoder, embedding_dim, n_classes).to(self.device_)
 

@@ -40,7 +40,8 @@ class CLMLEEmbedder(BaseEmbedder):
         Members drawn from each cluster of a batch (paper: 20).
         ``"auto"`` is ``min(20, cluster_size)``.
     n_rounds : int, default=5
-        Clustering rounds (paper: "often within 5").
+        Clustering rounds (paper: "often within 5"). ``0`` keeps only the
+        softmax pre-training: the ablation the cluster stage must beat.
     steps_per_round : int or "auto", default="auto"
         Mini-batches per round.
     pretrain_steps : int or "auto", default="auto"
@@ -128,7 +129,7 @@ class CLMLEEmbedder(BaseEmbedder):
         "clusters_per_batch": [Interval(Integral, 2, None, closed="left")],
         "samples_per_cluster": [Interval(Integral, 1, None, closed="left"),
                                 StrOptions({"auto"})],
-        "n_rounds": [Interval(Integral, 1, None, closed="left")],
+        "n_rounds": [Interval(Integral, 0, None, closed="left")],
         "steps_per_round": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "pretrain_steps": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
         "softmax_weight": [Interval(Real, 0, None, closed="left")],
@@ -187,6 +188,8 @@ class CLMLEEmbedder(BaseEmbedder):
                                  else self.steps_per_round)
         self._pretrain_steps = (max(50, 10 * passes) if self.pretrain_steps == "auto"
                                 else self.pretrain_steps)
+        if self.n_rounds == 0 and self._pretrain_steps == 0:
+            raise ValueError("n_rounds=0 and pretrain_steps=0 leave nothing to train.")
 
     def _make_plan(self, features, class_codes, generator):
         return CLMLEPlan(

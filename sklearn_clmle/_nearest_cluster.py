@@ -13,8 +13,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._training import resolve_device
-from ._validation import check_class_labels
+from ._validation import check_class_labels, check_device
 from .metrics import balanced_accuracy
 from .nn.clustering import cluster_within_classes
 from .nn.search import nearest_cluster_log_scores
@@ -98,7 +97,8 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         "similarity_scale": [Interval(Real, 0, None, closed="neither")],
         "n_neighbors_grid": [None, "array-like"],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "device": [StrOptions({"auto", "cpu", "cuda"}), str, torch.device],
+        # Any string may name a device ("cuda:1"): fit parses it (check_device).
+        "device": [str, torch.device],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
     }
@@ -137,7 +137,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = encoder.classes_
         codes = torch.from_numpy(encoder.transform(y)).long()
         self._check_params_vs_input(np.bincount(codes.numpy()))
-        self.device_ = torch.device(resolve_device(self.device))
+        self.device_ = check_device(self.device, type(self).__name__)
         rng = check_random_state(self.random_state)
         features = F.normalize(torch.from_numpy(X).to(self.device_), dim=1)
         codes = codes.to(self.device_)
@@ -238,7 +238,10 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples,)
         """
-        return self.classes_[self._log_scores(X).argmax(dim=1).numpy()]
+        # Scores first: they check that the classifier is fitted before
+        # `classes_` is read.
+        codes = self._log_scores(X).argmax(dim=1).numpy()
+        return self.classes_[codes]
 
     def _log_scores(self, X):
         check_is_fitted(self)

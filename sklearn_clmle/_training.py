@@ -47,6 +47,17 @@ class EmbeddingNet(NeuralNet):
             )
         return loss
 
+    def on_train_end(self, net, **kwargs):
+        # A finite loss can still come with an optimizer step that overflows
+        # the weights (huge `lr`): catch it before `transform` returns NaN.
+        super().on_train_end(net, **kwargs)
+        tensors = [*self.module_.parameters(), *self.module_.buffers()]
+        if not all(torch.isfinite(t).all() for t in tensors if t.is_floating_point()):
+            raise TrainingDivergedError(
+                "Training diverged: the network's weights became NaN or infinite. Lower "
+                "`lr`, the margins or `scale`, or check the module for numerical problems."
+            )
+
 
 class _LazySampler:
     # The DataLoader is built once per fit; it re-iterates this object every
@@ -106,6 +117,12 @@ class TrainingPlan(Callback):
         module.eval()
         out = embed(module, self.features, net.device, self.embed_batch_size)
         module.train(was_training)
+        if not torch.isfinite(out).all():
+            raise TrainingDivergedError(
+                f"Training diverged: the embeddings of the training data became NaN or "
+                f"infinite in epoch {len(net.history)}. Lower `lr`, the margins or `scale`, "
+                "or check the module for numerical problems."
+            )
         return out
 
 

@@ -1,7 +1,11 @@
 """Input checks shared by the estimators."""
 
+import torch
+from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import column_or_1d
+
+from ._training import resolve_device
 
 
 def check_class_labels(y, estimator_name, min_classes=2):
@@ -24,3 +28,26 @@ def check_class_labels(y, estimator_name, min_classes=2):
             f"{n_classes} class."
         )
     return y
+
+
+def check_device(device, estimator_name):
+    """Resolve ``device`` (``"auto"``, a device string or a ``torch.device``).
+
+    The parameter constraints only check the type (any string could name a
+    device, e.g. ``"cuda:1"``); this raises the scikit-learn style
+    ``InvalidParameterError`` for strings torch does not parse, and a
+    ``ValueError`` for CUDA when no GPU is visible, instead of torch's errors.
+    """
+    try:
+        resolved = torch.device(resolve_device(device))
+    except (RuntimeError, ValueError) as exc:
+        raise InvalidParameterError(
+            f"The 'device' parameter of {estimator_name} must be 'auto', 'cpu', 'cuda', "
+            f"'cuda:<index>' or a torch.device. Got {device!r} instead."
+        ) from exc
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"{estimator_name} got device={device!r} but CUDA is not available; use "
+            "device='auto' or 'cpu'."
+        )
+    return resolved

@@ -1,0 +1,46 @@
+"""scikit-learn's estimator checks on both public estimators."""
+
+import pytest
+from sklearn.utils.estimator_checks import check_param_validation, parametrize_with_checks
+
+from sklearn_clmle import CLMLEEmbedder, KNearestClusterClassifier
+
+# Instances are needed at collection time, before fixtures exist: the tiny
+# settings of conftest.TINY (pytest's importlib mode cannot import conftest).
+TINY = dict(n_rounds=1, steps_per_round=2, pretrain_steps=2, random_state=0, device="cpu",
+            embedding_dim=8, module_params=dict(hidden_units=(16,)))
+
+
+def _estimators():
+    return [
+        CLMLEEmbedder(**{**TINY, "module_params": dict(TINY["module_params"])}),
+        KNearestClusterClassifier(n_neighbors=3, random_state=0, device="cpu"),
+    ]
+
+
+#: Checks that cannot pass by design, with the reason, per estimator class.
+EXPECTED_FAILED_CHECKS = {
+    "CLMLEEmbedder": {},
+    "KNearestClusterClassifier": {
+        "check_non_transformer_estimators_n_iter": (
+            "`max_iter` caps the iterations of each of many equal-size spherical "
+            "k-means runs (one per class, and per validation fold with "
+            "n_neighbors='auto'); there is no single iteration count to report "
+            "as `n_iter_`."
+        ),
+    },
+}
+
+
+def _expected_failed_checks(estimator):
+    return EXPECTED_FAILED_CHECKS[type(estimator).__name__]
+
+
+@parametrize_with_checks(_estimators(), expected_failed_checks=_expected_failed_checks)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.parametrize("estimator", _estimators(), ids=lambda est: type(est).__name__)
+def test_param_validation(estimator):
+    check_param_validation(type(estimator).__name__, estimator)

@@ -1,0 +1,146 @@
+"""The estimators inside scikit-learn / imbalanced-learn tooling."""
+
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+from imblearn.over_sampling import SMOTE
+from imblearn.pipeline import make_pipeline as make_imb_pipeline
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_validate
+from sklearn.pipeline import Pipeline
+
+from sklearn_clmle import (
+    CLMLEEmbedder,
+    KNearestClusterClassifier,
+    balanced_accuracy,
+    balanced_accuracy_scorer,
+)
+
+
+def _pipeline(params):
+    return Pipeline([("emb", CLMLEEmbedder(**params)),
+                     ("clf", KNearestClusterClassifier(n_neighbors=5, random_state=0,
+                                                       device="cpu"))])
+
+
+@pytest.fixture(scope="module")
+def fitted_pipeline(long_tailed_digits, fast_params):
+    data = long_tailed_digits
+    return _pipeline(fast_params).fit(data.X_train, data.y_train)
+
+
+def test_pipeline_fit_predict(fitted_pipeline, long_tailed_digits):
+    data = long_tailed_digits
+    pred = fitted_pipeline.predict(data.X_test)
+    assert pred.shape == data.y_test.shape
+    assert set(pred) <= set(data.y_train)
+    proba = fitted_pipeline.predict_proba(data.X_test)
+    assert proba.shape == (len(data.X_test), 10)
+    np.testing.assert_array_equal(fitted_pipeline.classes_[proba.argmax(axis=1)], pred)
+    # observed 0.89 with these fast settings
+    assert balanced_accuracy(data.y_test, pred) > 0.7
+
+
+def test_imblearn_pipeline_with_smote(long_tailed_digits, fast_params):
+    data = long_tailed_digits
+    pipe = make_imb_pipeline(
+        SMOTE(k_neighbors=2, random_state=0),  # the smallest class has 3 samples
+        CLMLEEmbedder(**fast_params),
+        KNearestClusterClassifier(n_neighbors=5, random_state=0, device="cpu"),
+    ).fit(data.X_train, data.y_train)
+    pred = pipe.predict(data.X_test)
+    assert pred.shape == data.y_test.shape
+    # the classifier saw the resampled, balanced classes: 144 // 5 clusters each
+    clf = pipe[-1]
+    np.testing.assert_array_equal(np.bincount(clf.cluster_classes_), [144 // 5] * 10)
+    assert balanced_accuracy(data.y_test, pred) > 0.7
+
+
+def test_grid_search_over_margins(small_long_tailed, tiny_params):
+    X, y = small_long_tailed
+    grid = {"emb__inter_margin": [0.1, 0.3], "emb__intra_margin": [0.0, 0.05]}
+    search = GridSearchCV(_pipeline(tiny_params), grid, scoring="balanced_accuracy", cv=2,
+                          n_jobs=2).fit(X, y)
+    assert len(search.cv_results_["params"]) == 4
+    assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
+    assert np.all(search.cv_results_["mean_test_score"] > 0.25)  # chance with 4 classes
+    best = search.best_estimator_.named_steps["emb"]
+    assert best.inter_margin == search.best_params_["emb__inter_margin"]
+    assert best.intra_margin == search.best_params_["emb__intra_margin"]
+    assert search.predict(X[:5]).shape == (5,)
+
+
+def test_cross_validate_with_library_scorer(small_long_tailed, tiny_params):
+    X, y = small_long_tailed
+    cv = StratifiedKFold(2, shuffle=True, random_state=0)
+    result = cross_validate(_pipeline(tiny_params), X, y, cv=cv,
+                            scoring={"ours": balanced_accuracy_scorer,
+                                     "sklearn": "balanced_accuracy"})
+    assert result["test_ours"].shape == (2,)
+    # the fits are deterministic, so both scorers rate the same predictions
+    np.testing.assert_allclose(result["test_ours"], result["test_sklearn"])
+    assert np.all(result["test_ours"] > 0.25)
+
+
+def test_clone(small_long_tailed, fast_params, fitted_pipeline):
+    X, y = small_long_tailed
+    pipe = _pipeline({**fast_params, "module_params": {"hidden_units": (32,)}})
+    cloned = clone(pipe)
+    assert cloned.get_params()["emb__module_params"] == {"hidden_units": (32,)}
+    assert cloned.get_params()["emb__module_params"] is not pipe.get_params()["emb__module_params"]
+    np.testing.assert_array_equal(cloned.fit(X, y).predict(X), pipe.fit(X, y).predict(X))
+    unfitted = clone(fitted_pipeline)
+    assert not hasattr(unfitted.named_steps["emb"], "module_")
+    assert not hasattr(unfitted.named_steps["clf"], "cluster_centers_")
+
+
+def _pickle_round_trip(obj, tmp_path):
+    return pickle.loads(pickle.dumps(obj))
+
+
+def _joblib_round_trip(obj, tmp_path):
+    path = tmp_path / "model.joblib"
+    joblib.dump(obj, path)
+    return joblib.load(path)
+
+
+@pytest.mark.parametrize("round_trip", [_pickle_round_trip, _joblib_round_trip],
+                         ids=["pickle", "joblib"])
+def test_persistence(fitted_pipeline, long_tailed_digits, round_trip, tmp_path):
+    X = long_tailed_digits.X_test
+    emb, clf = fitted_pipeline.named_steps["emb"], fitted_pipeline.named_steps["clf"]
+    Z = emb.transform(X)
+
+    emb2 = round_trip(emb, tmp_path)
+    assert np.array_equal(emb2.transform(X), Z)
+    assert emb2.history_[:, "train_loss"] == emb.history_[:, "train_loss"]
+
+    clf2 = round_trip(clf, tmp_path)
+    np.testing.assert_array_equal(clf2.predict(Z), clf.predict(Z))
+    np.testing.assert_array_equal(clf2.decision_function(Z), clf.decision_function(Z))
+
+    pipe2 = round_trip(fitted_pipeline, tmp_path)
+    np.testing.assert_array_equal(pipe2.predict(X), fitted_pipeline.predict(X))
+    np.testing.assert_array_equal(pipe2.predict_proba(X), fitted_pipeline.predict_proba(X))
+
+
+def test_get_feature_names_out(fitted_pipeline):
+    emb = fitted_pipeline.named_steps["emb"]
+    names = emb.get_feature_names_out()
+    assert names.dtype == object
+    assert list(names) == [f"clmleembedder{i}" for i in range(emb.embedding_dim_)]
+    np.testing.assert_array_equal(fitted_pipeline[:-1].get_feature_names_out(), names)
+
+
+def test_string_labels_give_the_same_model(small_long_tailed, fast_params):
+    X, y = small_long_tailed
+    names = np.array([f"digit {d}" for d in range(10)], dtype=object)
+    pipe_int = _pipeline(fast_params).fit(X, y)
+    pipe_str = _pipeline(fast_params).fit(X, names[y])
+    assert list(pipe_str.classes_) == list(names[np.unique(y)])
+    # labels sort in the same order, so the class codes and thus the fits agree
+    assert np.array_equal(pipe_str.named_steps["emb"].transform(X),
+                          pipe_int.named_steps["emb"].transform(X))
+    np.testing.assert_array_equal(pipe_str.predict(X), names[pipe_int.predict(X)])
