@@ -24,11 +24,12 @@ class CLMLEEmbedder(BaseEmbedder):
 
     Parameters
     ----------
-    inter_margin : float, default=0.2
-        ``a1`` of Eq. (9). See :func:`clmle_margin_bounds` for its bound.
-    intra_margin : float, default=0.05
+    inter_margin : float, default=1.0
+        ``a1`` of Eq. (9). See :func:`clmle_margin_bounds` for the paper's
+        bound and ``docs/defaults.md`` for why the default exceeds it.
+    intra_margin : float, default=0.1
         ``a2`` of Eq. (9).
-    scale : float, default=16.0
+    scale : float, default=8.0
         Multiplies the inner products of Eq. (9) and of the softmax terms.
         Not in the paper (``scale=1`` is Eq. (9) as printed); without it the
         logits of unit vectors stay in [-1, 1] and learning stalls.
@@ -61,7 +62,8 @@ class CLMLEEmbedder(BaseEmbedder):
         re-initialised.
     module_params : dict, default=None
         Keyword arguments of ``module`` (for the default MLP:
-        ``hidden_units``, ``dropout``).
+        ``hidden_units``, default ``(512, 512)``; ``dropout``;
+        ``input_dropout``).
     embedding_dim : int, default=64
         Output dimension of the default MLP.
     lr : float, default=1e-3
@@ -137,7 +139,7 @@ class CLMLEEmbedder(BaseEmbedder):
         "cost_sensitive": ["boolean"],
     }
 
-    def __init__(self, *, inter_margin=0.2, intra_margin=0.05, scale=16.0, cluster_size="auto",
+    def __init__(self, *, inter_margin=1.0, intra_margin=0.1, scale=8.0, cluster_size="auto",
                  clusters_per_batch=12, samples_per_cluster="auto", n_rounds=5,
                  steps_per_round="auto", pretrain_steps="auto", softmax_weight=1.0,
                  query="hardest", cost_sensitive=True, module=None, module_params=None,

@@ -31,7 +31,7 @@ def test_demo_quick_runs_every_method(capsys, one_torch_thread):
     demo = _load_demo()
     rows = demo.main(seeds=[0], quick=True)
 
-    assert len(demo.METHODS) == 5
+    assert len(demo.METHODS) == 7
     assert {row["method"] for row in rows} == set(demo.METHODS)
     assert len(rows) == len(demo.METHODS)
     for row in rows:

@@ -3,7 +3,7 @@ encoders and nearest-cluster search. Nothing here imports scikit-learn, so the
 pieces can be used in any torch training loop."""
 
 from .clustering import cluster_within_classes, equal_size_spherical_kmeans
-from .encoders import EmbeddingNetwork, MLPEncoder
+from .encoders import ConvEncoder, EmbeddingNetwork, MLPEncoder
 from .losses import ClusterMarginLoss, CosineSoftmaxLoss, inverse_frequency_weights
 from .sampling import ClassBalancedBatchSampler, ClusterBatchSampler
 from .search import nearest_cluster_log_scores
@@ -12,6 +12,7 @@ __all__ = [
     "ClassBalancedBatchSampler",
     "ClusterBatchSampler",
     "ClusterMarginLoss",
+    "ConvEncoder",
     "CosineSoftmaxLoss",
     "EmbeddingNetwork",
     "MLPEncoder",

@@ -4,15 +4,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["MLPEncoder", "EmbeddingNetwork"]
+__all__ = ["ConvEncoder", "MLPEncoder", "EmbeddingNetwork"]
 
 
 class MLPEncoder(nn.Module):
     """Multi-layer perceptron for tabular features.
 
-    ``Linear -> BatchNorm -> ReLU -> Dropout`` per hidden layer, then a linear
-    projection to ``embedding_dim``. Batch normalisation keeps the default
-    learning rate usable on unscaled features.
+    Optional dropout on the inputs, then ``Linear -> BatchNorm -> ReLU ->
+    Dropout`` per hidden layer, then a linear projection to ``embedding_dim``.
+    Batch normalisation keeps the default learning rate usable on unscaled
+    features.
 
     Parameters
     ----------
@@ -20,15 +21,19 @@ class MLPEncoder(nn.Module):
         Number of input features.
     embedding_dim : int, default=64
         Output dimension.
-    hidden_units : tuple of int, default=(256,)
+    hidden_units : tuple of int, default=(512, 512)
         Width of each hidden layer.
     dropout : float, default=0.1
         Dropout probability after each hidden layer.
+    input_dropout : float, default=0.0
+        Dropout probability on the input features.
     """
 
-    def __init__(self, in_features, embedding_dim=64, hidden_units=(256,), dropout=0.1):
+    def __init__(self, in_features, embedding_dim=64, hidden_units=(512, 512), dropout=0.1,
+                 input_dropout=0.0):
         super().__init__()
-        layers, width = [], in_features
+        layers = [nn.Dropout(input_dropout)] if input_dropout else []
+        width = in_features
         for units in hidden_units:
             layers += [nn.Linear(width, units), nn.BatchNorm1d(units), nn.ReLU(),
                        nn.Dropout(dropout)]
@@ -38,6 +43,45 @@ class MLPEncoder(nn.Module):
 
     def forward(self, features):
         return self.layers(features)
+
+
+class ConvEncoder(nn.Module):
+    """Small convolutional encoder for images given as flattened rows.
+
+    Each block is ``Conv3x3 -> BatchNorm -> ReLU`` twice, then 2x2 max
+    pooling; the blocks double the channels. Global average pooling and a
+    linear layer give the embedding. Rows of ``X`` are reshaped to
+    ``image_shape``, so image data can pass through scikit-learn pipelines as
+    a 2-d array.
+
+    Parameters
+    ----------
+    image_shape : tuple of int
+        ``(channels, height, width)`` of one image, e.g. ``(1, 8, 8)`` for
+        scikit-learn's digits.
+    embedding_dim : int, default=64
+        Output dimension.
+    channels : tuple of int, default=(32, 64)
+        Channels of each block; each block halves the height and width.
+    dropout : float, default=0.1
+        Dropout before the final linear layer.
+    """
+
+    def __init__(self, image_shape, embedding_dim=64, channels=(32, 64), dropout=0.1):
+        super().__init__()
+        self.image_shape = tuple(image_shape)
+        layers, width = [], self.image_shape[0]
+        for out in channels:
+            layers += [nn.Conv2d(width, out, 3, padding=1), nn.BatchNorm2d(out), nn.ReLU(),
+                       nn.Conv2d(out, out, 3, padding=1), nn.BatchNorm2d(out), nn.ReLU(),
+                       nn.MaxPool2d(2, ceil_mode=True)]
+            width = out
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(width, embedding_dim))
+
+    def forward(self, features):
+        images = features.reshape(features.shape[0], *self.image_shape)
+        return self.head(self.features(images).mean(dim=(2, 3), keepdim=True))
 
 
 class EmbeddingNetwork(nn.Module):

@@ -58,11 +58,11 @@ class ClusterMarginLoss(nn.Module):
 
     Parameters
     ----------
-    inter_margin : float, default=0.2
+    inter_margin : float, default=1.0
         ``a1``, the angular margin between clusters of different classes.
-    intra_margin : float, default=0.05
+    intra_margin : float, default=0.1
         ``a2``, the angular margin between clusters of the same class.
-    scale : float, default=16.0
+    scale : float, default=8.0
         ``s``, multiplies every inner product. Not in the paper: with unit
         vectors the printed logits lie in [-1, 1] and the softmax is nearly
         flat. ``scale=1`` gives Eq. (9) as printed.
@@ -76,7 +76,7 @@ class ClusterMarginLoss(nn.Module):
     values, e.g. to cache them for hard cluster mining.
     """
 
-    def __init__(self, inter_margin=0.2, intra_margin=0.05, scale=16.0, cost_sensitive=True):
+    def __init__(self, inter_margin=1.0, intra_margin=0.1, scale=8.0, cost_sensitive=True):
         super().__init__()
         self.inter_margin = inter_margin
         self.intra_margin = intra_margin
@@ -134,13 +134,13 @@ class CosineSoftmaxLoss(nn.Module):
 
     Parameters
     ----------
-    scale : float, default=16.0
+    scale : float, default=8.0
         Multiplies the cosine logits.
     cost_sensitive : bool, default=True
         Inverse in-batch class frequency weights, as for :class:`ClusterMarginLoss`.
     """
 
-    def __init__(self, scale=16.0, cost_sensitive=True):
+    def __init__(self, scale=8.0, cost_sensitive=True):
         super().__init__()
         self.scale = scale
         self.cost_sensitive = cost_sensitive

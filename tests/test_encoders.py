@@ -1,0 +1,55 @@
+"""Encoders: output shapes, options, and use inside CLMLEEmbedder."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from sklearn_clmle import CLMLEEmbedder
+from sklearn_clmle.nn import ConvEncoder, MLPEncoder
+
+
+def test_mlp_encoder_shape_and_layers():
+    encoder = MLPEncoder(10, embedding_dim=7, hidden_units=(32, 16), input_dropout=0.2)
+    assert encoder(torch.randn(5, 10)).shape == (5, 7)
+    linears = [m for m in encoder.modules() if isinstance(m, nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(10, 32), (32, 16), (16, 7)]
+    assert isinstance(encoder.layers[0], nn.Dropout) and encoder.layers[0].p == 0.2
+
+
+def test_mlp_encoder_without_input_dropout_starts_with_linear():
+    assert isinstance(MLPEncoder(4).layers[0], nn.Linear)
+
+
+@pytest.mark.parametrize("image_shape", [(1, 8, 8), (3, 5, 7)])
+def test_conv_encoder_reads_flattened_images(image_shape):
+    encoder = ConvEncoder(image_shape, embedding_dim=12, channels=(4, 8)).eval()
+    flat = torch.randn(6, int(np.prod(image_shape)))
+    out = encoder(flat)
+    assert out.shape == (6, 12)
+    # Rows are images: feeding the reshaped batch gives the same result.
+    torch.testing.assert_close(out, encoder(flat.reshape(6, *image_shape)))
+
+
+def test_embedder_with_conv_encoder(small_long_tailed, fast_params):
+    X, y = small_long_tailed
+    emb = CLMLEEmbedder(module=ConvEncoder,
+                        module_params={"image_shape": (1, 8, 8), "channels": (4, 8),
+                                       "embedding_dim": 16},
+                        **fast_params).fit(X, y)
+    Z = emb.transform(X)
+    assert Z.shape == (len(X), 16) and emb.embedding_dim_ == 16
+    np.testing.assert_allclose(np.linalg.norm(Z, axis=1), 1.0, rtol=1e-5)
+
+
+def test_pretraining_only_ablation(small_long_tailed, fast_params):
+    X, y = small_long_tailed
+    emb = CLMLEEmbedder(**{**fast_params, "n_rounds": 0}).fit(X, y)
+    assert list(emb.history_[:, "stage"]) == ["pretrain"]
+
+
+def test_nothing_to_train_is_an_error(small_long_tailed, fast_params):
+    X, y = small_long_tailed
+    params = {**fast_params, "n_rounds": 0, "pretrain_steps": 0}
+    with pytest.raises(ValueError, match="nothing to train"):
+        CLMLEEmbedder(**params).fit(X, y)
