@@ -60,13 +60,17 @@ def summarise(rows):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--configs", required=True, help="JSON file: {name: params}")
+    parser.add_argument("--configs", help="JSON file: {name: params}")
+    parser.add_argument("--summarise", metavar="JSONL", help="only summarise saved results")
     parser.add_argument("--knc", default="{}", help="JSON KNearestClusterClassifier params")
     parser.add_argument("--tasks", nargs="*", default=TASKS)
     parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
     parser.add_argument("--out", default=None)
     parser.add_argument("--n-jobs", type=int, default=2)
     args = parser.parse_args()
+    if args.summarise:
+        summarise([json.loads(line) for line in Path(args.summarise).read_text().splitlines()])
+        return
     configs = json.loads(Path(args.configs).read_text())
     knc_params = json.loads(args.knc)
     jobs = [(n, p, t, s) for n, p in configs.items() for t in args.tasks for s in args.seeds]

@@ -48,9 +48,10 @@ class CLMLEEmbedder(BaseEmbedder):
     pretrain_steps : int or "auto", default="auto"
         Mini-batches of class-balanced cosine-softmax pre-training before the
         first clustering; ``0`` clusters the untrained encoder's features.
-    softmax_weight : float, default=1.0
-        Weight of the cosine-softmax term kept next to Eq. (9) during the
-        rounds (0 gives the paper's loss alone).
+    softmax_weight : float, default=0.0
+        Weight of a cosine-softmax term added to Eq. (9) during the rounds.
+        The default 0 trains the rounds with the paper's loss alone (measured
+        no worse, see ``docs/defaults.md``).
     query : {"hardest", "uniform"}, default="hardest"
         Query cluster of a batch: the one with the highest cached loss in
         its class (paper), or a uniform one (Table 7 ablation).
@@ -141,7 +142,7 @@ class CLMLEEmbedder(BaseEmbedder):
 
     def __init__(self, *, inter_margin=1.0, intra_margin=0.1, scale=8.0, cluster_size="auto",
                  clusters_per_batch=12, samples_per_cluster="auto", n_rounds=5,
-                 steps_per_round="auto", pretrain_steps="auto", softmax_weight=1.0,
+                 steps_per_round="auto", pretrain_steps="auto", softmax_weight=0.0,
                  query="hardest", cost_sensitive=True, module=None, module_params=None,
                  embedding_dim=64, lr=1e-3, weight_decay=5e-4, device="auto",
                  random_state=None, verbose=0, callbacks=None, transform_batch_size=1024):

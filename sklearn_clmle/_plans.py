@@ -78,12 +78,13 @@ class CLMLEPlan(TrainingPlan):
 
     def loss(self, y_pred, class_codes, indices):
         embeddings, cosine_logits = y_pred
-        softmax = self.softmax_loss(cosine_logits, class_codes)
         if self.stage == "pretrain":
-            return softmax
+            return self.softmax_loss(cosine_logits, class_codes)
         cluster_ids = self.sample_cluster[indices.to(self.sample_cluster.device)]
         per_sample = self.cluster_loss.per_sample(
             embeddings, cluster_ids.to(embeddings.device), class_codes)
         self.cluster_sampler.record_losses(indices, per_sample)
         total = self.cluster_loss.reduce(per_sample, class_codes)
-        return total + self.softmax_weight * softmax if self.softmax_weight else total
+        if self.softmax_weight:
+            total = total + self.softmax_weight * self.softmax_loss(cosine_logits, class_codes)
+        return total

@@ -40,16 +40,3 @@ def test_embedder_with_conv_encoder(small_long_tailed, fast_params):
     Z = emb.transform(X)
     assert Z.shape == (len(X), 16) and emb.embedding_dim_ == 16
     np.testing.assert_allclose(np.linalg.norm(Z, axis=1), 1.0, rtol=1e-5)
-
-
-def test_pretraining_only_ablation(small_long_tailed, fast_params):
-    X, y = small_long_tailed
-    emb = CLMLEEmbedder(**{**fast_params, "n_rounds": 0}).fit(X, y)
-    assert list(emb.history_[:, "stage"]) == ["pretrain"]
-
-
-def test_nothing_to_train_is_an_error(small_long_tailed, fast_params):
-    X, y = small_long_tailed
-    params = {**fast_params, "n_rounds": 0, "pretrain_steps": 0}
-    with pytest.raises(ValueError, match="nothing to train"):
-        CLMLEEmbedder(**params).fit(X, y)
