@@ -181,16 +181,14 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         with warnings.catch_warnings():
             # Classes with fewer members than folds are expected in long tails.
             warnings.filterwarnings("ignore", message="The least populated class")
-            splits = list(folds.split(np.zeros(len(codes)),
-                                      codes.cpu().numpy()))
+            splits = list(folds.split(np.zeros(len(codes)), codes.cpu().numpy()))
         for train, valid in splits:
             train, valid = torch.from_numpy(train), torch.from_numpy(valid)
             centroids, cluster_classes = self._cluster(features[train], codes[train], rng)
-            for i, n in enumerate(grid):
-                scores_c = nearest_cluster_log_scores(
-                    features[valid], centroids, cluster_classes, len(self.classes_), int(n),
-                    self.similarity_scale, self.batch_size)
-                scores[i] += balanced_accuracy(codes[valid], scores_c.argmax(dim=1))
+            per_n = nearest_cluster_log_scores(
+                features[valid], centroids, cluster_classes, len(self.classes_),
+                [int(n) for n in grid], self.similarity_scale, self.batch_size)
+            scores += [balanced_accuracy(codes[valid], s.argmax(dim=1)) for s in per_n]
         return int(grid[np.argmax(scores)])
 
     def decision_function(self, X):

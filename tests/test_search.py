@@ -168,3 +168,17 @@ def test_no_queries():
     scores = nearest_cluster_log_scores(torch.zeros(0, 2, dtype=torch.float64), CENTROIDS,
                                         CLUSTER_CLASS, 3, 2)
     assert scores.shape == (0, 3)
+
+
+def test_sequence_of_n_neighbors_matches_separate_searches():
+    generator = torch.Generator().manual_seed(3)
+    queries = torch.nn.functional.normalize(torch.randn(40, 6, generator=generator), dim=1)
+    centroids = torch.nn.functional.normalize(torch.randn(15, 6, generator=generator), dim=1)
+    cluster_class = torch.randint(4, (15,), generator=generator)
+    grid = [1, 3, 7, 50]
+    together = nearest_cluster_log_scores(queries, centroids, cluster_class, 4, grid,
+                                          scale=5.0, chunk_size=9)
+    assert isinstance(together, list) and len(together) == len(grid)
+    for n, scores in zip(grid, together):
+        separate = nearest_cluster_log_scores(queries, centroids, cluster_class, 4, n, scale=5.0)
+        torch.testing.assert_close(scores, separate)

@@ -30,8 +30,9 @@ def nearest_cluster_log_scores(queries, centroids, cluster_class, n_classes, n_n
         Class code of each cluster.
     n_classes : int
         Number of classes.
-    n_neighbors : int
-        ``N``, clipped to the number of clusters.
+    n_neighbors : int or sequence of int
+        ``N``, clipped to the number of clusters. A sequence scores every
+        ``N`` from one search (e.g. to choose ``N`` on validation data).
     scale : float, default=1.0
         ``s``, multiplies the similarities (1.0 is the paper's rule).
     chunk_size : int, default=4096
@@ -39,14 +40,19 @@ def nearest_cluster_log_scores(queries, centroids, cluster_class, n_classes, n_n
 
     Returns
     -------
-    Tensor of shape (n_queries, n_classes)
+    Tensor of shape (n_queries, n_classes), or a list of them, one per ``N``
     """
-    n_neighbors = min(n_neighbors, centroids.shape[0])
-    out = []
+    many = not isinstance(n_neighbors, int)
+    values = [min(int(n), centroids.shape[0]) for n in (n_neighbors if many else [n_neighbors])]
+    scores = [[] for _ in values]
     for chunk in torch.split(queries, chunk_size):
-        similarity, nearest = (chunk @ centroids.T).topk(n_neighbors, dim=1)
-        out.append(_class_scores(scale * similarity, cluster_class[nearest], n_classes))
-    return torch.cat(out) if out else queries.new_zeros(0, n_classes)
+        # topk sorts by similarity, so every N reads a prefix of one search.
+        similarity, nearest = (chunk @ centroids.T).topk(max(values), dim=1)
+        logits, classes = scale * similarity, cluster_class[nearest]
+        for per_n, n in zip(scores, values):
+            per_n.append(_class_scores(logits[:, :n], classes[:, :n], n_classes))
+    scores = [torch.cat(s) if s else queries.new_zeros(0, n_classes) for s in scores]
+    return scores if many else scores[0]
 
 
 def _class_scores(logits, classes, n_classes):
