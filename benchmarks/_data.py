@@ -14,6 +14,25 @@ def _standardised(bunch):
     return bunch
 
 
+# name: (loader(seed) -> (X, y), make_long_tailed keyword arguments)
+_TABULAR = {
+    "breast-cancer-10": (lambda seed: load_breast_cancer(return_X_y=True),
+                         dict(imbalance_ratio=10, test_per_class=60)),
+    "wine-10": (lambda seed: load_wine(return_X_y=True),
+                dict(imbalance_ratio=10, test_per_class=15)),
+    "synthetic-20c-exp100": (
+        lambda seed: make_classification(n_samples=20 * 300, n_features=40, n_informative=20,
+                                         n_classes=20, n_clusters_per_class=3, class_sep=1.5,
+                                         random_state=seed),
+        dict(imbalance_ratio=100, test_per_class=50)),
+    "synthetic-5c-linear20": (
+        lambda seed: make_classification(n_samples=5 * 1200, n_features=20, n_informative=10,
+                                         n_classes=5, n_clusters_per_class=4, class_sep=1.0,
+                                         random_state=seed),
+        dict(imbalance_ratio=20, profile="linear", test_per_class=200)),
+}
+
+
 def task(name, seed):
     """A long-tailed train split and a balanced test split of the named task."""
     # Digits keep pixel intensities in [0, 1] (standardising blows up the
@@ -25,27 +44,11 @@ def task(name, seed):
         X, y = load_digits(return_X_y=True)
         return make_long_tailed(X / 16.0, y, imbalance_ratio=20, profile="step",
                                 random_state=seed)
-    if name == "breast-cancer-10":
-        X, y = load_breast_cancer(return_X_y=True)
-        return _standardised(make_long_tailed(X, y, imbalance_ratio=10, test_per_class=60,
-                                              random_state=seed))
-    if name == "wine-10":
-        X, y = load_wine(return_X_y=True)
-        return _standardised(make_long_tailed(X, y, imbalance_ratio=10, test_per_class=15,
-                                              random_state=seed))
-    if name == "synthetic-20c-exp100":
-        X, y = make_classification(n_samples=20 * 300, n_features=40, n_informative=20,
-                                   n_classes=20, n_clusters_per_class=3, class_sep=1.5,
-                                   random_state=seed)
-        return _standardised(make_long_tailed(X, y, imbalance_ratio=100, test_per_class=50,
-                                              random_state=seed))
-    if name == "synthetic-5c-linear20":
-        X, y = make_classification(n_samples=5 * 1200, n_features=20, n_informative=10,
-                                   n_classes=5, n_clusters_per_class=4, class_sep=1.0,
-                                   random_state=seed)
-        return _standardised(make_long_tailed(X, y, imbalance_ratio=20, profile="linear",
-                                              test_per_class=200, random_state=seed))
-    raise ValueError(name)
+    if name not in _TABULAR:
+        raise ValueError(f"Unknown task {name!r}; choose from {TASKS}.")
+    load, split = _TABULAR[name]
+    X, y = load(seed)
+    return _standardised(make_long_tailed(X, y, random_state=seed, **split))
 
 
 TASKS = ["digits-exp50", "digits-step20", "breast-cancer-10", "wine-10",

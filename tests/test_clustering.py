@@ -65,18 +65,10 @@ def _check_capacities(assignment, similarity, capacities):
         assert torch.equal(counts, capacities)
 
 
-@settings(max_examples=80, deadline=None, derandomize=True)
-@given(_assignment_problems())
+@settings(max_examples=130, deadline=None, derandomize=True)
+@given(st.booleans().flatmap(lambda ties: _assignment_problems(integer_scores=ties)))
 def test_balanced_assignment_respects_capacities_and_is_stable(problem):
-    similarity, capacities = problem
-    assignment = balanced_assignment(similarity, capacities)
-    _check_capacities(assignment, similarity, capacities)
-    assert _blocking_pairs(similarity, capacities, assignment) == []
-
-
-@settings(max_examples=50, deadline=None, derandomize=True)
-@given(_assignment_problems(integer_scores=True))
-def test_balanced_assignment_is_stable_with_ties(problem):
+    # Integer scores produce many ties; float scores almost none.
     similarity, capacities = problem
     assignment = balanced_assignment(similarity, capacities)
     _check_capacities(assignment, similarity, capacities)
