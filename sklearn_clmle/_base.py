@@ -121,8 +121,6 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         return self._embed(torch.from_numpy(X)).cpu().numpy()
 
     def _embed(self, features):
-        if len(features) == 0:
-            return torch.zeros(0, self.embedding_dim_)
         return embed(self.module_, features, self.device_, self.transform_batch_size)
 
     @property
