@@ -302,3 +302,27 @@ def test_cluster_within_classes_is_deterministic():
     second = cluster_within_classes(X, class_codes, 4, generator=torch.Generator().manual_seed(3))
     for a, b in zip(first, second):
         assert torch.equal(a, b)
+
+
+def test_chunked_assignment_matches_the_full_similarity_matrix():
+    import sklearn_clmle.nn.clustering as clustering
+
+    generator = torch.Generator().manual_seed(7)
+    X = F.normalize(torch.randn(300, 5, generator=generator), dim=1)
+    centroids = F.normalize(torch.randn(40, 5, generator=generator), dim=1)
+    capacities = torch.full((40,), 8, dtype=torch.long)
+    chunked = clustering._assign_to_centroids(X, centroids, capacities, chunk_size=13)
+    full = balanced_assignment(X @ centroids.T, capacities)
+    assert torch.equal(chunked, full)
+
+
+def test_many_clusters_seed_from_distinct_samples(monkeypatch):
+    import sklearn_clmle.nn.clustering as clustering
+
+    monkeypatch.setattr(clustering, "MAX_KMEANS_PLUSPLUS_CLUSTERS", 4)
+    X = F.normalize(torch.randn(60, 3, generator=torch.Generator().manual_seed(1)), dim=1)
+    labels, centroids = equal_size_spherical_kmeans(
+        X, 12, generator=torch.Generator().manual_seed(0))
+    assert torch.bincount(labels, minlength=12).tolist() == [5] * 12
+    again, _ = equal_size_spherical_kmeans(X, 12, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(labels, again)

@@ -37,6 +37,10 @@ def n_clusters_for_size(n_samples, cluster_size):
     return max(1, int(n_samples) // int(cluster_size))
 
 
+#: Above this many clusters, seeds are distinct random samples, not k-means++.
+MAX_KMEANS_PLUSPLUS_CLUSTERS = 1024
+
+
 def _cluster_capacities(n_samples, n_clusters, device):
     # Sizes differ by at most one: ``floor(L_c / K)`` or one more, so that all
     # samples are used while keeping the clusters as equal as possible.
@@ -72,12 +76,33 @@ def balanced_assignment(similarity, capacities, *, n_preferences=32):
     Tensor of shape (n_samples,)
         Cluster index of each sample.
     """
-    n_samples, n_clusters = similarity.shape
+    top = similarity.topk(min(n_preferences, similarity.shape[1]), dim=1, sorted=True)
+    return _deferred_acceptance(top.indices, top.values, capacities,
+                                lambda rows, cols: similarity[rows][:, cols])
+
+
+def _assign_to_centroids(X, centroids, capacities, n_preferences=32, chunk_size=None):
+    # Balanced assignment of unit rows to unit centroids without holding the
+    # full (n_samples, n_clusters) similarity matrix: each chunk of rows keeps
+    # only its top preferences, so memory stays O(n * n_preferences). The
+    # default chunk bounds a chunk's similarities to 2**24 values (64 MiB).
+    n_preferences = min(n_preferences, centroids.shape[0])
+    chunk_size = chunk_size or max(1, 2**24 // centroids.shape[0])
+    tops = [(rows @ centroids.T).topk(n_preferences, dim=1, sorted=True)
+            for rows in torch.split(X, chunk_size)]
+    return _deferred_acceptance(torch.cat([t.indices for t in tops]),
+                                torch.cat([t.values for t in tops]), capacities,
+                                lambda rows, cols: X[rows] @ centroids[cols].T)
+
+
+def _deferred_acceptance(preference, preference_score, capacities, similarity_of):
+    # preference[i] lists sample i's clusters, best first, with their scores;
+    # similarity_of(rows, cols) gives the full similarity for the second pass.
+    n_samples, n_preferences = preference.shape
+    n_clusters = capacities.numel()
     if int(capacities.sum()) < n_samples:
         raise ValueError("Cluster capacities cannot hold all samples.")
-    device = similarity.device
-    n_preferences = min(n_preferences, n_clusters)
-    preference = similarity.topk(n_preferences, dim=1, sorted=True).indices
+    device = preference.device
     next_choice = torch.zeros(n_samples, dtype=torch.long, device=device)
     assignment = torch.full((n_samples,), -1, dtype=torch.long, device=device)
     rows = torch.arange(n_samples, device=device)
@@ -85,17 +110,23 @@ def balanced_assignment(similarity, capacities, *, n_preferences=32):
         free_rows = rows[(assignment < 0) & (next_choice < n_preferences)]
         if free_rows.numel() == 0:
             break
-        assignment[free_rows] = preference[free_rows, next_choice[free_rows]]
+        proposed = preference[free_rows, next_choice[free_rows]]
+        assignment[free_rows] = proposed
         next_choice[free_rows] += 1
+        # Only clusters that received proposals can be over capacity. A held
+        # sample sits in the cluster of its latest proposal.
+        touched = torch.zeros(n_clusters, dtype=torch.bool, device=device)
+        touched[proposed] = True
         held = rows[assignment >= 0]
-        rejected = held[_over_capacity(similarity[held, assignment[held]],
-                                       assignment[held], capacities)]
+        held = held[touched[assignment[held]]]
+        score = preference_score[held, next_choice[held] - 1]
+        rejected = held[_over_capacity(score, assignment[held], capacities)]
         assignment[rejected] = -1
     leftover = rows[assignment < 0]
     if leftover.numel():
         room = capacities - torch.bincount(assignment[assignment >= 0], minlength=n_clusters)
         open_clusters = torch.nonzero(room > 0).flatten()
-        sub = balanced_assignment(similarity[leftover][:, open_clusters], room[open_clusters],
+        sub = balanced_assignment(similarity_of(leftover, open_clusters), room[open_clusters],
                                   n_preferences=open_clusters.numel())
         assignment[leftover] = open_clusters[sub]
     return assignment
@@ -116,8 +147,12 @@ def _over_capacity(score, cluster, capacities):
 
 
 def _kmeans_plusplus(X, n_clusters, generator):
-    # k-means++ seeding with the cosine distance 1 - x.c.
+    # k-means++ seeding with the cosine distance 1 - x.c. Its K sequential
+    # passes over the data dominate the cost for thousands of clusters, where
+    # distinct random samples seed nearly as well.
     n_samples = X.shape[0]
+    if n_clusters > MAX_KMEANS_PLUSPLUS_CLUSTERS:
+        return X[torch.randperm(n_samples, generator=generator)[:n_clusters].to(X.device)]
     first = torch.randint(n_samples, (1,), generator=generator, device="cpu")
     centers = [X[first.item()]]
     closest = 1.0 - X @ centers[0]
@@ -172,7 +207,7 @@ def equal_size_spherical_kmeans(X, n_clusters, *, max_iter=20, generator=None):
     centroids = _kmeans_plusplus(X, n_clusters, generator)
     labels = None
     for _ in range(max_iter):
-        new_labels = balanced_assignment(X @ centroids.T, capacities)
+        new_labels = _assign_to_centroids(X, centroids, capacities)
         if labels is not None and torch.equal(new_labels, labels):
             break
         labels = new_labels
