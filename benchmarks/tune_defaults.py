@@ -24,10 +24,16 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _data import TASKS, task  # noqa: E402
 
 from sklearn_clmle import CLMLEEmbedder, KNearestClusterClassifier  # noqa: E402
+from sklearn_clmle.nn import ConvEncoder, MLPEncoder  # noqa: E402
+
+#: Encoders a JSON configuration may name as ``"module"``.
+MODULES = {"ConvEncoder": ConvEncoder, "MLPEncoder": MLPEncoder}
 
 
 def run_one(name, params, task_name, seed, knc_params):
     torch.set_num_threads(1)
+    if "module" in params:
+        params = {**params, "module": MODULES[params["module"]]}
     data = task(task_name, seed)
     start = time.perf_counter()
     emb = CLMLEEmbedder(random_state=seed, **params).fit(data.X_train, data.y_train)
