@@ -7,6 +7,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseEmbedder
 from ._plans import CLMLEPlan
+from ._validation import check_cluster_size
 from .nn.losses import ClusterMarginLoss, CosineSoftmaxLoss
 
 
@@ -171,16 +172,10 @@ class CLMLEEmbedder(BaseEmbedder):
 
     def _check_params_vs_input(self, class_counts):
         n_samples = int(class_counts.sum())
-        largest = int(class_counts.max())
         if self.cluster_size == "auto":
             self.cluster_size_ = auto_cluster_size(class_counts)
         else:
-            if self.cluster_size > largest:
-                raise ValueError(
-                    f"cluster_size={self.cluster_size} is larger than the largest class "
-                    f"({largest} samples): every class would be one cluster. Use a smaller "
-                    "cluster_size or 'auto'."
-                )
+            check_cluster_size(self.cluster_size, class_counts)
             self.cluster_size_ = self.cluster_size
         self._samples_per_cluster = (min(20, self.cluster_size_)
                                      if self.samples_per_cluster == "auto"

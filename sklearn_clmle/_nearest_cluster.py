@@ -13,7 +13,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._validation import check_class_labels, check_device
+from ._validation import check_class_labels, check_cluster_size, check_device
 from .metrics import balanced_accuracy
 from .nn.clustering import cluster_within_classes
 from .nn.search import nearest_cluster_log_scores
@@ -136,7 +136,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         encoder = LabelEncoder().fit(y)
         self.classes_ = encoder.classes_
         codes = torch.from_numpy(encoder.transform(y)).long()
-        self._check_params_vs_input(np.bincount(codes.numpy()))
+        check_cluster_size(self.cluster_size, np.bincount(codes.numpy()))
         self.device_ = check_device(self.device, type(self).__name__)
         rng = check_random_state(self.random_state)
         features = F.normalize(torch.from_numpy(X).to(self.device_), dim=1)
@@ -151,14 +151,6 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         self.cluster_centers_ = centroids.cpu().numpy()
         self.cluster_classes_ = cluster_classes.cpu().numpy()
         return self
-
-    def _check_params_vs_input(self, class_counts):
-        if self.cluster_size > class_counts.max():
-            raise ValueError(
-                f"cluster_size={self.cluster_size} is larger than the largest class "
-                f"({class_counts.max()} samples): too few samples for the requested "
-                "clusters. Use a smaller cluster_size."
-            )
 
     def _cluster(self, features, codes, rng):
         generator = torch.Generator().manual_seed(int(rng.randint(np.iinfo(np.int32).max)))

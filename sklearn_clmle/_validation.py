@@ -30,6 +30,21 @@ def check_class_labels(y, estimator_name, min_classes=2):
     return y
 
 
+def check_cluster_size(cluster_size, class_counts):
+    """Refuse a cluster size larger than the largest class.
+
+    Such a size leaves every class a single cluster, which is almost never
+    what was meant, so it is reported instead of silently accepted.
+    """
+    largest = int(max(class_counts))
+    if cluster_size > largest:
+        raise ValueError(
+            f"cluster_size={cluster_size} is larger than the largest class ({largest} "
+            "samples): too few samples for the requested clusters, every class would be "
+            "one cluster. Use a smaller cluster_size."
+        )
+
+
 def check_device(device, estimator_name):
     """Resolve ``device`` (``"auto"``, a device string or a ``torch.device``).
 
