@@ -111,8 +111,9 @@ class ClusterBatchSampler:
         self.cluster_class = cluster_class.cpu()
         n_clusters = self.centroids.shape[0]
         self.members, self.starts, self.counts = _group_index(self.sample_cluster, n_clusters)
-        self.class_clusters = [torch.nonzero(self.cluster_class == c).flatten()
-                               for c in range(self.n_classes)]
+        # One sort instead of a scan per class: thousands of identities stay cheap.
+        by_class, _, class_counts = _group_index(self.cluster_class, self.n_classes)
+        self.class_clusters = list(torch.split(by_class, class_counts.tolist()))
         # Only classes that own a cluster can provide a query cluster.
         self.query_classes = [c for c, owned in enumerate(self.class_clusters) if owned.numel()]
 
