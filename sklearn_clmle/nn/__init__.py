@@ -5,18 +5,41 @@ pieces can be used in any torch training loop."""
 from .clustering import cluster_within_classes, equal_size_spherical_kmeans
 from .encoders import ConvEncoder, EmbeddingNetwork, MLPEncoder
 from .losses import ClusterMarginLoss, CosineSoftmaxLoss, inverse_frequency_weights
+from .margin_losses import (
+    ArcFaceLoss,
+    CosFaceLoss,
+    FocalLoss,
+    LDAMLoss,
+    LogitAdjustedLoss,
+    SphereFaceLoss,
+    class_balanced_weights,
+    deferred_reweighting,
+)
+from .pair_losses import CenterLoss, ContrastiveLoss, RangeLoss, TripletLoss
 from .sampling import ClassBalancedBatchSampler, ClusterBatchSampler
 from .search import nearest_cluster_log_scores
 
 __all__ = [
+    "ArcFaceLoss",
+    "CenterLoss",
     "ClassBalancedBatchSampler",
     "ClusterBatchSampler",
     "ClusterMarginLoss",
+    "ContrastiveLoss",
     "ConvEncoder",
+    "CosFaceLoss",
     "CosineSoftmaxLoss",
     "EmbeddingNetwork",
+    "FocalLoss",
+    "LDAMLoss",
+    "LogitAdjustedLoss",
     "MLPEncoder",
+    "RangeLoss",
+    "SphereFaceLoss",
+    "TripletLoss",
+    "class_balanced_weights",
     "cluster_within_classes",
+    "deferred_reweighting",
     "equal_size_spherical_kmeans",
     "inverse_frequency_weights",
     "nearest_cluster_log_scores",
