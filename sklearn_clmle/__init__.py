@@ -3,11 +3,13 @@
 from ._clmle import CLMLEEmbedder
 from ._margins import clmle_margin_bounds
 from ._nearest_cluster import KNearestClusterClassifier
+from ._softmax import SoftmaxEmbedder
 from .metrics import balanced_accuracy, balanced_accuracy_scorer
 
 __all__ = [
     "CLMLEEmbedder",
     "KNearestClusterClassifier",
+    "SoftmaxEmbedder",
     "balanced_accuracy",
     "balanced_accuracy_scorer",
     "clmle_margin_bounds",

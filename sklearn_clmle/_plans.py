@@ -88,3 +88,42 @@ class CLMLEPlan(TrainingPlan):
         if self.softmax_weight:
             total = total + self.softmax_weight * self.softmax_loss(cosine_logits, class_codes)
         return total
+
+
+class SoftmaxPlan(TrainingPlan):
+    """Training by a softmax-family loss on the cosine head, one pass per epoch.
+
+    Parameters
+    ----------
+    features, class_codes, generator, embed_batch_size
+        See :class:`TrainingPlan`.
+    loss : nn.Module
+        Takes ``(cosine_logits, class_codes)``.
+    sampler : iterable of index tensors
+        Batches of every epoch (random or class-balanced).
+    n_epochs : int
+        Passes.
+    deferred_weights : Tensor or None
+        Per-class weights switched on at epoch ``deferred_start`` (LDAM-DRW).
+    deferred_start : int
+        First epoch using ``deferred_weights``.
+    """
+
+    def __init__(self, features, class_codes, generator, embed_batch_size, *, loss, sampler,
+                 n_epochs, deferred_weights=None, deferred_start=0):
+        super().__init__(features, class_codes, n_epochs, generator, embed_batch_size)
+        self.softmax_loss = loss
+        self.current_sampler = sampler
+        self.deferred_weights = deferred_weights
+        self.deferred_start = deferred_start
+
+    def on_epoch_begin(self, net, **kwargs):
+        epoch = len(net.history) - 1
+        deferred = self.deferred_weights is not None and epoch >= self.deferred_start
+        if deferred:
+            self.softmax_loss.weight = self.deferred_weights
+        net.history.record("stage", "reweighted" if deferred else "softmax")
+
+    def loss(self, y_pred, class_codes, indices):
+        _, cosine_logits = y_pred
+        return self.softmax_loss(cosine_logits, class_codes)

@@ -1,9 +1,9 @@
-"""scikit-learn's estimator checks on both public estimators."""
+"""scikit-learn's estimator checks on every public estimator."""
 
 import pytest
 from sklearn.utils.estimator_checks import check_param_validation, parametrize_with_checks
 
-from sklearn_clmle import CLMLEEmbedder, KNearestClusterClassifier
+from sklearn_clmle import CLMLEEmbedder, KNearestClusterClassifier, SoftmaxEmbedder
 
 # Instances are needed at collection time, before fixtures exist: the tiny
 # settings of conftest.TINY (pytest's importlib mode cannot import conftest).
@@ -15,12 +15,16 @@ def _estimators():
     return [
         CLMLEEmbedder(**{**TINY, "module_params": dict(TINY["module_params"])}),
         KNearestClusterClassifier(n_neighbors=3, random_state=0, device="cpu"),
+        SoftmaxEmbedder(loss="ldam", class_weight="deferred", max_epochs=3, batch_size=16,
+                        random_state=0, device="cpu", embedding_dim=8,
+                        module_params=dict(hidden_units=(16,))),
     ]
 
 
 #: Checks that cannot pass by design, with the reason, per estimator class.
 EXPECTED_FAILED_CHECKS = {
     "CLMLEEmbedder": {},
+    "SoftmaxEmbedder": {},
     "KNearestClusterClassifier": {
         "check_non_transformer_estimators_n_iter": (
             "`max_iter` caps the iterations of each of many equal-size spherical "

@@ -16,7 +16,7 @@ from .margin_losses import (
     deferred_reweighting,
 )
 from .pair_losses import CenterLoss, ContrastiveLoss, RangeLoss, TripletLoss
-from .sampling import ClassBalancedBatchSampler, ClusterBatchSampler
+from .sampling import ClassBalancedBatchSampler, ClusterBatchSampler, RandomBatchSampler
 from .search import nearest_cluster_log_scores
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "LDAMLoss",
     "LogitAdjustedLoss",
     "MLPEncoder",
+    "RandomBatchSampler",
     "RangeLoss",
     "SphereFaceLoss",
     "TripletLoss",

@@ -7,7 +7,7 @@ Python loop over samples.
 
 import torch
 
-__all__ = ["ClassBalancedBatchSampler", "ClusterBatchSampler"]
+__all__ = ["ClassBalancedBatchSampler", "ClusterBatchSampler", "RandomBatchSampler"]
 
 
 def _group_index(group_of_sample, n_groups):
@@ -177,3 +177,32 @@ class ClusterBatchSampler:
         positions = keys.argsort(dim=1)[:, :take]
         valid = columns[:, :take] < counts[:, None]
         return self.members[(self.starts[clusters][:, None] + positions)[valid]]
+
+
+class RandomBatchSampler:
+    """Uniform random batches of samples (with replacement across batches).
+
+    Parameters
+    ----------
+    n_samples : int
+        Number of samples.
+    batch_size : int
+        Samples per batch (all samples if fewer), drawn without replacement.
+    n_batches : int
+        Batches per pass (one skorch epoch).
+    generator : torch.Generator
+        CPU generator driving all random draws.
+    """
+
+    def __init__(self, n_samples, batch_size, n_batches, generator):
+        self.n_samples = n_samples
+        self.batch_size = min(batch_size, n_samples)
+        self.n_batches = n_batches
+        self.generator = generator
+
+    def __len__(self):
+        return self.n_batches
+
+    def __iter__(self):
+        for _ in range(self.n_batches):
+            yield torch.randperm(self.n_samples, generator=self.generator)[: self.batch_size]

@@ -1,0 +1,169 @@
+"""SoftmaxEmbedder: embeddings trained by softmax-family losses (the paper's rivals)."""
+
+import math
+from numbers import Integral, Real
+
+import torch
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._base import BaseEmbedder
+from ._plans import SoftmaxPlan
+from .nn.margin_losses import (
+    ArcFaceLoss,
+    CosFaceLoss,
+    FocalLoss,
+    LDAMLoss,
+    LogitAdjustedLoss,
+    SphereFaceLoss,
+    class_balanced_weights,
+)
+from .nn.sampling import ClassBalancedBatchSampler, RandomBatchSampler
+
+#: Losses with a margin, and the keyword their module calls it.
+_MARGIN_KEYWORD = {"cosface": "margin", "arcface": "margin", "sphereface": "margin",
+                   "ldam": "max_margin"}
+
+
+class SoftmaxEmbedder(BaseEmbedder):
+    """Embedding trained by a softmax-family loss on a cosine classifier.
+
+    The encoder's unit-norm output is scored against one unit vector per class
+    and trained with the chosen loss. These are the single-mode baselines the
+    CLMLE paper compares against (softmax, CosFace, ArcFace, A-Softmax) and the
+    long-tail losses practitioners use (LDAM with deferred re-weighting, logit
+    adjustment, focal loss, class-balanced weights). ``transform`` returns the
+    embedding, for :class:`KNearestClusterClassifier` or any scikit-learn
+    neighbours model.
+
+    Parameters
+    ----------
+    loss : {"softmax", "cosface", "arcface", "sphereface", "ldam", \
+            "logit_adjusted", "focal"}, default="softmax"
+        Loss on the cosine logits (see :mod:`sklearn_clmle.nn.margin_losses`).
+    margin : float or None, default=None
+        Margin of ``cosface``, ``arcface``, ``sphereface`` (an integer) and
+        ``ldam`` (the largest class margin); ``None`` keeps the loss's own
+        default. Other losses take no margin.
+    scale : float, default=30.0
+        Multiplies the cosine logits (the usual value for these losses).
+    class_weight : {None, "balanced", "effective", "deferred"}, default=None
+        Per-class loss weights: inverse frequency (``n / (C n_c)``), the
+        effective number of samples (Cui et al., ``beta=0.999``), or the latter
+        switched on for the last third of the epochs (deferred re-weighting,
+        as LDAM-DRW). For ``focal`` the weights are its ``alpha``.
+    sampling : {"random", "class_balanced"}, default="random"
+        Batches drawn uniformly over samples, or uniformly over classes.
+    batch_size : int, default=128
+        Samples per batch.
+    max_epochs : int, default=30
+        Passes over the data (each ``ceil(n_samples / batch_size)`` batches).
+    module, module_params, embedding_dim, lr, weight_decay, device, \
+random_state, verbose, callbacks, transform_batch_size
+        As in :class:`CLMLEEmbedder`.
+
+    Attributes
+    ----------
+    classes_, module_, history_, embedding_dim_, device_, n_features_in_, \
+feature_names_in_
+        As in :class:`CLMLEEmbedder`.
+
+    See Also
+    --------
+    CLMLEEmbedder : The cluster-margin embedding these losses are compared with.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn_clmle import SoftmaxEmbedder
+    >>> X, y = load_digits(return_X_y=True)
+    >>> emb = SoftmaxEmbedder(loss="ldam", class_weight="deferred", max_epochs=2,
+    ...                       random_state=0).fit(X[:300], y[:300])
+    >>> emb.transform(X[:3]).shape
+    (3, 64)
+    """
+
+    _parameter_constraints = {
+        **BaseEmbedder._parameter_constraints,
+        "loss": [StrOptions({"softmax", *_MARGIN_KEYWORD, "logit_adjusted", "focal"})],
+        "margin": [None, Interval(Real, 0, None, closed="left")],
+        "scale": [Interval(Real, 0, None, closed="neither")],
+        "class_weight": [None, StrOptions({"balanced", "effective", "deferred"})],
+        "sampling": [StrOptions({"random", "class_balanced"})],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(self, *, loss="softmax", margin=None, scale=30.0, class_weight=None,
+                 sampling="random", batch_size=128, max_epochs=30, module=None,
+                 module_params=None, embedding_dim=64, lr=1e-3, weight_decay=5e-4,
+                 device="auto", random_state=None, verbose=0, callbacks=None,
+                 transform_batch_size=1024):
+        self.loss = loss
+        self.margin = margin
+        self.scale = scale
+        self.class_weight = class_weight
+        self.sampling = sampling
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.module = module
+        self.module_params = module_params
+        self.embedding_dim = embedding_dim
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
+        self.transform_batch_size = transform_batch_size
+
+    def _check_params_vs_input(self, class_counts):
+        if self.margin is not None and self.loss not in _MARGIN_KEYWORD:
+            raise ValueError(f"loss={self.loss!r} takes no margin; got margin={self.margin}.")
+        if self.loss == "sphereface" and self.margin is not None and (
+                self.margin < 1 or self.margin != int(self.margin)):
+            raise ValueError(f"loss='sphereface' needs an integer margin >= 1; got "
+                             f"{self.margin}.")
+
+    def _class_weights(self, counts):
+        if self.class_weight == "balanced":
+            return counts.sum() / (len(counts) * counts)
+        if self.class_weight in ("effective", "deferred"):
+            return class_balanced_weights(counts)
+        return None
+
+    def _make_loss(self, counts, weights):
+        kwargs = {"scale": self.scale}
+        if self.margin is not None:
+            margin = int(self.margin) if self.loss == "sphereface" else self.margin
+            kwargs[_MARGIN_KEYWORD[self.loss]] = margin
+        if self.loss == "focal":
+            return FocalLoss(alpha=weights, **kwargs)
+        if self.loss == "softmax":
+            loss = CosFaceLoss(margin=0.0, **kwargs)
+        elif self.loss == "ldam":
+            loss = LDAMLoss(counts, **kwargs)
+        elif self.loss == "logit_adjusted":
+            loss = LogitAdjustedLoss(counts, **kwargs)
+        else:
+            loss = {"cosface": CosFaceLoss, "arcface": ArcFaceLoss,
+                    "sphereface": SphereFaceLoss}[self.loss](**kwargs)
+        loss.weight = weights
+        return loss
+
+    def _make_plan(self, features, class_codes, generator):
+        counts = torch.bincount(class_codes).double()
+        weights = self._class_weights(counts)
+        deferred = self.class_weight == "deferred"
+        n_batches = math.ceil(len(class_codes) / self.batch_size)
+        if self.sampling == "class_balanced":
+            sampler = ClassBalancedBatchSampler(class_codes, self.batch_size, n_batches,
+                                                generator)
+        else:
+            sampler = RandomBatchSampler(len(class_codes), self.batch_size, n_batches,
+                                         generator)
+        return SoftmaxPlan(
+            features, class_codes, generator, self.transform_batch_size,
+            loss=self._make_loss(counts, None if deferred and self.loss != "focal" else weights),
+            sampler=sampler, n_epochs=self.max_epochs,
+            deferred_weights=weights if deferred and self.loss != "focal" else None,
+            deferred_start=(2 * self.max_epochs) // 3)
