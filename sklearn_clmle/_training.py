@@ -10,6 +10,7 @@ import logging
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback
+from skorch.utils import to_tensor
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
@@ -38,7 +39,9 @@ class EmbeddingNet(NeuralNet):
         return super().get_iterator(dataset, training=training)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        loss = self.plan.loss(y_pred, y_true, X["index"])
+        # skorch moves the inputs of `forward` to the device, not the targets
+        # seen here: move them like NeuralNet.get_loss does.
+        loss = self.plan.loss(y_pred, to_tensor(y_true, device=self.device), X["index"])
         if not torch.isfinite(loss):
             raise TrainingDivergedError(
                 f"Training diverged: the loss became {loss.item()} in epoch "
