@@ -3,12 +3,14 @@
 from ._clmle import CLMLEEmbedder
 from ._margins import clmle_margin_bounds
 from ._nearest_cluster import KNearestClusterClassifier
+from ._pair import PairEmbedder
 from ._softmax import SoftmaxEmbedder
 from .metrics import balanced_accuracy, balanced_accuracy_scorer
 
 __all__ = [
     "CLMLEEmbedder",
     "KNearestClusterClassifier",
+    "PairEmbedder",
     "SoftmaxEmbedder",
     "balanced_accuracy",
     "balanced_accuracy_scorer",

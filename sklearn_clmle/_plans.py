@@ -90,30 +90,37 @@ class CLMLEPlan(TrainingPlan):
         return total
 
 
-class SoftmaxPlan(TrainingPlan):
-    """Training by a softmax-family loss on the cosine head, one pass per epoch.
+class SingleLossPlan(TrainingPlan):
+    """Training by one loss on every batch of one sampler, one pass per epoch.
+
+    Serves the baselines: softmax-family losses on the cosine head
+    (``on="logits"``) and pair losses on the embeddings (``on="embeddings"``).
 
     Parameters
     ----------
     features, class_codes, generator, embed_batch_size
         See :class:`TrainingPlan`.
     loss : nn.Module
-        Takes ``(cosine_logits, class_codes)``.
+        Called as ``loss(inputs, class_codes)``.
     sampler : iterable of index tensors
-        Batches of every epoch (random or class-balanced).
+        Batches of every epoch.
     n_epochs : int
         Passes.
+    on : {"logits", "embeddings"}
+        What the loss reads from the network's output.
     deferred_weights : Tensor or None
-        Per-class weights switched on at epoch ``deferred_start`` (LDAM-DRW).
+        Per-class weights assigned to ``loss.weight`` from epoch
+        ``deferred_start`` on (deferred re-weighting, LDAM-DRW).
     deferred_start : int
         First epoch using ``deferred_weights``.
     """
 
     def __init__(self, features, class_codes, generator, embed_batch_size, *, loss, sampler,
-                 n_epochs, deferred_weights=None, deferred_start=0):
+                 n_epochs, on, deferred_weights=None, deferred_start=0):
         super().__init__(features, class_codes, n_epochs, generator, embed_batch_size)
-        self.softmax_loss = loss
+        self.training_loss = loss
         self.current_sampler = sampler
+        self.output = 1 if on == "logits" else 0
         self.deferred_weights = deferred_weights
         self.deferred_start = deferred_start
 
@@ -121,9 +128,8 @@ class SoftmaxPlan(TrainingPlan):
         epoch = len(net.history) - 1
         deferred = self.deferred_weights is not None and epoch >= self.deferred_start
         if deferred:
-            self.softmax_loss.weight = self.deferred_weights
-        net.history.record("stage", "reweighted" if deferred else "softmax")
+            self.training_loss.weight = self.deferred_weights
+        net.history.record("stage", "reweighted" if deferred else "train")
 
     def loss(self, y_pred, class_codes, indices):
-        _, cosine_logits = y_pred
-        return self.softmax_loss(cosine_logits, class_codes)
+        return self.training_loss(y_pred[self.output], class_codes)

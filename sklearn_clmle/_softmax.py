@@ -7,7 +7,7 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseEmbedder
-from ._plans import SoftmaxPlan
+from ._plans import SingleLossPlan
 from .nn.margin_losses import (
     ArcFaceLoss,
     CosFaceLoss,
@@ -161,9 +161,9 @@ feature_names_in_
         else:
             sampler = RandomBatchSampler(len(class_codes), self.batch_size, n_batches,
                                          generator)
-        return SoftmaxPlan(
+        return SingleLossPlan(
             features, class_codes, generator, self.transform_batch_size,
             loss=self._make_loss(counts, None if deferred and self.loss != "focal" else weights),
-            sampler=sampler, n_epochs=self.max_epochs,
+            sampler=sampler, n_epochs=self.max_epochs, on="logits",
             deferred_weights=weights if deferred and self.loss != "focal" else None,
             deferred_start=(2 * self.max_epochs) // 3)

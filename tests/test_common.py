@@ -3,7 +3,12 @@
 import pytest
 from sklearn.utils.estimator_checks import check_param_validation, parametrize_with_checks
 
-from sklearn_clmle import CLMLEEmbedder, KNearestClusterClassifier, SoftmaxEmbedder
+from sklearn_clmle import (
+    CLMLEEmbedder,
+    KNearestClusterClassifier,
+    PairEmbedder,
+    SoftmaxEmbedder,
+)
 
 # Instances are needed at collection time, before fixtures exist: the tiny
 # settings of conftest.TINY (pytest's importlib mode cannot import conftest).
@@ -18,6 +23,8 @@ def _estimators():
         SoftmaxEmbedder(loss="ldam", class_weight="deferred", max_epochs=3, batch_size=16,
                         random_state=0, device="cpu", embedding_dim=8,
                         module_params=dict(hidden_units=(16,))),
+        PairEmbedder(max_epochs=2, classes_per_batch=3, samples_per_class=4, random_state=0,
+                     device="cpu", embedding_dim=8, module_params=dict(hidden_units=(16,))),
     ]
 
 
@@ -25,6 +32,7 @@ def _estimators():
 EXPECTED_FAILED_CHECKS = {
     "CLMLEEmbedder": {},
     "SoftmaxEmbedder": {},
+    "PairEmbedder": {},
     "KNearestClusterClassifier": {
         "check_non_transformer_estimators_n_iter": (
             "`max_iter` caps the iterations of each of many equal-size spherical "

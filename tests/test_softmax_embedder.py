@@ -46,7 +46,7 @@ def test_deferred_reweighting_switches_on_in_the_last_third(split):
     X, y, _, _ = split
     emb = SoftmaxEmbedder(loss="ldam", class_weight="deferred", max_epochs=6,
                           random_state=0, device="cpu").fit(X, y)
-    assert list(emb.history_[:, "stage"]) == ["softmax"] * 4 + ["reweighted"] * 2
+    assert list(emb.history_[:, "stage"]) == ["train"] * 4 + ["reweighted"] * 2
 
 
 def test_focal_takes_class_weights_as_alpha(split):

@@ -16,13 +16,19 @@ from .margin_losses import (
     deferred_reweighting,
 )
 from .pair_losses import CenterLoss, ContrastiveLoss, RangeLoss, TripletLoss
-from .sampling import ClassBalancedBatchSampler, ClusterBatchSampler, RandomBatchSampler
+from .sampling import (
+    ClassBalancedBatchSampler,
+    ClassBlockBatchSampler,
+    ClusterBatchSampler,
+    RandomBatchSampler,
+)
 from .search import nearest_cluster_log_scores
 
 __all__ = [
     "ArcFaceLoss",
     "CenterLoss",
     "ClassBalancedBatchSampler",
+    "ClassBlockBatchSampler",
     "ClusterBatchSampler",
     "ClusterMarginLoss",
     "ContrastiveLoss",

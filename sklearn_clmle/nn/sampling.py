@@ -7,7 +7,8 @@ Python loop over samples.
 
 import torch
 
-__all__ = ["ClassBalancedBatchSampler", "ClusterBatchSampler", "RandomBatchSampler"]
+__all__ = ["ClassBalancedBatchSampler", "ClassBlockBatchSampler", "ClusterBatchSampler",
+           "RandomBatchSampler"]
 
 
 def _group_index(group_of_sample, n_groups):
@@ -16,6 +17,23 @@ def _group_index(group_of_sample, n_groups):
     counts = torch.bincount(group_of_sample, minlength=n_groups)
     starts = torch.cumsum(counts, 0) - counts
     return members, starts, counts
+
+
+def _draw_members(members, starts, counts, groups, k, generator, *, fill=False):
+    # Up to k members of each group, without replacement (random keys, one
+    # argsort per batch). With ``fill``, a group smaller than k is topped up
+    # by draws with replacement; otherwise it gives all its members.
+    sizes = counts[groups]
+    width = max(int(sizes.max()), k)
+    columns = torch.arange(width)[None, :]
+    keys = torch.rand(groups.numel(), width, generator=generator)
+    positions = keys.masked_fill(columns >= sizes[:, None], 2.0).argsort(dim=1)[:, :k]
+    if fill:
+        repeated = (torch.rand(groups.numel(), k, generator=generator) * sizes[:, None]).long()
+        positions = torch.where(sizes[:, None] >= k, positions, repeated)
+        return members[(starts[groups][:, None] + positions).flatten()]
+    valid = columns[:, :k] < sizes[:, None]
+    return members[(starts[groups][:, None] + positions)[valid]]
 
 
 class ClassBalancedBatchSampler:
@@ -168,15 +186,8 @@ class ClusterBatchSampler:
         return torch.cat([torch.tensor([query]), nearest])
 
     def _draw_batch(self, clusters):
-        counts = self.counts[clusters]
-        width = int(counts.max())
-        keys = torch.rand(clusters.numel(), width, generator=self.generator)
-        columns = torch.arange(width)[None, :]
-        keys = keys.masked_fill(columns >= counts[:, None], 2.0)
-        take = min(self.samples_per_cluster, width)
-        positions = keys.argsort(dim=1)[:, :take]
-        valid = columns[:, :take] < counts[:, None]
-        return self.members[(self.starts[clusters][:, None] + positions)[valid]]
+        return _draw_members(self.members, self.starts, self.counts, clusters,
+                             self.samples_per_cluster, self.generator)
 
 
 class RandomBatchSampler:
@@ -206,3 +217,45 @@ class RandomBatchSampler:
     def __iter__(self):
         for _ in range(self.n_batches):
             yield torch.randperm(self.n_samples, generator=self.generator)[: self.batch_size]
+
+
+class ClassBlockBatchSampler:
+    """P x K batches: ``classes_per_batch`` classes, ``samples_per_class`` of each.
+
+    The classes of a batch are drawn uniformly without replacement; members
+    are drawn without replacement when the class is large enough and with
+    replacement otherwise (as pair and triplet losses need positives).
+
+    Parameters
+    ----------
+    class_codes : Tensor of shape (n_samples,)
+        Integer class codes.
+    classes_per_batch : int
+        ``P`` (all classes when fewer exist).
+    samples_per_class : int
+        ``K``.
+    n_batches : int
+        Batches per pass (one skorch epoch).
+    generator : torch.Generator
+        CPU generator driving all random draws.
+    """
+
+    def __init__(self, class_codes, classes_per_batch, samples_per_class, n_batches,
+                 generator):
+        n_codes = int(class_codes.max()) + 1
+        self.members, self.starts, self.counts = _group_index(class_codes.cpu(), n_codes)
+        self.classes = torch.nonzero(self.counts > 0).flatten()
+        self.classes_per_batch = min(classes_per_batch, self.classes.numel())
+        self.samples_per_class = samples_per_class
+        self.n_batches = n_batches
+        self.generator = generator
+
+    def __len__(self):
+        return self.n_batches
+
+    def __iter__(self):
+        for _ in range(self.n_batches):
+            pick = torch.randperm(self.classes.numel(), generator=self.generator)
+            classes = self.classes[pick[: self.classes_per_batch]]
+            yield _draw_members(self.members, self.starts, self.counts, classes,
+                                self.samples_per_class, self.generator, fill=True)
