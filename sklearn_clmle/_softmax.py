@@ -50,7 +50,8 @@ class SoftmaxEmbedder(BaseEmbedder):
         Per-class loss weights: inverse frequency (``n / (C n_c)``), the
         effective number of samples (Cui et al., ``beta=0.999``), or the latter
         switched on for the last third of the epochs (deferred re-weighting,
-        as LDAM-DRW). For ``focal`` the weights are its ``alpha``.
+        as LDAM-DRW). For ``focal`` the weights are its ``alpha`` (not
+        ``"deferred"``).
     sampling : {"random", "class_balanced"}, default="random"
         Batches drawn uniformly over samples, or uniformly over classes.
     batch_size : int, default=128
@@ -117,6 +118,10 @@ feature_names_in_
         self.transform_batch_size = transform_batch_size
 
     def _check_params_vs_input(self, class_counts):
+        if self.loss == "focal" and self.class_weight == "deferred":
+            raise ValueError("class_weight='deferred' re-weights a cross-entropy late in "
+                             "training; loss='focal' takes its class weights as alpha from "
+                             "the start. Use 'balanced' or 'effective' with focal.")
         if self.margin is not None and self.loss not in _MARGIN_KEYWORD:
             raise ValueError(f"loss={self.loss!r} takes no margin; got margin={self.margin}.")
         if self.loss == "sphereface" and self.margin is not None and (
@@ -163,7 +168,7 @@ feature_names_in_
                                          generator)
         return SingleLossPlan(
             features, class_codes, generator, self.transform_batch_size,
-            loss=self._make_loss(counts, None if deferred and self.loss != "focal" else weights),
+            loss=self._make_loss(counts, None if deferred else weights),
             sampler=sampler, n_epochs=self.max_epochs, on="logits",
-            deferred_weights=weights if deferred and self.loss != "focal" else None,
+            deferred_weights=weights if deferred else None,
             deferred_start=(2 * self.max_epochs) // 3)

@@ -70,6 +70,7 @@ def test_class_balanced_sampling_changes_the_embedding(split):
     (dict(loss="softmax", margin=0.3), "takes no margin"),
     (dict(loss="focal", margin=0.3), "takes no margin"),
     (dict(loss="sphereface", margin=1.5), "integer margin"),
+    (dict(loss="focal", class_weight="deferred"), "deferred"),
 ])
 def test_bad_margins_are_refused(params, match, split):
     X, y, _, _ = split
