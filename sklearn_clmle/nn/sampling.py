@@ -19,6 +19,15 @@ def _group_index(group_of_sample, n_groups):
     return members, starts, counts
 
 
+def _class_index(class_codes):
+    # Members grouped by class, plus the classes that have members: codes
+    # without samples are never drawn (they would index the next class's
+    # members); with every code present ``classes`` is ``arange``.
+    codes = class_codes.cpu()
+    members, starts, counts = _group_index(codes, int(codes.max()) + 1)
+    return members, starts, counts, torch.nonzero(counts > 0).flatten()
+
+
 def _draw_members(members, starts, counts, groups, k, generator, *, fill=False):
     # Up to k members of each group, without replacement (random keys, one
     # argsort per batch). With ``fill``, a group smaller than k is topped up
@@ -56,11 +65,7 @@ class ClassBalancedBatchSampler:
     """
 
     def __init__(self, class_codes, batch_size, n_batches, generator):
-        self.n_classes = int(class_codes.max()) + 1
-        self.members, self.starts, self.counts = _group_index(class_codes.cpu(), self.n_classes)
-        # Codes without samples are never drawn (they would index the next
-        # class's members); with every code present this is ``arange``.
-        self.classes = torch.nonzero(self.counts > 0).flatten()
+        self.members, self.starts, self.counts, self.classes = _class_index(class_codes)
         self.batch_size = batch_size
         self.n_batches = n_batches
         self.generator = generator
@@ -242,9 +247,7 @@ class ClassBlockBatchSampler:
 
     def __init__(self, class_codes, classes_per_batch, samples_per_class, n_batches,
                  generator):
-        n_codes = int(class_codes.max()) + 1
-        self.members, self.starts, self.counts = _group_index(class_codes.cpu(), n_codes)
-        self.classes = torch.nonzero(self.counts > 0).flatten()
+        self.members, self.starts, self.counts, self.classes = _class_index(class_codes)
         self.classes_per_batch = min(classes_per_batch, self.classes.numel())
         self.samples_per_class = samples_per_class
         self.n_batches = n_batches
