@@ -15,7 +15,7 @@ import numbers
 import numpy as np
 import torch
 from sklearn.utils import Bunch
-from sklearn.utils.validation import check_array, column_or_1d
+from sklearn.utils.validation import check_array
 
 from ._validation import check_device
 from .nn import verification as _nn
@@ -41,18 +41,24 @@ def _embeddings(X, name, dim=None):
     return X
 
 
-def _check_chunk_size(chunk_size):
-    if not isinstance(chunk_size, numbers.Integral) or isinstance(chunk_size, bool) \
-            or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive integer; got {chunk_size!r}.")
-    return int(chunk_size)
+def _positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+    return int(value)
+
+
+def _one_dimensional(values, name):
+    values = np.asarray(values)
+    if values.ndim != 1:
+        raise ValueError(f"{name} must be 1-d; got shape {values.shape}.")
+    return values
 
 
 def _scores_and_labels(scores, labels):
     # Verification metrics need finite scores and both kinds of pairs.
-    scores = check_array(column_or_1d(scores), ensure_2d=False, dtype=np.float64,
-                         input_name="scores")
-    labels = column_or_1d(labels)
+    scores = check_array(_one_dimensional(scores, "scores"), ensure_2d=False,
+                         dtype=np.float64, input_name="scores")
+    labels = _one_dimensional(labels, "labels")
     if labels.shape != scores.shape:
         raise ValueError(f"scores and labels have different lengths: {len(scores)} and "
                          f"{len(labels)}.")
@@ -95,7 +101,7 @@ def cosine_pair_scores(X, Y=None, *, pairs=None, chunk_size=65536, device="auto"
     >>> cosine_pair_scores(X, pairs=[[0, 1], [0, 2]], device="cpu").round(4)
     array([0.    , 0.7071])
     """
-    chunk_size = _check_chunk_size(chunk_size)
+    chunk_size = _positive_int(chunk_size, "chunk_size")
     device = check_device(device, "cosine_pair_scores")
     X = _embeddings(X, "X")
     if (Y is None) == (pairs is None):
@@ -230,7 +236,7 @@ def verification_accuracy(scores, labels, *, folds=10):
             raise ValueError(f"folds={folds} needs 2 <= folds <= n_pairs ({n_pairs}).")
         fold_of = np.arange(n_pairs) * int(folds) // n_pairs
     else:
-        fold_of = column_or_1d(folds)
+        fold_of = _one_dimensional(folds, "folds")
         if len(fold_of) != n_pairs:
             raise ValueError(f"folds has {len(fold_of)} entries for {n_pairs} pairs.")
         fold_of = np.unique(fold_of, return_inverse=True)[1].ravel()
@@ -245,14 +251,13 @@ def verification_accuracy(scores, labels, *, folds=10):
 
 def _identification_inputs(probes, probe_labels, gallery, gallery_labels, max_rank,
                            chunk_size, device, name):
-    if not isinstance(max_rank, numbers.Integral) or isinstance(max_rank, bool) \
-            or max_rank < 1:
-        raise ValueError(f"max_rank must be a positive integer; got {max_rank!r}.")
-    chunk_size = _check_chunk_size(chunk_size)
+    max_rank = _positive_int(max_rank, "max_rank")
+    chunk_size = _positive_int(chunk_size, "chunk_size")
     device = check_device(device, name)
     probes = _embeddings(probes, "probes")
     gallery = _embeddings(gallery, "gallery", probes.shape[1]).astype(probes.dtype, copy=False)
-    probe_labels, gallery_labels = column_or_1d(probe_labels), column_or_1d(gallery_labels)
+    probe_labels = _one_dimensional(probe_labels, "probe_labels")
+    gallery_labels = _one_dimensional(gallery_labels, "gallery_labels")
     for X, y, what in ((probes, probe_labels, "probe"), (gallery, gallery_labels, "gallery")):
         if len(y) != len(X):
             raise ValueError(f"{what}_labels has {len(y)} entries for {len(X)} {what} rows.")
@@ -264,7 +269,7 @@ def _identification_inputs(probes, probe_labels, gallery, gallery_labels, max_ra
     _, codes = np.unique(np.concatenate([probe_labels, gallery_labels]), return_inverse=True)
     codes = torch.as_tensor(codes.ravel().astype(np.int64), device=device)
     return (torch.as_tensor(probes, device=device), codes[:len(probe_labels)],
-            torch.as_tensor(gallery, device=device), codes[len(probe_labels):], int(max_rank),
+            torch.as_tensor(gallery, device=device), codes[len(probe_labels):], max_rank,
             chunk_size)
 
 

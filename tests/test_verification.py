@@ -269,6 +269,9 @@ def test_identification_equals_sort_oracle():
     ([0.1, 0.2, 0.3], [0, 1, 1], {"folds": 1}, "folds=1"),
     ([0.1, 0.2, 0.3], [0, 1, 1], {"folds": [0, 1]}, "2 entries for 3 pairs"),
     ([0.1, 0.2, 0.3], [0, 1, 1], {"folds": [4, 4, 4]}, "at least two folds"),
+    ([[0.1, 0.2, 0.3]], [0, 1, 1], {}, "scores must be 1-d"),
+    ([0.1, 0.2, 0.3], [[0, 1, 1]], {}, "labels must be 1-d"),
+    ([], [], {}, "0 sample"),
 ])
 def test_verification_accuracy_bad_input(scores, labels, kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -305,6 +308,7 @@ def test_cosine_pair_scores_bad_input(args, kwargs, match):
     ({"gallery": [[1.0, 0.0, 0.0]] * 3}, "3 features"),
     ({"gallery": [[1.0, np.inf]] * 3}, "infinity"),
     ({"max_rank": 0}, "max_rank"),
+    ({"gallery_labels": [[0, 1, 2]]}, "gallery_labels must be 1-d"),
     ({"chunk_size": -1}, "chunk_size"),
 ])
 def test_cmc_bad_input(change, match):

@@ -1,6 +1,7 @@
 """Torch building blocks of the library: losses, clustering, batch samplers,
-encoders, nearest-cluster search and open-set verification metrics. Nothing here imports scikit-learn, so the
-pieces can be used in any torch training loop."""
+encoders, nearest-cluster search and open-set verification metrics. Nothing
+here imports scikit-learn, so the pieces can be used in any torch training
+loop."""
 
 from .clustering import cluster_within_classes, equal_size_spherical_kmeans
 from .encoders import ConvEncoder, EmbeddingNetwork, MLPEncoder

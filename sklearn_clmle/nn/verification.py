@@ -101,10 +101,12 @@ def roc_curve(scores, labels):
     Examples
     --------
     >>> import torch
-    >>> fpr, tpr, thr = roc_curve(torch.tensor([0.9, 0.8, 0.8, 0.1]),
+    >>> fpr, tpr, thr = roc_curve(torch.tensor([0.75, 0.5, 0.5, 0.25]),
     ...                           torch.tensor([1, 1, 0, 0]))
-    >>> fpr, tpr
-    (tensor([0.0000, 0.0000, 0.5000, 1.0000], dtype=torch.float64), tensor([0.0000, 0.5000, 1.0000, 1.0000], dtype=torch.float64))
+    >>> fpr.tolist(), tpr.tolist()
+    ([0.0, 0.0, 0.5, 1.0], [0.0, 0.5, 1.0, 1.0])
+    >>> thr.tolist()
+    [inf, 0.75, 0.5, 0.25]
     """
     fps, tps, thresholds = _roc_counts(scores, labels)
     return fps.double() / fps[-1], tps.double() / tps[-1], thresholds
@@ -145,7 +147,7 @@ def tar_at_far(scores, labels, fars):
     # correctly rounded doubles, exact for the FAR values people type.
     at = torch.searchsorted(fpr, fars, right=True) - 1
     tar = tpr[at.clamp_min(0)]
-    resolvable = fars >= 1.0 / n_negative
+    resolvable = fars >= (1.0 / n_negative if n_negative else float("inf"))
     return torch.where(resolvable, tar, torch.full_like(tar, float("nan")))
 
 
