@@ -10,14 +10,15 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils import get_tags
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 from skorch.history import History
 from torch import nn
 
 from ._persistence import load_arrays, loadable_device, module_to_arrays
 from ._training import EmbeddingNet, EpochProgress, TrainingDivergedError, embed
 from ._validation import check_class_labels, check_device
-from .nn.encoders import EmbeddingNetwork, MLPEncoder
+from .nn.encoders import EmbeddingNetwork, MLPEncoder, MultiHeadEmbeddingNetwork
 
 
 class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -57,8 +58,9 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         ----------
         X : array-like of shape (n_samples, n_features)
             Training inputs.
-        y : array-like of shape (n_samples,)
-            Class labels of any type (ints, strings).
+        y : array-like of shape (n_samples,) or (n_samples, n_attributes)
+            Class labels of any type (ints, strings), or a binary indicator
+            matrix for estimators tagged ``target_tags.multi_output``.
 
         Returns
         -------
@@ -68,11 +70,20 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self._validate_params()
         X, y = validate_data(self, X, y, dtype=np.float32, multi_output=True,
                              ensure_min_samples=2)
-        y = check_class_labels(y, type(self).__name__)
-        encoder = LabelEncoder().fit(y)
-        self.classes_ = encoder.classes_
-        codes = encoder.transform(y)
-        self._check_params_vs_input(np.bincount(codes))
+        y = check_class_labels(y, type(self).__name__,
+                               multi_label=get_tags(self).target_tags.multi_output)
+        self.__dict__.pop("n_attributes_", None)  # left by an earlier multi-label fit
+        if y.ndim == 2:
+            self.classes_ = [np.unique(column) for column in y.T]
+            self.n_attributes_ = y.shape[1]
+            codes = y.astype(np.int64)
+            counts = np.stack([np.bincount(column, minlength=2) for column in codes.T])
+        else:
+            encoder = LabelEncoder().fit(y)
+            self.classes_ = encoder.classes_
+            codes = encoder.transform(y)
+            counts = np.bincount(codes)
+        self._check_params_vs_input(counts)
 
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         self.device_ = check_device(self.device, type(self).__name__)
@@ -84,7 +95,7 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         with torch.random.fork_rng(devices=fork_devices):
             torch.manual_seed(seed)
             generator = torch.Generator().manual_seed(seed)
-            network = self._build_network(features, len(self.classes_))
+            network = self._build_network(features, *self._network_targets())
             plan = self._make_plan(features, class_codes, generator)
             net = EmbeddingNet(
                 network, plan=plan, criterion=nn.Identity, optimizer=torch.optim.AdamW,
@@ -102,7 +113,7 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                 raise ValueError(str(exc)) from exc
         self.module_ = net.module_.eval()
         self.history_ = net.history
-        self.embedding_dim_ = self.module_.class_weight.shape[1]
+        self.embedding_dim_ = self.module_.class_weight.shape[-1]
         return self
 
     def transform(self, X):
@@ -116,7 +127,9 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         Returns
         -------
         ndarray of shape (n_samples, embedding_dim_), dtype float32
-            Unit-norm embeddings.
+            Unit-norm embeddings; after a multi-label fit, the
+            ``n_attributes_`` heads side by side, ``(n_samples, n_attributes_
+            * embedding_dim_)``, each block of unit norm.
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float32, reset=False)
@@ -127,10 +140,39 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
 
     @property
     def _n_features_out(self):
-        return self.embedding_dim_
+        return self.embedding_dim_ * getattr(self, "n_attributes_", 1)
 
-    def _build_network(self, features, n_classes):
-        encoder = self._build_encoder(features.shape[1])
+    def get_feature_names_out(self, input_features=None):
+        """Output feature names.
+
+        ``<lowercase class name><j>`` for ``j`` in ``range(embedding_dim_)``;
+        after a multi-label fit, ``<name>_attr<a>_<j>`` for the ``j``-th
+        dimension of the head of attribute ``a`` (the column index of ``y``).
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Only checked against ``feature_names_in_``.
+
+        Returns
+        -------
+        ndarray of str objects
+        """
+        if not hasattr(self, "n_attributes_"):
+            return super().get_feature_names_out(input_features)
+        _check_feature_names_in(self, input_features, generate_names=False)
+        prefix = self.__class__.__name__.lower()
+        return np.asarray([f"{prefix}_attr{a}_{j}" for a in range(self.n_attributes_)
+                           for j in range(self.embedding_dim_)], dtype=object)
+
+    def _network_targets(self):
+        # (classes per head, number of heads): None heads is the single-label network.
+        if hasattr(self, "n_attributes_"):
+            return 2, self.n_attributes_
+        return len(self.classes_), None
+
+    def _build_network(self, features, n_classes, n_heads=None):
+        encoder = self._build_encoder(features.shape[1], trunk=n_heads is not None)
         encoder.eval()
         batch = features[:2]
         try:
@@ -149,12 +191,18 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                 f"per input; got {shape} for a batch of {len(batch)}."
             )
         embedding_dim = int(np.prod(probe.shape[1:]))
+        if n_heads is not None:
+            return MultiHeadEmbeddingNetwork(encoder, embedding_dim, self.embedding_dim,
+                                             n_heads, n_classes).to(self.device_)
         return EmbeddingNetwork(encoder, embedding_dim, n_classes).to(self.device_)
 
-    def _build_encoder(self, n_features):
+    def _build_encoder(self, n_features, trunk=False):
+        # A trunk (shared by the heads of a multi-label network) is the default
+        # MLP without its last projection: each head is that projection.
         params = dict(self.module_params or {})
         if self.module is None:
-            return MLPEncoder(n_features, embedding_dim=self.embedding_dim, **params)
+            return MLPEncoder(n_features, embedding_dim=None if trunk else self.embedding_dim,
+                              **params)
         if isinstance(self.module, nn.Module):
             if params:
                 raise ValueError("module_params apply only when `module` is a class, "
@@ -190,7 +238,7 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             # keep that draw off the user's global torch stream.
             with torch.random.fork_rng(devices=[]):
                 probe = torch.zeros(2, self.n_features_in_)
-                network = self._build_network(probe, len(self.classes_))
+                network = self._build_network(probe, *self._network_targets())
             self.module_ = load_arrays(network, self.module_).to(self.device_).eval()
 
     def __sklearn_tags__(self):

@@ -6,7 +6,7 @@ from numbers import Integral, Real
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseEmbedder
-from ._plans import CLMLEPlan
+from ._plans import CLMLEPlan, MultiLabelCLMLEPlan
 from ._validation import check_cluster_size
 from .nn.losses import ClusterMarginLoss, CosineSoftmaxLoss
 
@@ -22,6 +22,15 @@ class CLMLEEmbedder(BaseEmbedder):
     classes and ``intra_margin`` between clusters of the same class, each
     sample weighted by the inverse frequency of its class in the batch; the
     clusters are refreshed every round.
+
+    With a binary indicator matrix ``Y`` of shape ``(n_samples,
+    n_attributes)`` (multi-label attributes, Sec. 5.3), the encoder becomes a
+    shared trunk with one ``embedding_dim`` head per attribute, trained
+    jointly: clusters are kept per attribute and class, each batch is drawn
+    from one attribute's clusters (the attributes take turns), and the loss
+    is the mean over heads of Eq. (9), each head with its attribute's
+    clusters and in-batch class weights. ``transform`` then returns the heads
+    side by side. See ``docs/method.md``, section 13.
 
     Parameters
     ----------
@@ -61,13 +70,16 @@ class CLMLEEmbedder(BaseEmbedder):
     module : None, nn.Module subclass or instance, default=None
         Encoder. ``None`` uses :class:`~sklearn_clmle.nn.MLPEncoder`. A class
         is instantiated with ``module_params``; an instance is copied and
-        re-initialised.
+        re-initialised. With multi-label ``y`` the module is the shared trunk
+        and each head is a linear layer on its output (the default MLP then
+        drops its last projection: the heads are that projection).
     module_params : dict, default=None
         Keyword arguments of ``module`` (for the default MLP:
         ``hidden_units``, default ``(512, 512)``; ``dropout``;
         ``input_dropout``).
     embedding_dim : int, default=64
-        Output dimension of the default MLP.
+        Output dimension of the default MLP; with multi-label ``y``, of each
+        head (paper: 64).
     lr : float, default=1e-3
         AdamW learning rate.
     weight_decay : float, default=5e-4
@@ -86,18 +98,23 @@ class CLMLEEmbedder(BaseEmbedder):
 
     Attributes
     ----------
-    classes_ : ndarray of shape (n_classes,)
-        Class labels.
-    module_ : EmbeddingNetwork
-        Trained network (encoder plus cosine head), in eval mode.
+    classes_ : ndarray of shape (n_classes,) or list of ndarray
+        Class labels; with multi-label ``y``, one array (``[0, 1]``) per
+        attribute, as scikit-learn's multi-output estimators.
+    n_attributes_ : int
+        Number of attributes (columns of ``y``); set by multi-label fits only.
+    module_ : EmbeddingNetwork or MultiHeadEmbeddingNetwork
+        Trained network (encoder plus cosine head, or trunk plus one head
+        per attribute), in eval mode.
     history_ : skorch.History
         Per-epoch records: ``stage``, ``train_loss``, ``n_clusters``, ...
     embedding_dim_ : int
-        Output dimension.
+        Output dimension (of each head, with multi-label ``y``).
     device_ : torch.device
         Device the network lives on.
     cluster_size_ : int
-        Resolved cluster size.
+        Resolved cluster size (for multi-label ``y``, from the classes of all
+        attributes).
     n_features_in_ : int
         Number of input features.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -115,6 +132,7 @@ class CLMLEEmbedder(BaseEmbedder):
 
     Examples
     --------
+    >>> import numpy as np
     >>> from sklearn.datasets import load_digits
     >>> from sklearn_clmle import CLMLEEmbedder
     >>> X, y = load_digits(return_X_y=True)
@@ -122,6 +140,14 @@ class CLMLEEmbedder(BaseEmbedder):
     ...                     random_state=0).fit(X[:300], y[:300])
     >>> emb.transform(X[:3]).shape
     (3, 64)
+
+    Multi-label attributes, one 8-d head each:
+
+    >>> Y = np.column_stack([y[:300] % 2, y[:300] < 3])
+    >>> emb = CLMLEEmbedder(n_rounds=1, steps_per_round=4, pretrain_steps=4, embedding_dim=8,
+    ...                     random_state=0).fit(X[:300], Y)
+    >>> emb.transform(X[:3]).shape, emb.get_feature_names_out()[[0, 8]].tolist()
+    ((3, 16), ['clmleembedder_attr0_0', 'clmleembedder_attr1_0'])
     """
 
     _parameter_constraints = {
@@ -171,7 +197,10 @@ class CLMLEEmbedder(BaseEmbedder):
         self.transform_batch_size = transform_batch_size
 
     def _check_params_vs_input(self, class_counts):
-        n_samples = int(class_counts.sum())
+        # Multi-label counts are (n_attributes, 2): every row sums to n_samples,
+        # and the cluster size is resolved over all classes of all attributes.
+        n_samples = int(class_counts.sum(axis=-1).max())
+        class_counts = class_counts.ravel()
         if self.cluster_size == "auto":
             self.cluster_size_ = auto_cluster_size(class_counts)
         else:
@@ -190,7 +219,8 @@ class CLMLEEmbedder(BaseEmbedder):
             raise ValueError("n_rounds=0 and pretrain_steps=0 leave nothing to train.")
 
     def _make_plan(self, features, class_codes, generator):
-        return CLMLEPlan(
+        plan = MultiLabelCLMLEPlan if class_codes.ndim == 2 else CLMLEPlan
+        return plan(
             features, class_codes, generator, self.transform_batch_size,
             cluster_loss=ClusterMarginLoss(self.inter_margin, self.intra_margin, self.scale,
                                            self.cost_sensitive),
@@ -204,6 +234,11 @@ class CLMLEEmbedder(BaseEmbedder):
             steps_per_round=self._steps_per_round,
             query=self.query,
         )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True  # binary indicator matrices: one head each
+        return tags
 
 
 def auto_cluster_size(class_counts):

@@ -19,7 +19,9 @@ TINY = dict(n_rounds=1, steps_per_round=2, pretrain_steps=2, random_state=0, dev
 def _estimators():
     return [
         CLMLEEmbedder(**{**TINY, "module_params": dict(TINY["module_params"])}),
-        KNearestClusterClassifier(n_neighbors=3, random_state=0, device="cpu"),
+        # feature_blocks="all": the multi-label checks give 2 features for 5 labels.
+        KNearestClusterClassifier(n_neighbors=3, random_state=0, device="cpu",
+                                  feature_blocks="all"),
         SoftmaxEmbedder(loss="ldam", class_weight="deferred", max_epochs=3, batch_size=16,
                         random_state=0, device="cpu", embedding_dim=8,
                         module_params=dict(hidden_units=(16,))),
