@@ -191,6 +191,7 @@ def test_pipeline_beats_chance(attributes):
     for a, p in enumerate(proba):
         assert p.shape == (len(pred), 2)
         assert_array_equal(p.argmax(axis=1), pred[:, a])
+    assert_array_equal(pickle.loads(pickle.dumps(pipe)).predict(attributes.X_test), pred)
 
 
 def test_nearest_cluster_reuses_the_single_label_model(attributes):
