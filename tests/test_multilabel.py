@@ -117,8 +117,14 @@ def test_each_head_is_weighted_by_its_own_attribute(tiny_params):
 
     logits = torch.randn(6, 2, 2, dtype=torch.float64)
     softmax = CosineSoftmaxLoss()
-    assert float(plan.softmax_term(logits, codes)) == pytest.approx(
-        np.mean([float(softmax(logits[:, a], codes[:, a])) for a in range(2)]), rel=1e-12)
+    softmax_mean = np.mean([float(softmax(logits[:, a], codes[:, a])) for a in range(2)])
+    assert float(plan.softmax_term(logits, codes)) == pytest.approx(softmax_mean, rel=1e-12)
+    # the batch loss of each stage
+    plan.stage = "pretrain"
+    assert float(plan.loss((embeddings, logits), codes, indices)) == pytest.approx(softmax_mean)
+    plan.stage, plan.softmax_weight = "cluster", 0.5
+    assert float(plan.loss((embeddings, logits), codes, indices)) == pytest.approx(
+        np.mean(expected) + 0.5 * softmax_mean)
 
 
 def test_each_batch_is_drawn_from_one_attributes_clusters():
@@ -253,3 +259,25 @@ def test_clear_errors(attributes, tiny_params):
                      PairEmbedder(max_epochs=1, **tiny_net)):
         with pytest.raises(ValueError, match="does not support multi-label y"):
             embedder.fit(X, Y)
+
+
+def test_multi_head_network_heads_are_separate_unit_embeddings():
+    torch.manual_seed(0)
+    trunk = torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.ReLU())
+    net = MultiHeadEmbeddingNetwork(trunk, 7, embedding_dim=3, n_heads=4)
+    x = torch.randn(6, 5)
+    embeddings, logits = net(x)
+    assert embeddings.shape == (6, 4, 3) and logits.shape == (6, 4, 2)
+    hidden = trunk(x)
+    for a in range(4):
+        rows = slice(3 * a, 3 * (a + 1))
+        head = torch.nn.functional.normalize(
+            hidden @ net.heads.weight[rows].T + net.heads.bias[rows], dim=1)
+        torch.testing.assert_close(embeddings[:, a], head)
+        weights = torch.nn.functional.normalize(net.class_weight[a], dim=1)
+        torch.testing.assert_close(logits[:, a], head @ weights.T)
+    torch.testing.assert_close(net.embed(x), embeddings.reshape(6, 12))
+    # a loss on one head moves only that head's rows of the shared projection
+    embeddings[:, 2].sum().backward()
+    touched = net.heads.weight.grad.abs().sum(dim=1).reshape(4, 3).sum(dim=1) > 0
+    assert touched.tolist() == [False, False, True, False]
