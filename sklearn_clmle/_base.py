@@ -16,8 +16,8 @@ from torch import nn
 
 from ._persistence import load_arrays, loadable_device, module_to_arrays
 from ._training import EmbeddingNet, EpochProgress, TrainingDivergedError, embed
-from ._validation import check_class_labels, check_device
-from .nn.encoders import EmbeddingNetwork, MLPEncoder
+from ._validation import check_class_labels, check_device, check_input_shape
+from .nn.encoders import ConvEncoder, EmbeddingNetwork, MLPEncoder
 
 
 class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -55,8 +55,10 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training inputs.
+        X : array-like of shape (n_samples, n_features) or (n_samples, [channels,] \
+height, width)
+            Training inputs: feature rows, or images (then the default
+            encoder is a :class:`~sklearn_clmle.nn.ConvEncoder`).
         y : array-like of shape (n_samples,)
             Class labels of any type (ints, strings).
 
@@ -67,7 +69,8 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         """
         self._validate_params()
         X, y = validate_data(self, X, y, dtype=np.float32, multi_output=True,
-                             ensure_min_samples=2)
+                             ensure_min_samples=2, allow_nd=True)
+        self.input_shape_ = check_input_shape(X, type(self).__name__)
         y = check_class_labels(y, type(self).__name__)
         encoder = LabelEncoder().fit(y)
         self.classes_ = encoder.classes_
@@ -110,8 +113,8 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs.
+        X : array-like of shape (n_samples, *input_shape_)
+            Inputs shaped as in ``fit``.
 
         Returns
         -------
@@ -119,7 +122,12 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             Unit-norm embeddings.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float32, reset=False)
+        if len(self.input_shape_) > 1:
+            # Name the image shape before validate_data's count of "features"
+            # (the channels, for images) says something less helpful.
+            check_input_shape(np.asarray(X), type(self).__name__, expected=self.input_shape_)
+        X = validate_data(self, X, dtype=np.float32, reset=False, allow_nd=True)
+        check_input_shape(X, type(self).__name__, expected=self.input_shape_)
         return self._embed(torch.from_numpy(X)).cpu().numpy()
 
     def _embed(self, features):
@@ -130,17 +138,19 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         return self.embedding_dim_
 
     def _build_network(self, features, n_classes):
-        encoder = self._build_encoder(features.shape[1])
+        input_shape = tuple(features.shape[1:])
+        encoder = self._build_encoder(input_shape)
         encoder.eval()
         batch = features[:2]
         try:
             with torch.no_grad():
                 probe = encoder(batch)
         except (RuntimeError, ValueError, TypeError) as exc:
+            accepts = (f"{input_shape[0]} input features" if len(input_shape) == 1
+                       else f"inputs of shape {input_shape}")
             raise ValueError(
                 f"The module failed on a batch of inputs of shape {tuple(batch.shape)} "
-                f"({type(exc).__name__}: {exc}); check that it accepts "
-                f"{features.shape[1]} input features."
+                f"({type(exc).__name__}: {exc}); check that it accepts {accepts}."
             ) from exc
         if not torch.is_tensor(probe) or probe.ndim < 2 or probe.shape[0] != len(batch):
             shape = tuple(probe.shape) if torch.is_tensor(probe) else type(probe).__name__
@@ -151,10 +161,22 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         embedding_dim = int(np.prod(probe.shape[1:]))
         return EmbeddingNetwork(encoder, embedding_dim, n_classes).to(self.device_)
 
-    def _build_encoder(self, n_features):
+    def _build_encoder(self, input_shape):
         params = dict(self.module_params or {})
         if self.module is None:
-            return MLPEncoder(n_features, embedding_dim=self.embedding_dim, **params)
+            if len(input_shape) == 1:
+                default, args = MLPEncoder, (input_shape[0],)
+            else:
+                # Images: (height, width) gets one channel.
+                default = ConvEncoder
+                args = ((1, *input_shape) if len(input_shape) == 2 else input_shape,)
+            try:
+                return default(*args, embedding_dim=self.embedding_dim, **params)
+            except TypeError as exc:
+                raise ValueError(
+                    f"module_params={params} do not fit {default.__name__}, the default "
+                    f"encoder for inputs of shape {input_shape} ({exc})."
+                ) from exc
         if isinstance(self.module, nn.Module):
             if params:
                 raise ValueError("module_params apply only when `module` is a class, "
@@ -189,7 +211,7 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             # Rebuilding draws initial weights that the saved ones overwrite:
             # keep that draw off the user's global torch stream.
             with torch.random.fork_rng(devices=[]):
-                probe = torch.zeros(2, self.n_features_in_)
+                probe = torch.zeros(2, *self.input_shape_)
                 network = self._build_network(probe, len(self.classes_))
             self.module_ = load_arrays(network, self.module_).to(self.device_).eval()
 
