@@ -13,8 +13,10 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.history import History
 from torch import nn
+from torch.utils.data import Dataset
 
 from ._persistence import load_arrays, loadable_device, module_to_arrays
+from ._torch_data import IndexedDataset, dataset_labels, first_inputs
 from ._training import EmbeddingNet, EpochProgress, TrainingDivergedError, embed
 from ._validation import check_class_labels, check_device, check_input_shape
 from .nn.encoders import ConvEncoder, EmbeddingNetwork, MLPEncoder
@@ -50,17 +52,21 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     def _check_params_vs_input(self, class_counts):
         """Data-dependent checks and ``auto`` resolution (stores ``self._name``)."""
 
-    def fit(self, X, y):
+    def fit(self, X, y=None):
         """Learn the embedding.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features) or (n_samples, [channels,] \
-height, width)
+height, width), or torch Dataset
             Training inputs: feature rows, or images (then the default
-            encoder is a :class:`~sklearn_clmle.nn.ConvEncoder`).
-        y : array-like of shape (n_samples,)
-            Class labels of any type (ints, strings).
+            encoder is a :class:`~sklearn_clmle.nn.ConvEncoder`), or a
+            ``torch.utils.data.Dataset`` of ``(input, label)`` items (or bare
+            inputs, with ``y``) read lazily in batches.
+        y : array-like of shape (n_samples,), default=None
+            Class labels of any type (ints, strings). Required for arrays;
+            for a dataset, ``None`` takes ``X.targets`` when it exists, else
+            the items' labels (one pass over the dataset).
 
         Returns
         -------
@@ -68,9 +74,13 @@ height, width)
             Fitted embedder.
         """
         self._validate_params()
-        X, y = validate_data(self, X, y, dtype=np.float32, multi_output=True,
-                             ensure_min_samples=2, allow_nd=True)
-        self.input_shape_ = check_input_shape(X, type(self).__name__)
+        if isinstance(X, Dataset):
+            features, probe, y = self._check_dataset(X, y)
+        else:
+            X, y = validate_data(self, X, y, dtype=np.float32, multi_output=True,
+                                 ensure_min_samples=2, allow_nd=True)
+            self.input_shape_ = check_input_shape(X, type(self).__name__)
+            features = probe = torch.from_numpy(X)
         y = check_class_labels(y, type(self).__name__)
         encoder = LabelEncoder().fit(y)
         self.classes_ = encoder.classes_
@@ -79,15 +89,19 @@ height, width)
 
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         self.device_ = check_device(self.device, type(self).__name__)
-        features = torch.from_numpy(X)
         class_codes = torch.from_numpy(codes).long()
+        if isinstance(features, Dataset):
+            training_data, targets = IndexedDataset(features, class_codes), None
+        else:
+            training_data = {"features": features, "index": torch.arange(len(features))}
+            targets = class_codes
         fork_devices = [self.device_.index or 0] if self.device_.type == "cuda" else []
         # Seeding a forked global RNG makes initialisation and dropout
         # reproducible without touching the user's own random streams.
         with torch.random.fork_rng(devices=fork_devices):
             torch.manual_seed(seed)
             generator = torch.Generator().manual_seed(seed)
-            network = self._build_network(features, len(self.classes_))
+            network = self._build_network(probe, len(self.classes_))
             plan = self._make_plan(features, class_codes, generator)
             net = EmbeddingNet(
                 network, plan=plan, criterion=nn.Identity, optimizer=torch.optim.AdamW,
@@ -99,8 +113,7 @@ height, width)
                 verbose=0,
             )
             try:
-                net.fit({"features": features, "index": torch.arange(len(features))},
-                        class_codes)
+                net.fit(training_data, targets)
             except TrainingDivergedError as exc:
                 raise ValueError(str(exc)) from exc
         self.module_ = net.module_.eval()
@@ -113,8 +126,9 @@ height, width)
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, *input_shape_)
-            Inputs shaped as in ``fit``.
+        X : array-like of shape (n_samples, *input_shape_), or torch Dataset
+            Inputs shaped as in ``fit``; a dataset is read in batches of
+            ``transform_batch_size`` items, in order.
 
         Returns
         -------
@@ -122,6 +136,11 @@ height, width)
             Unit-norm embeddings.
         """
         check_is_fitted(self)
+        if isinstance(X, Dataset):
+            shape = tuple(first_inputs(X, 1, type(self).__name__).shape[1:])
+            check_input_shape(np.empty((0, *shape)), type(self).__name__,
+                              expected=self.input_shape_)
+            return self._embed(X).cpu().numpy()
         if len(self.input_shape_) > 1:
             # Name the image shape before validate_data's count of "features"
             # (the channels, for images) says something less helpful.
@@ -129,6 +148,20 @@ height, width)
         X = validate_data(self, X, dtype=np.float32, reset=False, allow_nd=True)
         check_input_shape(X, type(self).__name__, expected=self.input_shape_)
         return self._embed(torch.from_numpy(X)).cpu().numpy()
+
+    def _check_dataset(self, dataset, y):
+        """Checks of a torch dataset (validate_data's role for arrays).
+
+        Returns the dataset, a probe batch of its first two inputs and the labels.
+        """
+        name = type(self).__name__
+        labels = dataset_labels(dataset, y, name)
+        probe = first_inputs(dataset, 2, name)
+        self.input_shape_ = check_input_shape(probe, name)
+        self.n_features_in_ = self.input_shape_[0]
+        if hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        return dataset, probe, labels
 
     def _embed(self, features):
         return embed(self.module_, features, self.device_, self.transform_batch_size)
