@@ -14,11 +14,13 @@ from sklearn.utils import get_tags
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 from skorch.history import History
 from torch import nn
+from torch.utils.data import Dataset
 
 from ._persistence import load_arrays, loadable_device, module_to_arrays
+from ._torch_data import IndexedDataset, dataset_labels, first_inputs
 from ._training import EmbeddingNet, EpochProgress, TrainingDivergedError, embed
-from ._validation import check_class_labels, check_device
-from .nn.encoders import EmbeddingNetwork, MLPEncoder, MultiHeadEmbeddingNetwork
+from ._validation import check_class_labels, check_device, check_input_shape
+from .nn.encoders import ConvEncoder, EmbeddingNetwork, MLPEncoder, MultiHeadEmbeddingNetwork
 
 
 class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -51,16 +53,22 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     def _check_params_vs_input(self, class_counts):
         """Data-dependent checks and ``auto`` resolution (stores ``self._name``)."""
 
-    def fit(self, X, y):
+    def fit(self, X, y=None):
         """Learn the embedding.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training inputs.
-        y : array-like of shape (n_samples,) or (n_samples, n_attributes)
+        X : array-like of shape (n_samples, n_features) or (n_samples, [channels,] \
+height, width), or torch Dataset
+            Training inputs: feature rows, or images (then the default
+            encoder is a :class:`~sklearn_clmle.nn.ConvEncoder`), or a
+            ``torch.utils.data.Dataset`` of ``(input, label)`` items (or bare
+            inputs, with ``y``) read lazily in batches.
+        y : array-like of shape (n_samples,) or (n_samples, n_attributes), default=None
             Class labels of any type (ints, strings), or a binary indicator
             matrix for estimators tagged ``target_tags.multi_output``.
+            Required for arrays; for a dataset, ``None`` takes ``X.targets``
+            when it exists, else the items' labels (one pass over the dataset).
 
         Returns
         -------
@@ -68,8 +76,13 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             Fitted embedder.
         """
         self._validate_params()
-        X, y = validate_data(self, X, y, dtype=np.float32, multi_output=True,
-                             ensure_min_samples=2)
+        if isinstance(X, Dataset):
+            features, probe, y = self._check_dataset(X, y)
+        else:
+            X, y = validate_data(self, X, y, dtype=np.float32, multi_output=True,
+                                 ensure_min_samples=2, allow_nd=True)
+            self.input_shape_ = check_input_shape(X, type(self).__name__)
+            features = probe = torch.from_numpy(X)
         y = check_class_labels(y, type(self).__name__,
                                multi_label=get_tags(self).target_tags.multi_output)
         self.__dict__.pop("n_attributes_", None)  # left by an earlier multi-label fit
@@ -87,15 +100,19 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
 
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         self.device_ = check_device(self.device, type(self).__name__)
-        features = torch.from_numpy(X)
         class_codes = torch.from_numpy(codes).long()
+        if isinstance(features, Dataset):
+            training_data, targets = IndexedDataset(features, class_codes), None
+        else:
+            training_data = {"features": features, "index": torch.arange(len(features))}
+            targets = class_codes
         fork_devices = [self.device_.index or 0] if self.device_.type == "cuda" else []
         # Seeding a forked global RNG makes initialisation and dropout
         # reproducible without touching the user's own random streams.
         with torch.random.fork_rng(devices=fork_devices):
             torch.manual_seed(seed)
             generator = torch.Generator().manual_seed(seed)
-            network = self._build_network(features, *self._network_targets())
+            network = self._build_network(probe, *self._network_targets())
             plan = self._make_plan(features, class_codes, generator)
             net = EmbeddingNet(
                 network, plan=plan, criterion=nn.Identity, optimizer=torch.optim.AdamW,
@@ -107,8 +124,7 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                 verbose=0,
             )
             try:
-                net.fit({"features": features, "index": torch.arange(len(features))},
-                        class_codes)
+                net.fit(training_data, targets)
             except TrainingDivergedError as exc:
                 raise ValueError(str(exc)) from exc
         self.module_ = net.module_.eval()
@@ -121,8 +137,9 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs.
+        X : array-like of shape (n_samples, *input_shape_), or torch Dataset
+            Inputs shaped as in ``fit``; a dataset is read in batches of
+            ``transform_batch_size`` items, in order.
 
         Returns
         -------
@@ -132,8 +149,32 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             * embedding_dim_)``, each block of unit norm.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float32, reset=False)
+        if isinstance(X, Dataset):
+            shape = tuple(first_inputs(X, 1, type(self).__name__).shape[1:])
+            check_input_shape(np.empty((0, *shape)), type(self).__name__,
+                              expected=self.input_shape_)
+            return self._embed(X).cpu().numpy()
+        if len(self.input_shape_) > 1:
+            # Name the image shape before validate_data's count of "features"
+            # (the channels, for images) says something less helpful.
+            check_input_shape(np.asarray(X), type(self).__name__, expected=self.input_shape_)
+        X = validate_data(self, X, dtype=np.float32, reset=False, allow_nd=True)
+        check_input_shape(X, type(self).__name__, expected=self.input_shape_)
         return self._embed(torch.from_numpy(X)).cpu().numpy()
+
+    def _check_dataset(self, dataset, y):
+        """Checks of a torch dataset (validate_data's role for arrays).
+
+        Returns the dataset, a probe batch of its first two inputs and the labels.
+        """
+        name = type(self).__name__
+        labels = dataset_labels(dataset, y, name)
+        probe = first_inputs(dataset, 2, name)
+        self.input_shape_ = check_input_shape(probe, name)
+        self.n_features_in_ = self.input_shape_[0]
+        if hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        return dataset, probe, labels
 
     def _embed(self, features):
         return embed(self.module_, features, self.device_, self.transform_batch_size)
@@ -172,17 +213,19 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         return len(self.classes_), None
 
     def _build_network(self, features, n_classes, n_heads=None):
-        encoder = self._build_encoder(features.shape[1], trunk=n_heads is not None)
+        input_shape = tuple(features.shape[1:])
+        encoder = self._build_encoder(input_shape, trunk=n_heads is not None)
         encoder.eval()
         batch = features[:2]
         try:
             with torch.no_grad():
                 probe = encoder(batch)
         except (RuntimeError, ValueError, TypeError) as exc:
+            accepts = (f"{input_shape[0]} input features" if len(input_shape) == 1
+                       else f"inputs of shape {input_shape}")
             raise ValueError(
                 f"The module failed on a batch of inputs of shape {tuple(batch.shape)} "
-                f"({type(exc).__name__}: {exc}); check that it accepts "
-                f"{features.shape[1]} input features."
+                f"({type(exc).__name__}: {exc}); check that it accepts {accepts}."
             ) from exc
         if not torch.is_tensor(probe) or probe.ndim < 2 or probe.shape[0] != len(batch):
             shape = tuple(probe.shape) if torch.is_tensor(probe) else type(probe).__name__
@@ -196,13 +239,25 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                                              n_heads, n_classes).to(self.device_)
         return EmbeddingNetwork(encoder, embedding_dim, n_classes).to(self.device_)
 
-    def _build_encoder(self, n_features, trunk=False):
+    def _build_encoder(self, input_shape, trunk=False):
         # A trunk (shared by the heads of a multi-label network) is the default
-        # MLP without its last projection: each head is that projection.
+        # encoder without its last projection: each head is that projection.
         params = dict(self.module_params or {})
         if self.module is None:
-            return MLPEncoder(n_features, embedding_dim=None if trunk else self.embedding_dim,
-                              **params)
+            if len(input_shape) == 1:
+                default, args = MLPEncoder, (input_shape[0],)
+            else:
+                # Images: (height, width) gets one channel.
+                default = ConvEncoder
+                args = ((1, *input_shape) if len(input_shape) == 2 else input_shape,)
+            try:
+                return default(*args, embedding_dim=None if trunk else self.embedding_dim,
+                               **params)
+            except TypeError as exc:
+                raise ValueError(
+                    f"module_params={params} do not fit {default.__name__}, the default "
+                    f"encoder for inputs of shape {input_shape} ({exc})."
+                ) from exc
         if isinstance(self.module, nn.Module):
             if params:
                 raise ValueError("module_params apply only when `module` is a class, "
@@ -237,7 +292,7 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             # Rebuilding draws initial weights that the saved ones overwrite:
             # keep that draw off the user's global torch stream.
             with torch.random.fork_rng(devices=[]):
-                probe = torch.zeros(2, self.n_features_in_)
+                probe = torch.zeros(2, *self.input_shape_)
                 network = self._build_network(probe, *self._network_targets())
             self.module_ = load_arrays(network, self.module_).to(self.device_).eval()
 

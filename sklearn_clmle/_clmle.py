@@ -116,7 +116,10 @@ class CLMLEEmbedder(BaseEmbedder):
         Resolved cluster size (for multi-label ``y``, from the classes of all
         attributes).
     n_features_in_ : int
-        Number of input features.
+        Number of input features (channels, for images).
+    input_shape_ : tuple of int
+        Shape of one input: ``(n_features,)`` for rows, ``([channels,]
+        height, width)`` for images.
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Input feature names, when ``X`` has string column names.
 

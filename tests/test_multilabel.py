@@ -281,3 +281,28 @@ def test_multi_head_network_heads_are_separate_unit_embeddings():
     embeddings[:, 2].sum().backward()
     touched = net.heads.weight.grad.abs().sum(dim=1).reshape(4, 3).sum(dim=1) > 0
     assert touched.tolist() == [False, False, True, False]
+
+
+def test_images_and_datasets(attributes, tiny_params):
+    # Images get the default ConvEncoder as trunk (without its last linear
+    # layer); a torch Dataset with multi-label targets trains the same
+    # network as the equivalent arrays.
+    X, Y = attributes.X_train, attributes.Y_train[:, :2]
+    params = {**tiny_params, "module_params": dict(channels=(4,))}
+    images = CLMLEEmbedder(**params).fit(X.reshape(-1, 8, 8), Y)
+    assert images.module_.heads.in_features == 4
+    assert images.transform(attributes.X_test.reshape(-1, 8, 8)).shape == (300, 16)
+
+    class Items(torch.utils.data.Dataset):
+        targets = Y
+
+        def __len__(self):
+            return len(X)
+
+        def __getitem__(self, i):
+            return X[i].astype(np.float32), Y[i].copy()
+
+    from_dataset = CLMLEEmbedder(**tiny_params).fit(Items())
+    from_arrays = CLMLEEmbedder(**tiny_params).fit(X, Y)
+    assert_array_equal(from_dataset.transform(attributes.X_test),
+                       from_arrays.transform(attributes.X_test))

@@ -53,7 +53,8 @@ class ConvEncoder(nn.Module):
 
     Each block is ``Conv3x3 -> BatchNorm -> ReLU`` twice, then 2x2 max
     pooling; the blocks double the channels. Global average pooling and a
-    linear layer give the embedding. Rows of ``X`` are reshaped to
+    linear layer give the embedding (no linear layer when
+    ``embedding_dim=None``: the pooled channels, a multi-head trunk). Rows of ``X`` are reshaped to
     ``image_shape``, so image data can pass through scikit-learn pipelines as
     a 2-d array.
 
@@ -62,8 +63,8 @@ class ConvEncoder(nn.Module):
     image_shape : tuple of int
         ``(channels, height, width)`` of one image, e.g. ``(1, 8, 8)`` for
         scikit-learn's digits.
-    embedding_dim : int, default=64
-        Output dimension.
+    embedding_dim : int or None, default=64
+        Output dimension; ``None`` ends with the pooled channels.
     channels : tuple of int, default=(32, 64)
         Channels of each block; each block halves the height and width.
     dropout : float, default=0.1
@@ -87,7 +88,8 @@ class ConvEncoder(nn.Module):
                        nn.MaxPool2d(2, ceil_mode=True)]
             width = out
         self.features = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(width, embedding_dim))
+        projection = [] if embedding_dim is None else [nn.Linear(width, embedding_dim)]
+        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), *projection)
 
     def forward(self, features):
         images = features.reshape(features.shape[0], *self.image_shape)
