@@ -143,7 +143,9 @@ class MultiLabelCLMLEPlan(CLMLEPlan):
 
     Parameters
     ----------
-    features, generator, embed_batch_size, cluster_loss, softmax_loss, softmax_weight, cluster_size, clusters_per_batch, samples_per_cluster, pretrain_steps, n_rounds, steps_per_round, query
+    features, generator, embed_batch_size, cluster_loss, softmax_loss, \
+softmax_weight, cluster_size, clusters_per_batch, samples_per_cluster, \
+pretrain_steps, n_rounds, steps_per_round, query
         As in :class:`CLMLEPlan`; the steps count batches over all
         attributes.
     class_codes : Tensor of shape (n_samples, n_attributes)
@@ -153,13 +155,12 @@ class MultiLabelCLMLEPlan(CLMLEPlan):
     def make_samplers(self, class_codes, clusters_per_batch, samples_per_cluster,
                       pretrain_steps, steps_per_round, query):
         n_attributes = class_codes.shape[1]
-        per_attribute = [
-            super(MultiLabelCLMLEPlan, self).make_samplers(
-                codes, clusters_per_batch, samples_per_cluster,
-                math.ceil(pretrain_steps / n_attributes),
-                math.ceil(steps_per_round / n_attributes), query)
-            for codes in class_codes.T]
-        pretrain, cluster = zip(*per_attribute)
+        single = super().make_samplers
+        pretrain, cluster = zip(*[
+            single(codes, clusters_per_batch, samples_per_cluster,
+                   math.ceil(pretrain_steps / n_attributes),
+                   math.ceil(steps_per_round / n_attributes), query)
+            for codes in class_codes.T])
         return (InterleavedBatchSampler(pretrain, pretrain_steps),
                 InterleavedBatchSampler(cluster, steps_per_round))
 
@@ -173,8 +174,9 @@ class MultiLabelCLMLEPlan(CLMLEPlan):
         return sum(int(s.centroids.shape[0]) for s in self.cluster_sampler.samplers)
 
     def softmax_term(self, cosine_logits, class_codes):
-        return torch.stack([super(MultiLabelCLMLEPlan, self).softmax_term(
-            cosine_logits[:, a], class_codes[:, a]) for a in range(class_codes.shape[1])]).mean()
+        single = super().softmax_term
+        return torch.stack([single(cosine_logits[:, a], class_codes[:, a])
+                            for a in range(class_codes.shape[1])]).mean()
 
     def cluster_term(self, embeddings, class_codes, indices):
         return torch.stack([
