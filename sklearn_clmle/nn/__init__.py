@@ -16,6 +16,7 @@ from .margin_losses import (
     deferred_reweighting,
 )
 from .pair_losses import CenterLoss, ContrastiveLoss, RangeLoss, TripletLoss
+from .quintuplets import Quintuplets, TripleHeaderHingeLoss, mine_quintuplets
 from .sampling import (
     ClassBalancedBatchSampler,
     ClassBlockBatchSampler,
@@ -40,14 +41,17 @@ __all__ = [
     "LDAMLoss",
     "LogitAdjustedLoss",
     "MLPEncoder",
+    "Quintuplets",
     "RandomBatchSampler",
     "RangeLoss",
     "SphereFaceLoss",
+    "TripleHeaderHingeLoss",
     "TripletLoss",
     "class_balanced_weights",
     "cluster_within_classes",
     "deferred_reweighting",
     "equal_size_spherical_kmeans",
     "inverse_frequency_weights",
+    "mine_quintuplets",
     "nearest_cluster_log_scores",
 ]
