@@ -133,8 +133,9 @@ def test_shares_the_cluster_parameters_of_clmle():
     shared = set(lmle) & set(clmle)
     assert set(clmle) - shared == set()  # every CLMLE parameter exists in LMLE
     assert set(lmle) - shared == {"locality_margin"}
-    for name in shared - {"intra_margin", "inter_margin"}:
-        assert lmle[name] == clmle[name], name
+    # Defaults differ only where measured (docs/defaults.md).
+    differ = {name for name in shared if lmle[name] != clmle[name]}
+    assert differ == {"intra_margin", "inter_margin", "softmax_weight"}
 
 
 def test_cluster_size_larger_than_largest_class(small_long_tailed, tiny_params):
