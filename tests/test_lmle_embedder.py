@@ -60,7 +60,8 @@ def _plan(emb, X, y):
 def test_plan_drives_the_hinge_loss_and_caches_its_values(fitted, small_long_tailed):
     X, y = small_long_tailed
     emb = LMLEEmbedder(intra_margin=0.3, locality_margin=0.2, inter_margin=0.7,
-                       cost_sensitive=False, cluster_size=10, random_state=0, device="cpu")
+                       cost_sensitive=False, softmax_weight=0.0, cluster_size=10,
+                       random_state=0, device="cpu")
     plan, codes = _plan(emb, X, y)
     assert isinstance(plan, ClusterPlan)
     assert isinstance(plan.cluster_loss, TripleHeaderHingeLoss)
@@ -135,7 +136,7 @@ def test_shares_the_cluster_parameters_of_clmle():
     assert set(lmle) - shared == {"locality_margin"}
     # Defaults differ only where measured (docs/defaults.md).
     differ = {name for name in shared if lmle[name] != clmle[name]}
-    assert differ == {"intra_margin", "inter_margin", "softmax_weight"}
+    assert differ == {"inter_margin", "softmax_weight"}
 
 
 def test_cluster_size_larger_than_largest_class(small_long_tailed, tiny_params):
