@@ -1,4 +1,4 @@
-"""Measure CLMLEEmbedder / LMLEEmbedder settings on several long-tailed tasks (how defaults were chosen).
+"""Measure CLMLEEmbedder and LMLEEmbedder settings on long-tailed tasks (how defaults were chosen).
 
 Each named configuration is fit on every task and seed; the embedding is scored
 by balanced accuracy on the balanced test split with four read-outs:
