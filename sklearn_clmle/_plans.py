@@ -6,20 +6,24 @@ from .nn.sampling import ClassBalancedBatchSampler, ClusterBatchSampler
 from ._training import TrainingPlan
 
 
-class CLMLEPlan(TrainingPlan):
-    """CLMLE training, Sec. 3.3 of Huang et al.
+class ClusterPlan(TrainingPlan):
+    """Cluster-based training (CLMLE Sec. 3.3 of Huang et al.; also LMLE).
 
     Epoch 0 (when ``pretrain_steps > 0``) pre-trains with a cosine softmax on
     class-balanced batches, standing in for the paper's pre-trained CNN.
     Every later epoch is one round: re-cluster each class on the current
     embeddings (step 1), then ``steps_per_round`` cluster batches (steps 2-4)
-    with the loss of Eq. (9), plus ``softmax_weight`` times the cosine softmax.
+    with ``cluster_loss``, plus ``softmax_weight`` times the cosine softmax.
+    The cluster loss is Eq. (9) for CLMLE and the triple-header hinge of
+    Eq. (5) for LMLE; its per-sample values drive the hardest-query choice.
 
     Parameters
     ----------
     features, class_codes, generator, embed_batch_size
         See :class:`TrainingPlan`.
-    cluster_loss : ClusterMarginLoss
+    cluster_loss : ClusterMarginLoss or TripleHeaderHingeLoss
+        Any module with ``per_sample(embeddings, cluster_ids, class_ids)``
+        and ``reduce(values, class_ids)``.
     softmax_loss : CosineSoftmaxLoss
     softmax_weight : float
         Weight of the auxiliary softmax term during the cluster rounds.

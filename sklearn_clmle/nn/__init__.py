@@ -17,6 +17,7 @@ from .margin_losses import (
     deferred_reweighting,
 )
 from .pair_losses import CenterLoss, ContrastiveLoss, RangeLoss, TripletLoss
+from .quintuplets import Quintuplets, TripleHeaderHingeLoss, mine_quintuplets
 from .sampling import (
     ClassBalancedBatchSampler,
     ClassBlockBatchSampler,
@@ -49,9 +50,11 @@ __all__ = [
     "LDAMLoss",
     "LogitAdjustedLoss",
     "MLPEncoder",
+    "Quintuplets",
     "RandomBatchSampler",
     "RangeLoss",
     "SphereFaceLoss",
+    "TripleHeaderHingeLoss",
     "TripletLoss",
     "class_balanced_weights",
     "cmc_curve",
@@ -62,6 +65,7 @@ __all__ = [
     "identification_ranks",
     "inverse_frequency_weights",
     "kfold_verification_accuracy",
+    "mine_quintuplets",
     "nearest_cluster_log_scores",
     "roc_curve",
     "tar_at_far",
