@@ -8,7 +8,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._base import BaseEmbedder
 from ._plans import CLMLEPlan
 from ._validation import check_cluster_size
-from .nn.losses import ClusterMarginLoss, CosineSoftmaxLoss
+from .nn.losses import ClusterMarginLoss
+from .nn.margin_losses import CosFaceLoss
 
 
 class CLMLEEmbedder(BaseEmbedder):
@@ -194,7 +195,8 @@ class CLMLEEmbedder(BaseEmbedder):
             features, class_codes, generator, self.transform_batch_size,
             cluster_loss=ClusterMarginLoss(self.inter_margin, self.intra_margin, self.scale,
                                            self.cost_sensitive),
-            softmax_loss=CosineSoftmaxLoss(self.scale, self.cost_sensitive),
+            softmax_loss=CosFaceLoss(scale=self.scale, margin=0.0,
+                                     cost_sensitive=self.cost_sensitive),
             softmax_weight=self.softmax_weight,
             cluster_size=self.cluster_size_,
             clusters_per_batch=self.clusters_per_batch,

@@ -1,7 +1,7 @@
 """Training plans: the loss and batch sampler of each method, epoch by epoch."""
 
 from .nn.clustering import cluster_within_classes
-from .nn.losses import ClusterMarginLoss, CosineSoftmaxLoss
+from .nn.losses import ClusterMarginLoss
 from .nn.sampling import ClassBalancedBatchSampler, ClusterBatchSampler
 from ._training import TrainingPlan
 
@@ -20,7 +20,8 @@ class CLMLEPlan(TrainingPlan):
     features, class_codes, generator, embed_batch_size
         See :class:`TrainingPlan`.
     cluster_loss : ClusterMarginLoss
-    softmax_loss : CosineSoftmaxLoss
+    softmax_loss : CosFaceLoss
+        ``margin=0``: the (cost-sensitive) cosine softmax.
     softmax_weight : float
         Weight of the auxiliary softmax term during the cluster rounds.
     cluster_size : int

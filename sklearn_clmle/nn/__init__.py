@@ -4,7 +4,7 @@ pieces can be used in any torch training loop."""
 
 from .clustering import cluster_within_classes, equal_size_spherical_kmeans
 from .encoders import ConvEncoder, EmbeddingNetwork, MLPEncoder
-from .losses import ClusterMarginLoss, CosineSoftmaxLoss, inverse_frequency_weights
+from .losses import ClusterMarginLoss, inverse_frequency_weights
 from .margin_losses import (
     ArcFaceLoss,
     CosFaceLoss,
@@ -34,7 +34,6 @@ __all__ = [
     "ContrastiveLoss",
     "ConvEncoder",
     "CosFaceLoss",
-    "CosineSoftmaxLoss",
     "EmbeddingNetwork",
     "FocalLoss",
     "LDAMLoss",
