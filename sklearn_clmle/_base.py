@@ -83,9 +83,11 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             torch.manual_seed(seed)
             generator = torch.Generator().manual_seed(seed)
             network = self._build_network(features, len(self.classes_))
+            # Known before the plan is made: losses with per-class parameters need it.
+            self.embedding_dim_ = network.class_weight.shape[1]
             plan = self._make_plan(features, class_codes, generator)
             net = EmbeddingNet(
-                network, plan=plan, criterion=nn.Identity, optimizer=torch.optim.AdamW,
+                network, plan=plan, criterion=plan.criterion, optimizer=torch.optim.AdamW,
                 lr=self.lr, optimizer__weight_decay=self.weight_decay,
                 max_epochs=plan.n_epochs, train_split=None, device=self.device_,
                 callbacks=[("plan", plan),
@@ -100,7 +102,6 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                 raise ValueError(str(exc)) from exc
         self.module_ = net.module_.eval()
         self.history_ = net.history
-        self.embedding_dim_ = self.module_.class_weight.shape[1]
         return self
 
     def transform(self, X):

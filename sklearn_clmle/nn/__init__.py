@@ -15,7 +15,14 @@ from .margin_losses import (
     class_balanced_weights,
     deferred_reweighting,
 )
-from .pair_losses import CenterLoss, ContrastiveLoss, RangeLoss, TripletLoss
+from .centres import ClassCentreTracker
+from .pair_losses import (
+    CenterLoss,
+    ClassRectificationLoss,
+    ContrastiveLoss,
+    RangeLoss,
+    TripletLoss,
+)
 from .sampling import (
     ClassBalancedBatchSampler,
     ClassBlockBatchSampler,
@@ -29,6 +36,8 @@ __all__ = [
     "CenterLoss",
     "ClassBalancedBatchSampler",
     "ClassBlockBatchSampler",
+    "ClassCentreTracker",
+    "ClassRectificationLoss",
     "ClusterBatchSampler",
     "ClusterMarginLoss",
     "ContrastiveLoss",
