@@ -1,4 +1,7 @@
-"""Measure CLMLEEmbedder settings on several long-tailed tasks (how defaults were chosen).
+"""Measure embedder settings on several long-tailed tasks (how defaults were chosen).
+
+A configuration is the keyword arguments of ``CLMLEEmbedder``, or of another
+embedder named by an ``"estimator"`` key (e.g. ``"SoftmaxEmbedder"``).
 
 Each named configuration is fit on every task and seed; the embedding is scored
 by balanced accuracy on the balanced test split with three read-outs:
@@ -23,20 +26,30 @@ from sklearn.neighbors import KNeighborsClassifier
 sys.path.insert(0, str(Path(__file__).parent))
 from _data import TASKS, task  # noqa: E402
 
-from sklearn_clmle import CLMLEEmbedder, KNearestClusterClassifier  # noqa: E402
+from sklearn_clmle import (  # noqa: E402
+    CLMLEEmbedder,
+    KNearestClusterClassifier,
+    PairEmbedder,
+    SoftmaxEmbedder,
+)
 from sklearn_clmle.nn import ConvEncoder, MLPEncoder  # noqa: E402
 
 #: Encoders a JSON configuration may name as ``"module"``.
 MODULES = {"ConvEncoder": ConvEncoder, "MLPEncoder": MLPEncoder}
+
+#: Embedders a JSON configuration may name as ``"estimator"``.
+ESTIMATORS = {cls.__name__: cls for cls in (CLMLEEmbedder, PairEmbedder, SoftmaxEmbedder)}
 
 
 def run_one(name, params, task_name, seed, knc_params):
     torch.set_num_threads(1)
     if "module" in params:
         params = {**params, "module": MODULES[params["module"]]}
+    params = dict(params)
+    estimator = ESTIMATORS[params.pop("estimator", "CLMLEEmbedder")]
     data = task(task_name, seed)
     start = time.perf_counter()
-    emb = CLMLEEmbedder(random_state=seed, **params).fit(data.X_train, data.y_train)
+    emb = estimator(random_state=seed, **params).fit(data.X_train, data.y_train)
     fit_time = time.perf_counter() - start
     Z, Zt = emb.transform(data.X_train), emb.transform(data.X_test)
     knc = KNearestClusterClassifier(random_state=seed, **knc_params).fit(Z, data.y_train)
