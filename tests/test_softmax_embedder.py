@@ -98,7 +98,7 @@ NEW_CONFIGS = [
     dict(auxiliary_loss="crl"),
     dict(auxiliary_loss="crl", class_centres="running", auxiliary_weight=0.5),
 ]
-SMALL = dict(max_epochs=15, batch_size=32, random_state=0, device="cpu", embedding_dim=16,
+SMALL = dict(max_epochs=8, batch_size=32, random_state=0, device="cpu", embedding_dim=16,
              module_params=dict(hidden_units=(64,)))
 
 
@@ -116,7 +116,7 @@ def test_new_configurations_beat_chance_and_refit_identically(params, small_spli
     Z = emb.transform(X)
     clf = KNearestClusterClassifier(random_state=0).fit(Z, y)
     score = balanced_accuracy_score(y_test, clf.predict(emb.transform(X_test)))
-    assert score > 0.6, score  # 4 classes: chance is 0.25
+    assert score > 0.6, score  # 4 classes: chance is 0.25; observed 0.94-0.99 (8 epochs)
     again = SoftmaxEmbedder(**SMALL, **params).fit(X, y).transform(X)
     np.testing.assert_array_equal(Z, again)
 
