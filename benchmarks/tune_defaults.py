@@ -93,11 +93,15 @@ def main():
     configs = json.loads(Path(args.configs).read_text())
     knc_params = json.loads(args.knc)
     jobs = [(n, p, t, s) for n, p in configs.items() for t in args.tasks for s in args.seeds]
-    rows = Parallel(n_jobs=args.n_jobs)(delayed(run_one)(*j, knc_params) for j in jobs)
-    if args.out:
-        with open(args.out, "a") as fh:
-            for r in rows:
-                fh.write(json.dumps(r) + "\n")
+    # Rows are appended as they finish, so a run cut short keeps its results.
+    results = Parallel(n_jobs=args.n_jobs, return_as="generator_unordered")(
+        delayed(run_one)(*j, knc_params) for j in jobs)
+    rows = []
+    for row in results:
+        rows.append(row)
+        if args.out:
+            with open(args.out, "a") as fh:
+                fh.write(json.dumps(row) + "\n")
     summarise(rows)
 
 
