@@ -11,8 +11,10 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
+from skorch.history import History
 from torch import nn
 
+from ._persistence import load_arrays, loadable_device, module_to_arrays
 from ._training import EmbeddingNet, EpochProgress, TrainingDivergedError, embed
 from ._validation import check_class_labels, check_device
 from .nn.encoders import EmbeddingNetwork, MLPEncoder
@@ -169,6 +171,28 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             return self.module(**params)
         raise TypeError(f"`module` must be None, an nn.Module subclass or instance; "
                         f"got {self.module!r}.")
+
+    def __getstate__(self):
+        # Torch state travels as NumPy arrays (see _persistence): the pickle
+        # loads on machines without the fitting device, and skops can store it.
+        state = dict(super().__getstate__())  # a copy: it may be our own __dict__
+        if "module_" in state:
+            state["module_"] = module_to_arrays(self.module_)
+            state["history_"] = [dict(row) for row in self.history_]
+            state["device_"] = str(self.device_)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if isinstance(getattr(self, "module_", None), dict):
+            self.device_ = loadable_device(self.device_)
+            self.history_ = History(self.history_)
+            # Rebuilding draws initial weights that the saved ones overwrite:
+            # keep that draw off the user's global torch stream.
+            with torch.random.fork_rng(devices=[]):
+                probe = torch.zeros(2, self.n_features_in_)
+                network = self._build_network(probe, len(self.classes_))
+            self.module_ = load_arrays(network, self.module_).to(self.device_).eval()
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

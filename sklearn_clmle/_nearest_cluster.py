@@ -13,6 +13,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._persistence import loadable_device
 from ._validation import check_class_labels, check_cluster_size, check_device
 from .metrics import balanced_accuracy
 from .nn.clustering import cluster_within_classes
@@ -240,6 +241,23 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         return nearest_cluster_log_scores(
             queries, self._centroids, self._cluster_codes, len(self.classes_),
             self.n_neighbors_, self.similarity_scale, self.batch_size).cpu().double()
+
+    def __getstate__(self):
+        # The search tensors are copies of the public arrays: pickle those
+        # only, so the pickle holds no (GPU) tensors and skops can store it.
+        state = dict(super().__getstate__())  # a copy: it may be our own __dict__
+        state.pop("_centroids", None)
+        state.pop("_cluster_codes", None)
+        if "device_" in state:
+            state["device_"] = str(self.device_)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if hasattr(self, "cluster_centers_"):
+            self.device_ = loadable_device(self.device_)
+            self._centroids = torch.from_numpy(self.cluster_centers_).to(self.device_)
+            self._cluster_codes = torch.from_numpy(self.cluster_classes_).to(self.device_)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -1,6 +1,7 @@
 """Torch building blocks of the library: losses, clustering, batch samplers,
-encoders and nearest-cluster search. Nothing here imports scikit-learn, so the
-pieces can be used in any torch training loop."""
+encoders, nearest-cluster search and open-set verification metrics. Nothing
+here imports scikit-learn, so the pieces can be used in any torch training
+loop."""
 
 from .clustering import cluster_within_classes, equal_size_spherical_kmeans
 from .encoders import ConvEncoder, EmbeddingNetwork, MLPEncoder
@@ -30,6 +31,14 @@ from .sampling import (
     RandomBatchSampler,
 )
 from .search import nearest_cluster_log_scores
+from .verification import (
+    cmc_curve,
+    cosine_pair_scores,
+    identification_ranks,
+    kfold_verification_accuracy,
+    roc_curve,
+    tar_at_far,
+)
 
 __all__ = [
     "ArcFaceLoss",
@@ -53,9 +62,15 @@ __all__ = [
     "SphereFaceLoss",
     "TripletLoss",
     "class_balanced_weights",
+    "cmc_curve",
+    "cosine_pair_scores",
     "cluster_within_classes",
     "deferred_reweighting",
     "equal_size_spherical_kmeans",
+    "identification_ranks",
     "inverse_frequency_weights",
+    "kfold_verification_accuracy",
     "nearest_cluster_log_scores",
+    "roc_curve",
+    "tar_at_far",
 ]
