@@ -69,8 +69,9 @@ class SoftmaxEmbedder(BaseEmbedder):
         (``"running"``, momentum ``centre_momentum``) or by a full pass over
         the training data at the start of every epoch (``"epoch"``). Works
         with every ``loss``: ``loss="softmax"`` is IR-Softmax, ``"cosface"``
-        and ``"arcface"`` its margin forms. After ``fit`` the head's weights
-        are the final centres.
+        and ``"arcface"`` its margin forms (ArcFace's default margin can
+        collapse the features with centres: see docs/defaults.md). After
+        ``fit`` the head's weights are the final centres.
     centre_momentum : float in [0, 1), default=0.9
         Momentum of the running centres (``class_centres="running"`` only).
     auxiliary_loss : {None, "center", "range", "crl"}, default=None
