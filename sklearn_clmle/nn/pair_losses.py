@@ -2,10 +2,10 @@
 
 Triplet (Schroff et al., 2015), contrastive (Hadsell et al., 2006), center
 (Wen et al., 2016), range (Zhang et al., 2017) and class rectification
-(Dong et al., 2017) losses as plain torch modules. They all take a batch of embeddings of shape ``(batch_size, dim)``
-and integer class labels of shape ``(batch_size,)``. ``D`` is the squared
-Euclidean distance ``D(a, b) = ||a - b||_2^2`` of Eq. (1). Nothing here
-imports scikit-learn.
+(Dong et al., 2017) losses as plain torch modules. They all take a batch of
+embeddings of shape ``(batch_size, dim)`` and integer class labels of shape
+``(batch_size,)``. ``D`` is the squared Euclidean distance
+``D(a, b) = ||a - b||_2^2`` of Eq. (1). Nothing here imports scikit-learn.
 """
 
 import torch
