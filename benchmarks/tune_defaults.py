@@ -1,4 +1,7 @@
-"""Measure CLMLEEmbedder and LMLEEmbedder settings on long-tailed tasks (how defaults were chosen).
+"""Measure embedder settings on several long-tailed tasks (how defaults were chosen).
+
+A configuration is the keyword arguments of ``CLMLEEmbedder``, or of another
+embedder named by an ``"estimator"`` key (e.g. ``"LMLEEmbedder"``, ``"SoftmaxEmbedder"``).
 
 Each named configuration is fit on every task and seed; the embedding is scored
 by balanced accuracy on the balanced test split with four read-outs:
@@ -25,13 +28,20 @@ from sklearn.neighbors import KNeighborsClassifier
 sys.path.insert(0, str(Path(__file__).parent))
 from _data import TASKS, task  # noqa: E402
 
-from sklearn_clmle import CLMLEEmbedder, KNearestClusterClassifier, LMLEEmbedder  # noqa: E402
+from sklearn_clmle import (  # noqa: E402
+    CLMLEEmbedder,
+    KNearestClusterClassifier,
+    LMLEEmbedder,
+    PairEmbedder,
+    SoftmaxEmbedder,
+)
 from sklearn_clmle.nn import ConvEncoder, MLPEncoder  # noqa: E402
 
 #: Encoders a JSON configuration may name as ``"module"``.
 MODULES = {"ConvEncoder": ConvEncoder, "MLPEncoder": MLPEncoder}
 #: Embedders a JSON configuration may name as ``"estimator"``.
-ESTIMATORS = {"CLMLEEmbedder": CLMLEEmbedder, "LMLEEmbedder": LMLEEmbedder}
+ESTIMATORS = {cls.__name__: cls for cls in (CLMLEEmbedder, LMLEEmbedder, PairEmbedder,
+                                            SoftmaxEmbedder)}
 
 
 def run_one(name, params, task_name, seed, knc_params):
@@ -93,11 +103,16 @@ def main():
     configs = json.loads(Path(args.configs).read_text())
     knc_params = json.loads(args.knc)
     jobs = [(n, p, t, s) for n, p in configs.items() for t in args.tasks for s in args.seeds]
-    rows = Parallel(n_jobs=args.n_jobs)(delayed(run_one)(*j, knc_params) for j in jobs)
-    if args.out:
-        with open(args.out, "a") as fh:
-            for r in rows:
-                fh.write(json.dumps(r) + "\n")
+    # Rows are appended as they finish, so a run cut short keeps its results.
+    results = Parallel(n_jobs=args.n_jobs, return_as="generator_unordered")(
+        delayed(run_one)(*j, knc_params) for j in jobs)
+    rows = []
+    for row in results:
+        rows.append(row)
+        if args.out:
+            with open(args.out, "a") as fh:
+                fh.write(json.dumps(row) + "
+")
     summarise(rows, args.readout)
 
 

@@ -22,7 +22,7 @@ from ._torch_data import IndexedDataset, dataset_labels, first_inputs
 from ._training import EmbeddingNet, EpochProgress, TrainingDivergedError, embed
 from ._validation import check_class_labels, check_cluster_size, check_device, check_input_shape
 from .nn.encoders import ConvEncoder, EmbeddingNetwork, MLPEncoder
-from .nn.losses import CosineSoftmaxLoss
+from .nn.margin_losses import CosFaceLoss
 
 
 class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -105,9 +105,11 @@ height, width), or torch Dataset
             torch.manual_seed(seed)
             generator = torch.Generator().manual_seed(seed)
             network = self._build_network(probe, len(self.classes_))
+            # Known before the plan is made: losses with per-class parameters need it.
+            self.embedding_dim_ = network.class_weight.shape[1]
             plan = self._make_plan(features, class_codes, generator)
             net = EmbeddingNet(
-                network, plan=plan, criterion=nn.Identity, optimizer=torch.optim.AdamW,
+                network, plan=plan, criterion=plan.criterion, optimizer=torch.optim.AdamW,
                 lr=self.lr, optimizer__weight_decay=self.weight_decay,
                 max_epochs=plan.n_epochs, train_split=None, device=self.device_,
                 callbacks=[("plan", plan),
@@ -121,7 +123,6 @@ height, width), or torch Dataset
                 raise ValueError(str(exc)) from exc
         self.module_ = net.module_.eval()
         self.history_ = net.history
-        self.embedding_dim_ = self.module_.class_weight.shape[1]
         return self
 
     def transform(self, X):
@@ -310,7 +311,8 @@ class BaseClusterEmbedder(BaseEmbedder):
         return ClusterPlan(
             features, class_codes, generator, self.transform_batch_size,
             cluster_loss=self._make_cluster_loss(),
-            softmax_loss=CosineSoftmaxLoss(self.scale, self.cost_sensitive),
+            softmax_loss=CosFaceLoss(scale=self.scale, margin=0.0,
+                                     cost_sensitive=self.cost_sensitive),
             softmax_weight=self.softmax_weight,
             cluster_size=self.cluster_size_,
             clusters_per_batch=self.clusters_per_batch,
