@@ -15,10 +15,11 @@ from sklearn.pipeline import Pipeline
 from sklearn_clmle import (
     CLMLEEmbedder,
     KNearestClusterClassifier,
+    LMLEEmbedder,
     PairEmbedder,
     SoftmaxEmbedder,
 )
-from sklearn_clmle._plans import MultiLabelCLMLEPlan
+from sklearn_clmle._plans import MultiLabelClusterPlan
 from sklearn_clmle.datasets import load_multilabel_digits
 from sklearn_clmle.metrics import (
     attribute_scorer,
@@ -28,7 +29,7 @@ from sklearn_clmle.metrics import (
 from sklearn_clmle.nn import (
     ClusterBatchSampler,
     ClusterMarginLoss,
-    CosineSoftmaxLoss,
+    CosFaceLoss,
     InterleavedBatchSampler,
     MultiHeadEmbeddingNetwork,
 )
@@ -79,13 +80,18 @@ def test_single_label_refit_forgets_the_attributes(attributes, tiny_params):
     assert emb.get_feature_names_out()[0] == "clmleembedder0"
 
 
+def _softmax():
+    # The cosine softmax of CLMLE's pre-training.
+    return CosFaceLoss(scale=8.0, margin=0.0, cost_sensitive=True)
+
+
 def _plan(codes, **overrides):
     n = len(codes)
-    kwargs = dict(cluster_loss=ClusterMarginLoss(), softmax_loss=CosineSoftmaxLoss(),
+    kwargs = dict(cluster_loss=ClusterMarginLoss(), softmax_loss=_softmax(),
                   softmax_weight=0.0, cluster_size=5, clusters_per_batch=3,
                   samples_per_cluster=2, pretrain_steps=4, n_rounds=1, steps_per_round=6,
                   query="hardest")
-    return MultiLabelCLMLEPlan(torch.zeros(n, 1), codes, torch.Generator().manual_seed(0), 64,
+    return MultiLabelClusterPlan(torch.zeros(n, 1), codes, torch.Generator().manual_seed(0), 64,
                                **{**kwargs, **overrides})
 
 
@@ -116,7 +122,7 @@ def test_each_head_is_weighted_by_its_own_attribute(tiny_params):
     assert float(total) == pytest.approx(np.mean(expected), rel=1e-12)
 
     logits = torch.randn(6, 2, 2, dtype=torch.float64)
-    softmax = CosineSoftmaxLoss()
+    softmax = _softmax()
     softmax_mean = np.mean([float(softmax(logits[:, a], codes[:, a])) for a in range(2)])
     assert float(plan.softmax_term(logits, codes)) == pytest.approx(softmax_mean, rel=1e-12)
     # the batch loss of each stage
@@ -256,7 +262,7 @@ def test_clear_errors(attributes, tiny_params):
     tiny_net = dict(random_state=0, device="cpu", embedding_dim=8,
                     module_params=dict(hidden_units=(16,)))
     for embedder in (SoftmaxEmbedder(max_epochs=1, **tiny_net),
-                     PairEmbedder(max_epochs=1, **tiny_net)):
+                     PairEmbedder(max_epochs=1, **tiny_net), LMLEEmbedder(**tiny_params)):
         with pytest.raises(ValueError, match="does not support multi-label y"):
             embedder.fit(X, Y)
 
