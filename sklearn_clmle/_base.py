@@ -47,6 +47,7 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         "verbose": ["verbose"],
         "callbacks": [None, list],
         "transform_batch_size": [Interval(Integral, 1, None, closed="left")],
+        "test_time_flip": ["boolean"],
     }
 
     @abstractmethod
@@ -86,6 +87,11 @@ height, width), or torch Dataset
                                  ensure_min_samples=2, allow_nd=True)
             self.input_shape_ = check_input_shape(X, type(self).__name__)
             features = probe = torch.from_numpy(X)
+        if self.test_time_flip and len(self.input_shape_) == 1:
+            raise ValueError(
+                "test_time_flip=True mirrors images left to right; it needs image inputs "
+                "(n_samples, [channels,] height, width), not feature rows."
+            )
         y = check_class_labels(y, type(self).__name__,
                                multi_label=get_tags(self).target_tags.multi_output)
         self.__dict__.pop("n_attributes_", None)  # left by an earlier multi-label fit
@@ -148,9 +154,12 @@ height, width), or torch Dataset
         Returns
         -------
         ndarray of shape (n_samples, embedding_dim_), dtype float32
-            Unit-norm embeddings; after a multi-label fit, the
-            ``n_attributes_`` heads side by side, ``(n_samples, n_attributes_
-            * embedding_dim_)``, each block of unit norm.
+            Unit-norm embeddings; ``(n_samples, 2 * embedding_dim_)`` with
+            ``test_time_flip``. After a multi-label fit, the ``n_attributes_``
+            heads side by side, each block of unit norm: ``(n_samples,
+            n_attributes_ * embedding_dim_)``, or ``2 * embedding_dim_`` per
+            head with ``test_time_flip`` (the head of the image, then of its
+            mirror).
         """
         check_is_fitted(self)
         if isinstance(X, Dataset):
@@ -181,18 +190,26 @@ height, width), or torch Dataset
         return dataset, probe, labels
 
     def _embed(self, features):
-        return embed(self.module_, features, self.device_, self.transform_batch_size)
+        out = embed(self.module_, features, self.device_, self.transform_batch_size,
+                    flip=self.test_time_flip)
+        if self.test_time_flip and hasattr(self, "n_attributes_"):
+            # [all heads of the image | all of the mirror] -> per attribute
+            # [head of the image, head of the mirror]: blocks stay contiguous.
+            out = out.reshape(len(out), 2, self.n_attributes_, -1).transpose(1, 2).flatten(1)
+        return out
 
     @property
     def _n_features_out(self):
-        return self.embedding_dim_ * getattr(self, "n_attributes_", 1)
+        return (self.embedding_dim_ * (2 if self.test_time_flip else 1)
+                * getattr(self, "n_attributes_", 1))
 
     def get_feature_names_out(self, input_features=None):
         """Output feature names.
 
         ``<lowercase class name><j>`` for ``j`` in ``range(embedding_dim_)``;
         after a multi-label fit, ``<name>_attr<a>_<j>`` for the ``j``-th
-        dimension of the head of attribute ``a`` (the column index of ``y``).
+        dimension of the block of attribute ``a`` (the column index of ``y``);
+        ``j`` counts to ``2 * embedding_dim_`` with ``test_time_flip``.
 
         Parameters
         ----------
@@ -207,8 +224,9 @@ height, width), or torch Dataset
             return super().get_feature_names_out(input_features)
         _check_feature_names_in(self, input_features, generate_names=False)
         prefix = self.__class__.__name__.lower()
+        width = self._n_features_out // self.n_attributes_
         return np.asarray([f"{prefix}_attr{a}_{j}" for a in range(self.n_attributes_)
-                           for j in range(self.embedding_dim_)], dtype=object)
+                           for j in range(width)], dtype=object)
 
     def _network_targets(self):
         # (classes per head, number of heads): None heads is the single-label network.

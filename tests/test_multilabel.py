@@ -297,7 +297,22 @@ def test_images_and_datasets(attributes, tiny_params):
     params = {**tiny_params, "module_params": dict(channels=(4,))}
     images = CLMLEEmbedder(**params).fit(X.reshape(-1, 8, 8), Y)
     assert images.module_.heads.in_features == 4
-    assert images.transform(attributes.X_test.reshape(-1, 8, 8)).shape == (300, 16)
+    test_images = attributes.X_test.reshape(-1, 8, 8)
+    plain = images.transform(test_images)
+    assert plain.shape == (300, 16)
+    # test_time_flip keeps each attribute's block contiguous:
+    # [head a of the image, head a of the mirror] / sqrt(2), of unit norm
+    images.set_params(test_time_flip=True)
+    flipped = images.transform(test_images)
+    mirror = images.set_params(test_time_flip=False).transform(test_images[:, :, ::-1])
+    expected = np.concatenate([plain.reshape(300, 2, 1, 8), mirror.reshape(300, 2, 1, 8)],
+                              axis=2).reshape(300, 32) / np.sqrt(2)
+    np.testing.assert_allclose(flipped, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(flipped.reshape(300, 2, 16), axis=2), 1.0,
+                               rtol=1e-5)
+    images.set_params(test_time_flip=True)
+    assert images.get_feature_names_out()[[15, 16]].tolist() == ["clmleembedder_attr0_15",
+                                                                  "clmleembedder_attr1_0"]
 
     class Items(torch.utils.data.Dataset):
         targets = Y
