@@ -115,7 +115,7 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
 
         Returns
         -------
-        ndarray of shape (n_samples, embedding_dim_), dtype float32
+        ndarray of shape (n_samples, `embedding_dim_`), dtype float32
             Unit-norm embeddings.
         """
         check_is_fitted(self)

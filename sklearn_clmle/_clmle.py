@@ -100,7 +100,7 @@ class CLMLEEmbedder(BaseEmbedder):
         Resolved cluster size.
     n_features_in_ : int
         Number of input features.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Input feature names, when ``X`` has string column names.
 
     See Also
