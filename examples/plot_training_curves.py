@@ -24,8 +24,8 @@ import os
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from skorch.callbacks import Callback
 from sklearn.metrics import balanced_accuracy_score
+from skorch.callbacks import Callback
 
 from sklearn_clmle import CLMLEEmbedder, KNearestClusterClassifier
 from sklearn_clmle.datasets import load_long_tailed_digits
