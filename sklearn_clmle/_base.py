@@ -13,11 +13,13 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.history import History
 from torch import nn
+from torch.utils.data import Dataset
 
 from ._persistence import load_arrays, loadable_device, module_to_arrays
+from ._torch_data import IndexedDataset, dataset_labels, first_inputs
 from ._training import EmbeddingNet, EpochProgress, TrainingDivergedError, embed
-from ._validation import check_class_labels, check_device
-from .nn.encoders import EmbeddingNetwork, MLPEncoder
+from ._validation import check_class_labels, check_device, check_input_shape
+from .nn.encoders import ConvEncoder, EmbeddingNetwork, MLPEncoder
 
 
 class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -50,15 +52,21 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     def _check_params_vs_input(self, class_counts):
         """Data-dependent checks and ``auto`` resolution (stores ``self._name``)."""
 
-    def fit(self, X, y):
+    def fit(self, X, y=None):
         """Learn the embedding.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training inputs.
-        y : array-like of shape (n_samples,)
-            Class labels of any type (ints, strings).
+        X : array-like of shape (n_samples, n_features) or (n_samples, [channels,] \
+height, width), or torch Dataset
+            Training inputs: feature rows, or images (then the default
+            encoder is a :class:`~sklearn_clmle.nn.ConvEncoder`), or a
+            ``torch.utils.data.Dataset`` of ``(input, label)`` items (or bare
+            inputs, with ``y``) read lazily in batches.
+        y : array-like of shape (n_samples,), default=None
+            Class labels of any type (ints, strings). Required for arrays;
+            for a dataset, ``None`` takes ``X.targets`` when it exists, else
+            the items' labels (one pass over the dataset).
 
         Returns
         -------
@@ -66,8 +74,13 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             Fitted embedder.
         """
         self._validate_params()
-        X, y = validate_data(self, X, y, dtype=np.float32, multi_output=True,
-                             ensure_min_samples=2)
+        if isinstance(X, Dataset):
+            features, probe, y = self._check_dataset(X, y)
+        else:
+            X, y = validate_data(self, X, y, dtype=np.float32, multi_output=True,
+                                 ensure_min_samples=2, allow_nd=True)
+            self.input_shape_ = check_input_shape(X, type(self).__name__)
+            features = probe = torch.from_numpy(X)
         y = check_class_labels(y, type(self).__name__)
         encoder = LabelEncoder().fit(y)
         self.classes_ = encoder.classes_
@@ -76,15 +89,19 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
 
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         self.device_ = check_device(self.device, type(self).__name__)
-        features = torch.from_numpy(X)
         class_codes = torch.from_numpy(codes).long()
+        if isinstance(features, Dataset):
+            training_data, targets = IndexedDataset(features, class_codes), None
+        else:
+            training_data = {"features": features, "index": torch.arange(len(features))}
+            targets = class_codes
         fork_devices = [self.device_.index or 0] if self.device_.type == "cuda" else []
         # Seeding a forked global RNG makes initialisation and dropout
         # reproducible without touching the user's own random streams.
         with torch.random.fork_rng(devices=fork_devices):
             torch.manual_seed(seed)
             generator = torch.Generator().manual_seed(seed)
-            network = self._build_network(features, len(self.classes_))
+            network = self._build_network(probe, len(self.classes_))
             plan = self._make_plan(features, class_codes, generator)
             net = EmbeddingNet(
                 network, plan=plan, criterion=nn.Identity, optimizer=torch.optim.AdamW,
@@ -96,8 +113,7 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                 verbose=0,
             )
             try:
-                net.fit({"features": features, "index": torch.arange(len(features))},
-                        class_codes)
+                net.fit(training_data, targets)
             except TrainingDivergedError as exc:
                 raise ValueError(str(exc)) from exc
         self.module_ = net.module_.eval()
@@ -110,8 +126,9 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs.
+        X : array-like of shape (n_samples, *input_shape_), or torch Dataset
+            Inputs shaped as in ``fit``; a dataset is read in batches of
+            ``transform_batch_size`` items, in order.
 
         Returns
         -------
@@ -119,8 +136,32 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             Unit-norm embeddings.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float32, reset=False)
+        if isinstance(X, Dataset):
+            shape = tuple(first_inputs(X, 1, type(self).__name__).shape[1:])
+            check_input_shape(np.empty((0, *shape)), type(self).__name__,
+                              expected=self.input_shape_)
+            return self._embed(X).cpu().numpy()
+        if len(self.input_shape_) > 1:
+            # Name the image shape before validate_data's count of "features"
+            # (the channels, for images) says something less helpful.
+            check_input_shape(np.asarray(X), type(self).__name__, expected=self.input_shape_)
+        X = validate_data(self, X, dtype=np.float32, reset=False, allow_nd=True)
+        check_input_shape(X, type(self).__name__, expected=self.input_shape_)
         return self._embed(torch.from_numpy(X)).cpu().numpy()
+
+    def _check_dataset(self, dataset, y):
+        """Checks of a torch dataset (validate_data's role for arrays).
+
+        Returns the dataset, a probe batch of its first two inputs and the labels.
+        """
+        name = type(self).__name__
+        labels = dataset_labels(dataset, y, name)
+        probe = first_inputs(dataset, 2, name)
+        self.input_shape_ = check_input_shape(probe, name)
+        self.n_features_in_ = self.input_shape_[0]
+        if hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        return dataset, probe, labels
 
     def _embed(self, features):
         return embed(self.module_, features, self.device_, self.transform_batch_size)
@@ -130,17 +171,19 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         return self.embedding_dim_
 
     def _build_network(self, features, n_classes):
-        encoder = self._build_encoder(features.shape[1])
+        input_shape = tuple(features.shape[1:])
+        encoder = self._build_encoder(input_shape)
         encoder.eval()
         batch = features[:2]
         try:
             with torch.no_grad():
                 probe = encoder(batch)
         except (RuntimeError, ValueError, TypeError) as exc:
+            accepts = (f"{input_shape[0]} input features" if len(input_shape) == 1
+                       else f"inputs of shape {input_shape}")
             raise ValueError(
                 f"The module failed on a batch of inputs of shape {tuple(batch.shape)} "
-                f"({type(exc).__name__}: {exc}); check that it accepts "
-                f"{features.shape[1]} input features."
+                f"({type(exc).__name__}: {exc}); check that it accepts {accepts}."
             ) from exc
         if not torch.is_tensor(probe) or probe.ndim < 2 or probe.shape[0] != len(batch):
             shape = tuple(probe.shape) if torch.is_tensor(probe) else type(probe).__name__
@@ -151,10 +194,22 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         embedding_dim = int(np.prod(probe.shape[1:]))
         return EmbeddingNetwork(encoder, embedding_dim, n_classes).to(self.device_)
 
-    def _build_encoder(self, n_features):
+    def _build_encoder(self, input_shape):
         params = dict(self.module_params or {})
         if self.module is None:
-            return MLPEncoder(n_features, embedding_dim=self.embedding_dim, **params)
+            if len(input_shape) == 1:
+                default, args = MLPEncoder, (input_shape[0],)
+            else:
+                # Images: (height, width) gets one channel.
+                default = ConvEncoder
+                args = ((1, *input_shape) if len(input_shape) == 2 else input_shape,)
+            try:
+                return default(*args, embedding_dim=self.embedding_dim, **params)
+            except TypeError as exc:
+                raise ValueError(
+                    f"module_params={params} do not fit {default.__name__}, the default "
+                    f"encoder for inputs of shape {input_shape} ({exc})."
+                ) from exc
         if isinstance(self.module, nn.Module):
             if params:
                 raise ValueError("module_params apply only when `module` is a class, "
@@ -189,7 +244,7 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             # Rebuilding draws initial weights that the saved ones overwrite:
             # keep that draw off the user's global torch stream.
             with torch.random.fork_rng(devices=[]):
-                probe = torch.zeros(2, self.n_features_in_)
+                probe = torch.zeros(2, *self.input_shape_)
                 network = self._build_network(probe, len(self.classes_))
             self.module_ = load_arrays(network, self.module_).to(self.device_).eval()
 

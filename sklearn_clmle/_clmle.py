@@ -99,7 +99,10 @@ class CLMLEEmbedder(BaseEmbedder):
     cluster_size_ : int
         Resolved cluster size.
     n_features_in_ : int
-        Number of input features.
+        Number of input features (channels, for images).
+    input_shape_ : tuple of int
+        Shape of one input: ``(n_features,)`` for rows, ``([channels,]
+        height, width)`` for images.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Input feature names, when ``X`` has string column names.
 
