@@ -126,7 +126,7 @@ height, width), or torch Dataset
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, *input_shape_), or torch Dataset
+        X : array-like of shape ``(n_samples, *input_shape_)``, or torch Dataset
             Inputs shaped as in ``fit``; a dataset is read in batches of
             ``transform_batch_size`` items, in order.
 
