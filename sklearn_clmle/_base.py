@@ -1,6 +1,7 @@
 """Base class of the embedder family: validation, fitting, device, transform."""
 
 import copy
+import math
 from abc import abstractmethod
 from numbers import Integral, Real
 
@@ -9,17 +10,19 @@ import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.history import History
 from torch import nn
 from torch.utils.data import Dataset
 
 from ._persistence import load_arrays, loadable_device, module_to_arrays
+from ._plans import ClusterPlan
 from ._torch_data import IndexedDataset, dataset_labels, first_inputs
 from ._training import EmbeddingNet, EpochProgress, TrainingDivergedError, embed
-from ._validation import check_class_labels, check_device, check_input_shape
+from ._validation import check_class_labels, check_cluster_size, check_device, check_input_shape
 from .nn.encoders import ConvEncoder, EmbeddingNetwork, MLPEncoder
+from .nn.margin_losses import CosFaceLoss
 
 
 class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -102,9 +105,11 @@ height, width), or torch Dataset
             torch.manual_seed(seed)
             generator = torch.Generator().manual_seed(seed)
             network = self._build_network(probe, len(self.classes_))
+            # Known before the plan is made: losses with per-class parameters need it.
+            self.embedding_dim_ = network.class_weight.shape[1]
             plan = self._make_plan(features, class_codes, generator)
             net = EmbeddingNet(
-                network, plan=plan, criterion=nn.Identity, optimizer=torch.optim.AdamW,
+                network, plan=plan, criterion=plan.criterion, optimizer=torch.optim.AdamW,
                 lr=self.lr, optimizer__weight_decay=self.weight_decay,
                 max_epochs=plan.n_epochs, train_split=None, device=self.device_,
                 callbacks=[("plan", plan),
@@ -118,7 +123,6 @@ height, width), or torch Dataset
                 raise ValueError(str(exc)) from exc
         self.module_ = net.module_.eval()
         self.history_ = net.history
-        self.embedding_dim_ = self.module_.class_weight.shape[1]
         return self
 
     def transform(self, X):
@@ -254,3 +258,78 @@ height, width), or torch Dataset
         tags.transformer_tags.preserves_dtype = ["float32"]
         tags.non_deterministic = False
         return tags
+
+
+class BaseClusterEmbedder(BaseEmbedder):
+    """Shared part of the cluster-based embedders (CLMLE, LMLE).
+
+    Both train under :class:`~._plans.ClusterPlan` (softmax pre-training,
+    then rounds of re-clustering and cluster batches) and differ only in the
+    cluster loss, built by :meth:`_make_cluster_loss`. This class holds the
+    parameters they share, their validation and the ``"auto"`` rules.
+    """
+
+    _parameter_constraints = {
+        **BaseEmbedder._parameter_constraints,
+        "scale": [Interval(Real, 0, None, closed="neither")],
+        "cluster_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "clusters_per_batch": [Interval(Integral, 2, None, closed="left")],
+        "samples_per_cluster": [Interval(Integral, 1, None, closed="left"),
+                                StrOptions({"auto"})],
+        "n_rounds": [Interval(Integral, 0, None, closed="left")],
+        "steps_per_round": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "pretrain_steps": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
+        "softmax_weight": [Interval(Real, 0, None, closed="left")],
+        "query": [StrOptions({"hardest", "uniform"})],
+        "cost_sensitive": ["boolean"],
+    }
+
+    @abstractmethod
+    def _make_cluster_loss(self):
+        """Return the loss of the cluster rounds (``per_sample`` / ``reduce``)."""
+
+    def _check_params_vs_input(self, class_counts):
+        n_samples = int(class_counts.sum())
+        if self.cluster_size == "auto":
+            self.cluster_size_ = auto_cluster_size(class_counts)
+        else:
+            check_cluster_size(self.cluster_size, class_counts)
+            self.cluster_size_ = self.cluster_size
+        self._samples_per_cluster = (min(20, self.cluster_size_)
+                                     if self.samples_per_cluster == "auto"
+                                     else self.samples_per_cluster)
+        batch_size = self.clusters_per_batch * self._samples_per_cluster
+        passes = math.ceil(n_samples / batch_size)
+        self._steps_per_round = (max(20, 2 * passes) if self.steps_per_round == "auto"
+                                 else self.steps_per_round)
+        self._pretrain_steps = (max(50, 10 * passes) if self.pretrain_steps == "auto"
+                                else self.pretrain_steps)
+        if self.n_rounds == 0 and self._pretrain_steps == 0:
+            raise ValueError("n_rounds=0 and pretrain_steps=0 leave nothing to train.")
+
+    def _make_plan(self, features, class_codes, generator):
+        return ClusterPlan(
+            features, class_codes, generator, self.transform_batch_size,
+            cluster_loss=self._make_cluster_loss(),
+            softmax_loss=CosFaceLoss(scale=self.scale, margin=0.0,
+                                     cost_sensitive=self.cost_sensitive),
+            softmax_weight=self.softmax_weight,
+            cluster_size=self.cluster_size_,
+            clusters_per_batch=self.clusters_per_batch,
+            samples_per_cluster=self._samples_per_cluster,
+            pretrain_steps=self._pretrain_steps,
+            n_rounds=self.n_rounds,
+            steps_per_round=self._steps_per_round,
+            query=self.query,
+        )
+
+
+def auto_cluster_size(class_counts):
+    """Data-size-aware cluster size ``l`` for ``cluster_size="auto"``.
+
+    The paper's ``l = 200`` assumes classes of hundreds of samples. Here ``l``
+    is a quarter of the median class size, between 2 and 200, so that a
+    typical class holds a few clusters and the smallest hold one.
+    """
+    median = float(sorted(class_counts)[len(class_counts) // 2])
+    return int(min(200, max(2, round(median / 4))))

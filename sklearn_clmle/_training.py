@@ -104,9 +104,18 @@ class TrainingPlan(Callback):
         CPU generator for every random draw of the plan.
     embed_batch_size : int
         Batch size used to embed the training data.
+
+    Attributes
+    ----------
+    criterion : nn.Module
+        Holds the learnable parts of the loss, if any (e.g. the centres of a
+        center loss): it is the skorch criterion, so skorch moves it to the
+        device and optimises its parameters beside the network's. A plan
+        whose losses learn nothing leaves the parameter-free default.
     """
 
     def __init__(self, features, class_codes, n_epochs, generator, embed_batch_size):
+        self.criterion = torch.nn.Identity()
         self.features = features
         self.class_codes = class_codes
         self.n_epochs = n_epochs

@@ -5,7 +5,7 @@ loop."""
 
 from .clustering import cluster_within_classes, equal_size_spherical_kmeans
 from .encoders import ConvEncoder, EmbeddingNetwork, MLPEncoder
-from .losses import ClusterMarginLoss, CosineSoftmaxLoss, inverse_frequency_weights
+from .losses import ClusterMarginLoss, inverse_frequency_weights
 from .margin_losses import (
     ArcFaceLoss,
     CosFaceLoss,
@@ -16,7 +16,15 @@ from .margin_losses import (
     class_balanced_weights,
     deferred_reweighting,
 )
-from .pair_losses import CenterLoss, ContrastiveLoss, RangeLoss, TripletLoss
+from .centres import ClassCentreTracker
+from .pair_losses import (
+    CenterLoss,
+    ClassRectificationLoss,
+    ContrastiveLoss,
+    RangeLoss,
+    TripletLoss,
+)
+from .quintuplets import Quintuplets, TripleHeaderHingeLoss, mine_quintuplets
 from .sampling import (
     ClassBalancedBatchSampler,
     ClassBlockBatchSampler,
@@ -38,20 +46,23 @@ __all__ = [
     "CenterLoss",
     "ClassBalancedBatchSampler",
     "ClassBlockBatchSampler",
+    "ClassCentreTracker",
+    "ClassRectificationLoss",
     "ClusterBatchSampler",
     "ClusterMarginLoss",
     "ContrastiveLoss",
     "ConvEncoder",
     "CosFaceLoss",
-    "CosineSoftmaxLoss",
     "EmbeddingNetwork",
     "FocalLoss",
     "LDAMLoss",
     "LogitAdjustedLoss",
     "MLPEncoder",
+    "Quintuplets",
     "RandomBatchSampler",
     "RangeLoss",
     "SphereFaceLoss",
+    "TripleHeaderHingeLoss",
     "TripletLoss",
     "class_balanced_weights",
     "cmc_curve",
@@ -62,6 +73,7 @@ __all__ = [
     "identification_ranks",
     "inverse_frequency_weights",
     "kfold_verification_accuracy",
+    "mine_quintuplets",
     "nearest_cluster_log_scores",
     "roc_curve",
     "tar_at_far",
