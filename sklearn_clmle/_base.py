@@ -46,6 +46,7 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         "verbose": ["verbose"],
         "callbacks": [None, list],
         "transform_batch_size": [Interval(Integral, 1, None, closed="left")],
+        "test_time_flip": ["boolean"],
     }
 
     @abstractmethod
@@ -84,6 +85,11 @@ height, width), or torch Dataset
                                  ensure_min_samples=2, allow_nd=True)
             self.input_shape_ = check_input_shape(X, type(self).__name__)
             features = probe = torch.from_numpy(X)
+        if self.test_time_flip and len(self.input_shape_) == 1:
+            raise ValueError(
+                "test_time_flip=True mirrors images left to right; it needs image inputs "
+                "(n_samples, [channels,] height, width), not feature rows."
+            )
         y = check_class_labels(y, type(self).__name__)
         encoder = LabelEncoder().fit(y)
         self.classes_ = encoder.classes_
@@ -137,7 +143,8 @@ height, width), or torch Dataset
         Returns
         -------
         ndarray of shape (n_samples, `embedding_dim_`), dtype float32
-            Unit-norm embeddings.
+            Unit-norm embeddings; ``(n_samples, 2 * embedding_dim_)`` with
+            ``test_time_flip``.
         """
         check_is_fitted(self)
         if isinstance(X, Dataset):
@@ -168,11 +175,12 @@ height, width), or torch Dataset
         return dataset, probe, labels
 
     def _embed(self, features):
-        return embed(self.module_, features, self.device_, self.transform_batch_size)
+        return embed(self.module_, features, self.device_, self.transform_batch_size,
+                     flip=self.test_time_flip)
 
     @property
     def _n_features_out(self):
-        return self.embedding_dim_
+        return self.embedding_dim_ * (2 if self.test_time_flip else 1)
 
     def _build_network(self, features, n_classes):
         input_shape = tuple(features.shape[1:])

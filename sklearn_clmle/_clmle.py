@@ -80,6 +80,12 @@ class CLMLEEmbedder(BaseClusterEmbedder):
         Extra skorch callbacks (checkpoints, early stopping, logging, ...).
     transform_batch_size : int, default=1024
         Samples embedded at once by ``transform``.
+    test_time_flip : bool, default=False
+        For image inputs: ``transform`` embeds each image and its
+        left-right mirror and returns both embeddings side by side (divided
+        by sqrt(2), so rows stay unit-norm and a cosine similarity is the
+        mean of the two), as the paper does for faces. Doubles the output
+        width to ``2 * embedding_dim_``.
 
     Attributes
     ----------
@@ -135,7 +141,8 @@ class CLMLEEmbedder(BaseClusterEmbedder):
                  steps_per_round="auto", pretrain_steps="auto", softmax_weight=0.0,
                  query="hardest", cost_sensitive=True, module=None, module_params=None,
                  embedding_dim=64, lr=1e-3, weight_decay=5e-4, device="auto",
-                 random_state=None, verbose=0, callbacks=None, transform_batch_size=1024):
+                 random_state=None, verbose=0, callbacks=None, transform_batch_size=1024,
+                 test_time_flip=False):
         self.inter_margin = inter_margin
         self.intra_margin = intra_margin
         self.scale = scale
@@ -158,6 +165,7 @@ class CLMLEEmbedder(BaseClusterEmbedder):
         self.verbose = verbose
         self.callbacks = callbacks
         self.transform_batch_size = transform_batch_size
+        self.test_time_flip = test_time_flip
 
     def _make_cluster_loss(self):
         return ClusterMarginLoss(self.inter_margin, self.intra_margin, self.scale,
