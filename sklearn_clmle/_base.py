@@ -147,13 +147,13 @@ height, width), or torch Dataset
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, *input_shape_), or torch Dataset
+        X : array-like of shape ``(n_samples, *input_shape_)``, or torch Dataset
             Inputs shaped as in ``fit``; a dataset is read in batches of
             ``transform_batch_size`` items, in order.
 
         Returns
         -------
-        ndarray of shape (n_samples, embedding_dim_), dtype float32
+        ndarray of shape (n_samples, `embedding_dim_`), dtype float32
             Unit-norm embeddings; ``(n_samples, 2 * embedding_dim_)`` with
             ``test_time_flip``. After a multi-label fit, the ``n_attributes_``
             heads side by side, each block of unit norm: ``(n_samples,

@@ -123,7 +123,7 @@ class CLMLEEmbedder(BaseClusterEmbedder):
     input_shape_ : tuple of int
         Shape of one input: ``(n_features,)`` for rows, ``([channels,]
         height, width)`` for images.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Input feature names, when ``X`` has string column names.
 
     See Also

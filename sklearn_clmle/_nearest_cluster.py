@@ -97,7 +97,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         Column indices of each attribute (multi-label fits only).
     n_attributes_ : int
         Number of attributes (multi-label fits only).
-    cluster_centers_ : ndarray of shape (n_clusters, n_features_in_)
+    cluster_centers_ : ndarray of shape (n_clusters, `n_features_in_`)
         Unit-norm centroids.
     cluster_classes_ : ndarray of shape (n_clusters,)
         Index into ``classes_`` of each cluster.
@@ -107,7 +107,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         Device of the search.
     n_features_in_ : int
         Number of features.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Input feature names, when ``X`` has string column names.
 
     See Also
