@@ -35,13 +35,15 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
+from skorch import NeuralNetClassifier
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _data import TASKS, task  # noqa: E402
 
 import sklearn_clmle  # noqa: E402
 from sklearn_clmle import KNearestClusterClassifier  # noqa: E402
-from sklearn_clmle.nn import ConvEncoder  # noqa: E402
+from sklearn_clmle.nn import ConvEncoder, MLPEncoder  # noqa: E402
 
 #: Embedder rows: (estimator class name in sklearn_clmle, parameters).
 #: Names missing from the installed package (older checkouts) are skipped.
@@ -73,9 +75,10 @@ EMBEDDERS = {
 CNN = {"module": ConvEncoder, "module_params": {"image_shape": (1, 8, 8), "max_shift": 1}}
 
 
-def peers(train_counts, seed):
-    """The imbalanced-learn / scikit-learn rows, unfitted."""
-    k = max(1, min(5, min(train_counts.values()) - 1))
+def peers(data, seed, encoder):
+    """The imbalanced-learn / scikit-learn / skorch rows, unfitted."""
+    counts = data.train_counts
+    k = max(1, min(5, min(counts.values()) - 1))
     return {
         "SMOTE + kNN": make_pipeline(SMOTE(k_neighbors=k, random_state=seed),
                                      KNeighborsClassifier()),
@@ -85,13 +88,39 @@ def peers(train_counts, seed):
                                                     KNeighborsClassifier()),
         "random under-sampling + kNN": make_pipeline(
             RandomUnderSampler(random_state=seed),
-            KNeighborsClassifier(min(5, min(train_counts.values())))),
+            KNeighborsClassifier(min(5, min(counts.values())))),
         "kNN": KNeighborsClassifier(),
         "LogisticRegression (balanced)": LogisticRegression(class_weight="balanced",
                                                             max_iter=3000),
         "BalancedRandomForest": BalancedRandomForestClassifier(
             random_state=seed, sampling_strategy="all", replacement=True, bootstrap=False),
+        "skorch network (weighted CE)": weighted_ce_network(data, seed, encoder),
     }
+
+
+PEER_NAMES = ("SMOTE + kNN", "ADASYN + kNN", "random over-sampling + kNN",
+              "random under-sampling + kNN", "kNN", "LogisticRegression (balanced)",
+              "BalancedRandomForest", "skorch network (weighted CE)")
+
+
+def weighted_ce_network(data, seed, encoder):
+    """The embedders' own encoder as a classifier trained by class-weighted
+    cross-entropy (weights ``n / (C n_c)``): a network of the same size
+    trained by ordinary means."""
+    labels = np.unique(data.y_train)
+    counts = np.array([data.train_counts[c] for c in labels], dtype=np.float64)
+    weight = torch.tensor(counts.sum() / (len(counts) * counts), dtype=torch.float32)
+    if encoder == "cnn":
+        module, module_params = CNN["module"], {**CNN["module_params"]}
+    else:
+        module, module_params = MLPEncoder, {"in_features": data.X_train.shape[1]}
+    torch.manual_seed(seed)
+    return make_pipeline(FunctionTransformer(np.float32), NeuralNetClassifier(
+        module, **{f"module__{k}": v for k, v in module_params.items()},
+        module__embedding_dim=len(labels), criterion=torch.nn.CrossEntropyLoss,
+        criterion__weight=weight, optimizer=torch.optim.AdamW, lr=1e-3,
+        optimizer__weight_decay=5e-4, max_epochs=100, batch_size=64, train_split=None,
+        verbose=0, device="cpu"))
 
 
 def available_embedders(names=None):
@@ -106,21 +135,21 @@ def available_embedders(names=None):
     return rows
 
 
-def make_model(method, train_counts, seed, encoder):
+def make_model(method, data, seed, encoder):
     embedders = available_embedders()
     if method in embedders:
         cls, params = embedders[method]
         extra = CNN if encoder == "cnn" else {}
         return Pipeline([("emb", cls(random_state=seed, **params, **extra)),
                          ("clf", KNearestClusterClassifier(random_state=seed))])
-    return peers(train_counts, seed)[method]
+    return peers(data, seed, encoder)[method]
 
 
 def run_one(method, task_name, seed, encoder):
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore", category=UserWarning)
     data = task(task_name, seed)
-    model = make_model(method, data.train_counts, seed, encoder)
+    model = make_model(method, data, seed, encoder)
     start = time.perf_counter()
     try:
         model.fit(data.X_train, data.y_train)
@@ -180,14 +209,18 @@ def main():
     parser.add_argument("--out", default=None, help="JSON lines of the raw results")
     parser.add_argument("--summarise", metavar="JSONL", help="only summarise saved results")
     parser.add_argument("--n-jobs", type=int, default=2)
+    parser.add_argument("--plot", default=None,
+                        help="save a bar chart per task to this path (needs matplotlib)")
     args = parser.parse_args()
     if args.summarise:
         rows = [json.loads(line) for line in Path(args.summarise).read_text().splitlines()]
         print(summarise(rows))
+        if args.plot:
+            plot(rows, args.plot)
         return
     methods = list(available_embedders(args.methods))
     if not args.no_peers:
-        methods += [m for m in peers({0: 10}, 0) if not args.methods or m in args.methods]
+        methods += [m for m in PEER_NAMES if not args.methods or m in args.methods]
     jobs = [(m, t, s) for t in args.tasks for s in args.seeds for m in methods]
     rows = Parallel(n_jobs=args.n_jobs)(
         delayed(run_one)(m, t, s, args.encoder) for m, t, s in jobs)
@@ -195,6 +228,35 @@ def main():
         with open(args.out, "w") as fh:
             fh.writelines(json.dumps(r) + "\n" for r in rows)
     print(summarise(rows))
+    if args.plot:
+        plot(rows, args.plot)
+
+
+def plot(rows, path):
+    """Horizontal bars of mean balanced accuracy (± std over seeds), one panel per task."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in rows if "error" not in r]
+    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    fig, axes = plt.subplots(1, len(tasks), figsize=(7 * len(tasks), 8), squeeze=False)
+    for ax, task_name in zip(axes[0], tasks):
+        sel = [r for r in rows if r["task"] == task_name]
+        methods = list(dict.fromkeys(r["method"] for r in sel))
+        scores = {m: [r["balanced_accuracy"] for r in sel if r["method"] == m] for m in methods}
+        methods.sort(key=lambda m: np.mean(scores[m]))
+        colours = ["tab:blue" if m in EMBEDDERS else "tab:grey" for m in methods]
+        ax.barh(methods, [np.mean(scores[m]) for m in methods],
+                xerr=[np.std(scores[m], ddof=1) if len(scores[m]) > 1 else 0 for m in methods],
+                color=colours)
+        low = min(np.mean(v) for v in scores.values())
+        ax.set(xlim=(max(0.0, low - 0.05), 1.0), xlabel="balanced accuracy",
+               title=f"{task_name} (blue: embedder + KNC)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    print(f"saved {path}")
 
 
 if __name__ == "__main__":
