@@ -114,6 +114,7 @@ def print_table(rows):
     for r in rows:
         if not r["tree_agrees"]:
             print(f"note: at n={r['n_train']} the tree kNN disagrees with brute force (ties).")
+    sys.stdout.flush()
 
 
 def plot(rows, path):
@@ -155,11 +156,11 @@ def main(argv=None):
         rows = []
         for n in args.sizes:
             rows.append(measure(n, args))
-            print(f"done n={n}", file=sys.stderr, flush=True)
-    print(f"{rows[0]['n_query']} queries ({rows[0]['n_tree_query']} for the tree), "
-          f"KNC cluster_size={args.cluster_size} N={args.n_neighbors}, kNN k={args.k}, "
-          f"median of {args.repeats} interleaved repeats, 1 thread")
-    print_table(rows)
+            # The table so far, so that a long last size loses nothing.
+            print(f"{rows[0]['n_query']} queries ({rows[0]['n_tree_query']} for the tree), "
+                  f"KNC cluster_size={args.cluster_size} N={args.n_neighbors}, kNN k={args.k}, "
+                  f"median of {args.repeats} interleaved repeats, 1 thread", flush=True)
+            print_table(rows)
     plot(rows, args.plot)
 
 
