@@ -11,7 +11,7 @@ Runs are interleaved and the median kept; one thread everywhere. Read the
 times as ratios between the peers of one run.
 
 Part 2 fits ``CLMLEEmbedder`` on generated raw features and times every
-re-clustering (``CLMLEPlan.recluster``: embedding the training set plus the
+re-clustering (``ClusterPlan.recluster``: embedding the training set plus the
 per-class k-means, and the k-means alone) against the duration of its round
 (the skorch epoch, ``history_[:, "dur"]``, which includes the re-clustering).
 """
@@ -83,7 +83,8 @@ def round_share(args):
                         seed=args.seed)[:2]
     X = X * 3.0  # raw features, not unit rows: the encoder sees ordinary inputs
     records = {"recluster": [], "kmeans": []}
-    original_recluster, original_cluster = plans.CLMLEPlan.recluster, plans.cluster_within_classes
+    original_recluster = plans.ClusterPlan.recluster
+    original_cluster = plans.cluster_within_classes
 
     def timed_recluster(self, net):
         seconds, _ = _timed(lambda: original_recluster(self, net))
@@ -94,12 +95,12 @@ def round_share(args):
         records["kmeans"].append(seconds)
         return result
 
-    plans.CLMLEPlan.recluster, plans.cluster_within_classes = timed_recluster, timed_cluster
+    plans.ClusterPlan.recluster, plans.cluster_within_classes = timed_recluster, timed_cluster
     try:
         embedder = CLMLEEmbedder(n_rounds=args.rounds, pretrain_steps=20, device="cpu",
                                  random_state=args.seed).fit(X, y)
     finally:
-        plans.CLMLEPlan.recluster, plans.cluster_within_classes = (original_recluster,
+        plans.ClusterPlan.recluster, plans.cluster_within_classes = (original_recluster,
                                                                     original_cluster)
     history = embedder.history_
     rounds = [row["dur"] for row in history if row["stage"] == "cluster"]

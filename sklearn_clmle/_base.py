@@ -1,6 +1,7 @@
 """Base class of the embedder family: validation, fitting, device, transform."""
 
 import copy
+import math
 from abc import abstractmethod
 from numbers import Integral, Real
 
@@ -9,13 +10,19 @@ import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
+from skorch.history import History
 from torch import nn
+from torch.utils.data import Dataset
 
+from ._persistence import load_arrays, loadable_device, module_to_arrays
+from ._plans import ClusterPlan
+from ._torch_data import IndexedDataset, dataset_labels, first_inputs
 from ._training import EmbeddingNet, EpochProgress, TrainingDivergedError, embed
-from ._validation import check_class_labels, check_device
-from .nn.encoders import EmbeddingNetwork, MLPEncoder
+from ._validation import check_class_labels, check_cluster_size, check_device, check_input_shape
+from .nn.encoders import ConvEncoder, EmbeddingNetwork, MLPEncoder
+from .nn.margin_losses import CosFaceLoss
 
 
 class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -48,15 +55,21 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     def _check_params_vs_input(self, class_counts):
         """Data-dependent checks and ``auto`` resolution (stores ``self._name``)."""
 
-    def fit(self, X, y):
+    def fit(self, X, y=None):
         """Learn the embedding.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training inputs.
-        y : array-like of shape (n_samples,)
-            Class labels of any type (ints, strings).
+        X : array-like of shape (n_samples, n_features) or (n_samples, [channels,] \
+height, width), or torch Dataset
+            Training inputs: feature rows, or images (then the default
+            encoder is a :class:`~sklearn_clmle.nn.ConvEncoder`), or a
+            ``torch.utils.data.Dataset`` of ``(input, label)`` items (or bare
+            inputs, with ``y``) read lazily in batches.
+        y : array-like of shape (n_samples,), default=None
+            Class labels of any type (ints, strings). Required for arrays;
+            for a dataset, ``None`` takes ``X.targets`` when it exists, else
+            the items' labels (one pass over the dataset).
 
         Returns
         -------
@@ -64,8 +77,13 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             Fitted embedder.
         """
         self._validate_params()
-        X, y = validate_data(self, X, y, dtype=np.float32, multi_output=True,
-                             ensure_min_samples=2)
+        if isinstance(X, Dataset):
+            features, probe, y = self._check_dataset(X, y)
+        else:
+            X, y = validate_data(self, X, y, dtype=np.float32, multi_output=True,
+                                 ensure_min_samples=2, allow_nd=True)
+            self.input_shape_ = check_input_shape(X, type(self).__name__)
+            features = probe = torch.from_numpy(X)
         y = check_class_labels(y, type(self).__name__)
         encoder = LabelEncoder().fit(y)
         self.classes_ = encoder.classes_
@@ -74,18 +92,24 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
 
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         self.device_ = check_device(self.device, type(self).__name__)
-        features = torch.from_numpy(X)
         class_codes = torch.from_numpy(codes).long()
+        if isinstance(features, Dataset):
+            training_data, targets = IndexedDataset(features, class_codes), None
+        else:
+            training_data = {"features": features, "index": torch.arange(len(features))}
+            targets = class_codes
         fork_devices = [self.device_.index or 0] if self.device_.type == "cuda" else []
         # Seeding a forked global RNG makes initialisation and dropout
         # reproducible without touching the user's own random streams.
         with torch.random.fork_rng(devices=fork_devices):
             torch.manual_seed(seed)
             generator = torch.Generator().manual_seed(seed)
-            network = self._build_network(features, len(self.classes_))
+            network = self._build_network(probe, len(self.classes_))
+            # Known before the plan is made: losses with per-class parameters need it.
+            self.embedding_dim_ = network.class_weight.shape[1]
             plan = self._make_plan(features, class_codes, generator)
             net = EmbeddingNet(
-                network, plan=plan, criterion=nn.Identity, optimizer=torch.optim.AdamW,
+                network, plan=plan, criterion=plan.criterion, optimizer=torch.optim.AdamW,
                 lr=self.lr, optimizer__weight_decay=self.weight_decay,
                 max_epochs=plan.n_epochs, train_split=None, device=self.device_,
                 callbacks=[("plan", plan),
@@ -94,13 +118,11 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                 verbose=0,
             )
             try:
-                net.fit({"features": features, "index": torch.arange(len(features))},
-                        class_codes)
+                net.fit(training_data, targets)
             except TrainingDivergedError as exc:
                 raise ValueError(str(exc)) from exc
         self.module_ = net.module_.eval()
         self.history_ = net.history
-        self.embedding_dim_ = self.module_.class_weight.shape[1]
         return self
 
     def transform(self, X):
@@ -108,8 +130,9 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs.
+        X : array-like of shape (n_samples, *input_shape_), or torch Dataset
+            Inputs shaped as in ``fit``; a dataset is read in batches of
+            ``transform_batch_size`` items, in order.
 
         Returns
         -------
@@ -117,8 +140,32 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             Unit-norm embeddings.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float32, reset=False)
+        if isinstance(X, Dataset):
+            shape = tuple(first_inputs(X, 1, type(self).__name__).shape[1:])
+            check_input_shape(np.empty((0, *shape)), type(self).__name__,
+                              expected=self.input_shape_)
+            return self._embed(X).cpu().numpy()
+        if len(self.input_shape_) > 1:
+            # Name the image shape before validate_data's count of "features"
+            # (the channels, for images) says something less helpful.
+            check_input_shape(np.asarray(X), type(self).__name__, expected=self.input_shape_)
+        X = validate_data(self, X, dtype=np.float32, reset=False, allow_nd=True)
+        check_input_shape(X, type(self).__name__, expected=self.input_shape_)
         return self._embed(torch.from_numpy(X)).cpu().numpy()
+
+    def _check_dataset(self, dataset, y):
+        """Checks of a torch dataset (validate_data's role for arrays).
+
+        Returns the dataset, a probe batch of its first two inputs and the labels.
+        """
+        name = type(self).__name__
+        labels = dataset_labels(dataset, y, name)
+        probe = first_inputs(dataset, 2, name)
+        self.input_shape_ = check_input_shape(probe, name)
+        self.n_features_in_ = self.input_shape_[0]
+        if hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        return dataset, probe, labels
 
     def _embed(self, features):
         return embed(self.module_, features, self.device_, self.transform_batch_size)
@@ -128,17 +175,19 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         return self.embedding_dim_
 
     def _build_network(self, features, n_classes):
-        encoder = self._build_encoder(features.shape[1])
+        input_shape = tuple(features.shape[1:])
+        encoder = self._build_encoder(input_shape)
         encoder.eval()
         batch = features[:2]
         try:
             with torch.no_grad():
                 probe = encoder(batch)
         except (RuntimeError, ValueError, TypeError) as exc:
+            accepts = (f"{input_shape[0]} input features" if len(input_shape) == 1
+                       else f"inputs of shape {input_shape}")
             raise ValueError(
                 f"The module failed on a batch of inputs of shape {tuple(batch.shape)} "
-                f"({type(exc).__name__}: {exc}); check that it accepts "
-                f"{features.shape[1]} input features."
+                f"({type(exc).__name__}: {exc}); check that it accepts {accepts}."
             ) from exc
         if not torch.is_tensor(probe) or probe.ndim < 2 or probe.shape[0] != len(batch):
             shape = tuple(probe.shape) if torch.is_tensor(probe) else type(probe).__name__
@@ -149,10 +198,22 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         embedding_dim = int(np.prod(probe.shape[1:]))
         return EmbeddingNetwork(encoder, embedding_dim, n_classes).to(self.device_)
 
-    def _build_encoder(self, n_features):
+    def _build_encoder(self, input_shape):
         params = dict(self.module_params or {})
         if self.module is None:
-            return MLPEncoder(n_features, embedding_dim=self.embedding_dim, **params)
+            if len(input_shape) == 1:
+                default, args = MLPEncoder, (input_shape[0],)
+            else:
+                # Images: (height, width) gets one channel.
+                default = ConvEncoder
+                args = ((1, *input_shape) if len(input_shape) == 2 else input_shape,)
+            try:
+                return default(*args, embedding_dim=self.embedding_dim, **params)
+            except TypeError as exc:
+                raise ValueError(
+                    f"module_params={params} do not fit {default.__name__}, the default "
+                    f"encoder for inputs of shape {input_shape} ({exc})."
+                ) from exc
         if isinstance(self.module, nn.Module):
             if params:
                 raise ValueError("module_params apply only when `module` is a class, "
@@ -169,9 +230,106 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         raise TypeError(f"`module` must be None, an nn.Module subclass or instance; "
                         f"got {self.module!r}.")
 
+    def __getstate__(self):
+        # Torch state travels as NumPy arrays (see _persistence): the pickle
+        # loads on machines without the fitting device, and skops can store it.
+        state = dict(super().__getstate__())  # a copy: it may be our own __dict__
+        if "module_" in state:
+            state["module_"] = module_to_arrays(self.module_)
+            state["history_"] = [dict(row) for row in self.history_]
+            state["device_"] = str(self.device_)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if isinstance(getattr(self, "module_", None), dict):
+            self.device_ = loadable_device(self.device_)
+            self.history_ = History(self.history_)
+            # Rebuilding draws initial weights that the saved ones overwrite:
+            # keep that draw off the user's global torch stream.
+            with torch.random.fork_rng(devices=[]):
+                probe = torch.zeros(2, *self.input_shape_)
+                network = self._build_network(probe, len(self.classes_))
+            self.module_ = load_arrays(network, self.module_).to(self.device_).eval()
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = True
         tags.transformer_tags.preserves_dtype = ["float32"]
         tags.non_deterministic = False
         return tags
+
+
+class BaseClusterEmbedder(BaseEmbedder):
+    """Shared part of the cluster-based embedders (CLMLE, LMLE).
+
+    Both train under :class:`~._plans.ClusterPlan` (softmax pre-training,
+    then rounds of re-clustering and cluster batches) and differ only in the
+    cluster loss, built by :meth:`_make_cluster_loss`. This class holds the
+    parameters they share, their validation and the ``"auto"`` rules.
+    """
+
+    _parameter_constraints = {
+        **BaseEmbedder._parameter_constraints,
+        "scale": [Interval(Real, 0, None, closed="neither")],
+        "cluster_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "clusters_per_batch": [Interval(Integral, 2, None, closed="left")],
+        "samples_per_cluster": [Interval(Integral, 1, None, closed="left"),
+                                StrOptions({"auto"})],
+        "n_rounds": [Interval(Integral, 0, None, closed="left")],
+        "steps_per_round": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "pretrain_steps": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
+        "softmax_weight": [Interval(Real, 0, None, closed="left")],
+        "query": [StrOptions({"hardest", "uniform"})],
+        "cost_sensitive": ["boolean"],
+    }
+
+    @abstractmethod
+    def _make_cluster_loss(self):
+        """Return the loss of the cluster rounds (``per_sample`` / ``reduce``)."""
+
+    def _check_params_vs_input(self, class_counts):
+        n_samples = int(class_counts.sum())
+        if self.cluster_size == "auto":
+            self.cluster_size_ = auto_cluster_size(class_counts)
+        else:
+            check_cluster_size(self.cluster_size, class_counts)
+            self.cluster_size_ = self.cluster_size
+        self._samples_per_cluster = (min(20, self.cluster_size_)
+                                     if self.samples_per_cluster == "auto"
+                                     else self.samples_per_cluster)
+        batch_size = self.clusters_per_batch * self._samples_per_cluster
+        passes = math.ceil(n_samples / batch_size)
+        self._steps_per_round = (max(20, 2 * passes) if self.steps_per_round == "auto"
+                                 else self.steps_per_round)
+        self._pretrain_steps = (max(50, 10 * passes) if self.pretrain_steps == "auto"
+                                else self.pretrain_steps)
+        if self.n_rounds == 0 and self._pretrain_steps == 0:
+            raise ValueError("n_rounds=0 and pretrain_steps=0 leave nothing to train.")
+
+    def _make_plan(self, features, class_codes, generator):
+        return ClusterPlan(
+            features, class_codes, generator, self.transform_batch_size,
+            cluster_loss=self._make_cluster_loss(),
+            softmax_loss=CosFaceLoss(scale=self.scale, margin=0.0,
+                                     cost_sensitive=self.cost_sensitive),
+            softmax_weight=self.softmax_weight,
+            cluster_size=self.cluster_size_,
+            clusters_per_batch=self.clusters_per_batch,
+            samples_per_cluster=self._samples_per_cluster,
+            pretrain_steps=self._pretrain_steps,
+            n_rounds=self.n_rounds,
+            steps_per_round=self._steps_per_round,
+            query=self.query,
+        )
+
+
+def auto_cluster_size(class_counts):
+    """Data-size-aware cluster size ``l`` for ``cluster_size="auto"``.
+
+    The paper's ``l = 200`` assumes classes of hundreds of samples. Here ``l``
+    is a quarter of the median class size, between 2 and 200, so that a
+    typical class holds a few clusters and the smallest hold one.
+    """
+    median = float(sorted(class_counts)[len(class_counts) // 2])
+    return int(min(200, max(2, round(median / 4))))

@@ -1,17 +1,14 @@
 """CLMLEEmbedder: Cluster-based Large Margin Local Embedding."""
 
-import math
-from numbers import Integral, Real
+from numbers import Real
 
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval
 
-from ._base import BaseEmbedder
-from ._plans import CLMLEPlan
-from ._validation import check_cluster_size
-from .nn.losses import ClusterMarginLoss, CosineSoftmaxLoss
+from ._base import BaseClusterEmbedder
+from .nn.losses import ClusterMarginLoss
 
 
-class CLMLEEmbedder(BaseEmbedder):
+class CLMLEEmbedder(BaseClusterEmbedder):
     """Deep embedding for class-imbalanced data by cluster margins (CLMLE).
 
     Learns an encoder ``f`` with ``||f(x)|| = 1`` following Huang, Li, Loy and
@@ -99,7 +96,10 @@ class CLMLEEmbedder(BaseEmbedder):
     cluster_size_ : int
         Resolved cluster size.
     n_features_in_ : int
-        Number of input features.
+        Number of input features (channels, for images).
+    input_shape_ : tuple of int
+        Shape of one input: ``(n_features,)`` for rows, ``([channels,]
+        height, width)`` for images.
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Input feature names, when ``X`` has string column names.
 
@@ -125,20 +125,9 @@ class CLMLEEmbedder(BaseEmbedder):
     """
 
     _parameter_constraints = {
-        **BaseEmbedder._parameter_constraints,
+        **BaseClusterEmbedder._parameter_constraints,
         "inter_margin": [Interval(Real, 0, None, closed="left")],
         "intra_margin": [Interval(Real, 0, None, closed="left")],
-        "scale": [Interval(Real, 0, None, closed="neither")],
-        "cluster_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
-        "clusters_per_batch": [Interval(Integral, 2, None, closed="left")],
-        "samples_per_cluster": [Interval(Integral, 1, None, closed="left"),
-                                StrOptions({"auto"})],
-        "n_rounds": [Interval(Integral, 0, None, closed="left")],
-        "steps_per_round": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
-        "pretrain_steps": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
-        "softmax_weight": [Interval(Real, 0, None, closed="left")],
-        "query": [StrOptions({"hardest", "uniform"})],
-        "cost_sensitive": ["boolean"],
     }
 
     def __init__(self, *, inter_margin=1.0, intra_margin=0.1, scale=8.0, cluster_size="auto",
@@ -170,48 +159,6 @@ class CLMLEEmbedder(BaseEmbedder):
         self.callbacks = callbacks
         self.transform_batch_size = transform_batch_size
 
-    def _check_params_vs_input(self, class_counts):
-        n_samples = int(class_counts.sum())
-        if self.cluster_size == "auto":
-            self.cluster_size_ = auto_cluster_size(class_counts)
-        else:
-            check_cluster_size(self.cluster_size, class_counts)
-            self.cluster_size_ = self.cluster_size
-        self._samples_per_cluster = (min(20, self.cluster_size_)
-                                     if self.samples_per_cluster == "auto"
-                                     else self.samples_per_cluster)
-        batch_size = self.clusters_per_batch * self._samples_per_cluster
-        passes = math.ceil(n_samples / batch_size)
-        self._steps_per_round = (max(20, 2 * passes) if self.steps_per_round == "auto"
-                                 else self.steps_per_round)
-        self._pretrain_steps = (max(50, 10 * passes) if self.pretrain_steps == "auto"
-                                else self.pretrain_steps)
-        if self.n_rounds == 0 and self._pretrain_steps == 0:
-            raise ValueError("n_rounds=0 and pretrain_steps=0 leave nothing to train.")
-
-    def _make_plan(self, features, class_codes, generator):
-        return CLMLEPlan(
-            features, class_codes, generator, self.transform_batch_size,
-            cluster_loss=ClusterMarginLoss(self.inter_margin, self.intra_margin, self.scale,
-                                           self.cost_sensitive),
-            softmax_loss=CosineSoftmaxLoss(self.scale, self.cost_sensitive),
-            softmax_weight=self.softmax_weight,
-            cluster_size=self.cluster_size_,
-            clusters_per_batch=self.clusters_per_batch,
-            samples_per_cluster=self._samples_per_cluster,
-            pretrain_steps=self._pretrain_steps,
-            n_rounds=self.n_rounds,
-            steps_per_round=self._steps_per_round,
-            query=self.query,
-        )
-
-
-def auto_cluster_size(class_counts):
-    """Data-size-aware cluster size ``l`` for ``cluster_size="auto"``.
-
-    The paper's ``l = 200`` assumes classes of hundreds of samples. Here ``l``
-    is a quarter of the median class size, between 2 and 200, so that a
-    typical class holds a few clusters and the smallest hold one.
-    """
-    median = float(sorted(class_counts)[len(class_counts) // 2])
-    return int(min(200, max(2, round(median / 4))))
+    def _make_cluster_loss(self):
+        return ClusterMarginLoss(self.inter_margin, self.intra_margin, self.scale,
+                                 self.cost_sensitive)

@@ -1,4 +1,4 @@
-"""KNearestClusterClassifier: the k-nearest-cluster rule, Eq. (10)."""
+"""KNearestClusterClassifier: the k-nearest-cluster rules of CLMLE (Eq. (10)) and LMLE."""
 
 import warnings
 from numbers import Integral, Real
@@ -13,6 +13,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._persistence import loadable_device
 from ._validation import check_class_labels, check_cluster_size, check_device
 from .metrics import balanced_accuracy
 from .nn.clustering import cluster_within_classes
@@ -31,9 +32,14 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
 
         min_{m in N, c(m)=c} exp(s q.mu_m) / sum_{k in N, c(k)!=c} exp(s q.mu_k)
 
-    with ``s = similarity_scale``. A class with no cluster among the ``N``
-    cannot win; a class owning all ``N`` wins. The search is a batched
-    matrix product (on the GPU when present), queries in chunks.
+    with ``s = similarity_scale`` (``rule="clmle"``). ``rule="lmle"`` is
+    LMLE's cluster-wise kNN rule: the class maximising the gap between its
+    least similar retrieved cluster and the most similar retrieved cluster
+    of another class,
+    ``min_{k in N, c(k)!=c} D(q, mu_k) - max_{m in N, c(m)=c} D(q, mu_m)``
+    with ``D = 2 - 2 cos``. A class with no cluster among the ``N`` cannot
+    win; a class owning all ``N`` wins. The search is a batched matrix
+    product (on the GPU when present), queries in chunks.
 
     Parameters
     ----------
@@ -44,9 +50,14 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
     cluster_size : int, default=5
         ``l``, samples per cluster; ``1`` makes every sample its own cluster.
     similarity_scale : float, default=16.0
-        ``s``. With ``s = 1`` (the paper's rule) the rule favours classes with
-        many clusters among the ``N``; larger values approach the paper's
-        large-margin reading.
+        ``s``. With ``s = 1`` (the paper's rule) the CLMLE rule favours
+        classes with many clusters among the ``N``; larger values approach
+        the paper's large-margin reading. The LMLE rule's decisions do not
+        depend on ``s``; it scales its scores (a temperature of
+        ``predict_proba``).
+    rule : {"clmle", "lmle"}, default="clmle"
+        Eq. (10) of CLMLE, or LMLE's cluster-wise kNN rule (the same score
+        with the log-sum-exp over rival clusters replaced by their maximum).
     n_neighbors_grid : sequence of int, default=None
         Candidates for ``n_neighbors="auto"``; ``None`` uses
         ``(1, 2, 3, 5, 8, 12, 20, 30, 50, 80, 120, 200)``, clipped to the
@@ -79,7 +90,8 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
 
     See Also
     --------
-    CLMLEEmbedder : Embedding trained for this rule.
+    CLMLEEmbedder : Embedding trained for the CLMLE rule.
+    LMLEEmbedder : Embedding trained for the LMLE rule.
 
     Examples
     --------
@@ -95,6 +107,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         "n_neighbors": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "cluster_size": [Interval(Integral, 1, None, closed="left")],
         "similarity_scale": [Interval(Real, 0, None, closed="neither")],
+        "rule": [StrOptions({"clmle", "lmle"})],
         "n_neighbors_grid": [None, "array-like"],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         # Any string may name a device ("cuda:1"): fit parses it (check_device).
@@ -104,11 +117,12 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
     }
 
     def __init__(self, *, n_neighbors="auto", cluster_size=5, similarity_scale=16.0,
-                 n_neighbors_grid=None, max_iter=20, device="auto", batch_size=4096,
-                 random_state=None):
+                 rule="clmle", n_neighbors_grid=None, max_iter=20, device="auto",
+                 batch_size=4096, random_state=None):
         self.n_neighbors = n_neighbors
         self.cluster_size = cluster_size
         self.similarity_scale = similarity_scale
+        self.rule = rule
         self.n_neighbors_grid = n_neighbors_grid
         self.max_iter = max_iter
         self.device = device
@@ -179,12 +193,16 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
             centroids, cluster_classes = self._cluster(features[train], codes[train], rng)
             per_n = nearest_cluster_log_scores(
                 features[valid], centroids, cluster_classes, len(self.classes_),
-                [int(n) for n in grid], self.similarity_scale, self.batch_size)
+                [int(n) for n in grid], self.similarity_scale, self.batch_size, self.rule)
             scores += [balanced_accuracy(codes[valid], s.argmax(dim=1)) for s in per_n]
         return int(grid[np.argmax(scores)])
 
     def decision_function(self, X):
-        """Log of the Eq. (10) ratio per class.
+        """Per-class score of the rule: the log of the Eq. (10) ratio, or LMLE's gap.
+
+        For ``rule="lmle"`` the score is ``s / 2`` times the distance gap
+        ``min_{c(k)!=c} D(q, mu_k) - max_{c(m)=c} D(q, mu_m)``: positive when
+        every retrieved cluster of the class is nearer than every rival.
 
         Parameters
         ----------
@@ -202,7 +220,12 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         return scores.numpy()
 
     def predict_proba(self, X):
-        """Class probabilities: a softmax over the Eq. (10) log ratios.
+        """Class probabilities: a softmax over the rule's scores.
+
+        For ``rule="clmle"`` the scores are the Eq. (10) log ratios; for
+        ``rule="lmle"`` the distance gaps times ``s / 2``, so
+        ``similarity_scale`` acts as an inverse temperature. Classes with no
+        retrieved cluster get probability zero.
 
         Parameters
         ----------
@@ -218,7 +241,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         return torch.softmax(torch.nan_to_num(scores, posinf=0.0), dim=1).numpy()
 
     def predict(self, X):
-        """Class of maximal Eq. (10) ratio.
+        """Class of maximal score (Eq. (10) ratio, or LMLE's distance gap).
 
         Parameters
         ----------
@@ -238,14 +261,31 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         return torch.cat([scores.cpu().double() for scores in self._score_chunks(X)])
 
     def _score_chunks(self, X):
-        """Eq. (10) log scores of ``batch_size`` queries at a time."""
+        """Scores of the rule for ``batch_size`` queries at a time."""
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float32, reset=False)
         for chunk in torch.split(torch.from_numpy(X), self.batch_size):
             queries = F.normalize(chunk.to(self.device_), dim=1)
             yield nearest_cluster_log_scores(
                 queries, self._centroids, self._cluster_codes, len(self.classes_),
-                self.n_neighbors_, self.similarity_scale, self.batch_size)
+                self.n_neighbors_, self.similarity_scale, self.batch_size, self.rule)
+
+    def __getstate__(self):
+        # The search tensors are copies of the public arrays: pickle those
+        # only, so the pickle holds no (GPU) tensors and skops can store it.
+        state = dict(super().__getstate__())  # a copy: it may be our own __dict__
+        state.pop("_centroids", None)
+        state.pop("_cluster_codes", None)
+        if "device_" in state:
+            state["device_"] = str(self.device_)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if hasattr(self, "cluster_centers_"):
+            self.device_ = loadable_device(self.device_)
+            self._centroids = torch.from_numpy(self.cluster_centers_).to(self.device_)
+            self._cluster_codes = torch.from_numpy(self.cluster_classes_).to(self.device_)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -44,7 +44,7 @@ random_state, verbose, callbacks, transform_batch_size
 
     Attributes
     ----------
-    classes_, module_, history_, embedding_dim_, device_, n_features_in_, \
+    classes_, module_, history_, embedding_dim_, device_, n_features_in_, input_shape_, \
 feature_names_in_
         As in :class:`CLMLEEmbedder`.
 

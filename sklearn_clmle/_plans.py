@@ -1,26 +1,33 @@
 """Training plans: the loss and batch sampler of each method, epoch by epoch."""
 
+import torch
+
 from .nn.clustering import cluster_within_classes
-from .nn.losses import ClusterMarginLoss, CosineSoftmaxLoss
+from .nn.losses import ClusterMarginLoss
 from .nn.sampling import ClassBalancedBatchSampler, ClusterBatchSampler
 from ._training import TrainingPlan
 
 
-class CLMLEPlan(TrainingPlan):
-    """CLMLE training, Sec. 3.3 of Huang et al.
+class ClusterPlan(TrainingPlan):
+    """Cluster-based training (CLMLE Sec. 3.3 of Huang et al.; also LMLE).
 
     Epoch 0 (when ``pretrain_steps > 0``) pre-trains with a cosine softmax on
     class-balanced batches, standing in for the paper's pre-trained CNN.
     Every later epoch is one round: re-cluster each class on the current
     embeddings (step 1), then ``steps_per_round`` cluster batches (steps 2-4)
-    with the loss of Eq. (9), plus ``softmax_weight`` times the cosine softmax.
+    with ``cluster_loss``, plus ``softmax_weight`` times the cosine softmax.
+    The cluster loss is Eq. (9) for CLMLE and the triple-header hinge of
+    Eq. (5) for LMLE; its per-sample values drive the hardest-query choice.
 
     Parameters
     ----------
     features, class_codes, generator, embed_batch_size
         See :class:`TrainingPlan`.
-    cluster_loss : ClusterMarginLoss
-    softmax_loss : CosineSoftmaxLoss
+    cluster_loss : ClusterMarginLoss or TripleHeaderHingeLoss
+        Any module with ``per_sample(embeddings, cluster_ids, class_ids)``
+        and ``reduce(values, class_ids)``.
+    softmax_loss : CosFaceLoss
+        ``margin=0``: the (cost-sensitive) cosine softmax.
     softmax_weight : float
         Weight of the auxiliary softmax term during the cluster rounds.
     cluster_size : int
@@ -94,7 +101,10 @@ class SingleLossPlan(TrainingPlan):
     """Training by one loss on every batch of one sampler, one pass per epoch.
 
     Serves the baselines: softmax-family losses on the cosine head
-    (``on="logits"``) and pair losses on the embeddings (``on="embeddings"``).
+    (``on="logits"``) and pair losses on the embeddings (``on="embeddings"``),
+    optionally plus a weighted auxiliary loss on the embeddings, and with
+    the class weights of the cosine head replaced by tracked class centres
+    (IR-Softmax).
 
     Parameters
     ----------
@@ -113,23 +123,61 @@ class SingleLossPlan(TrainingPlan):
         ``deferred_start`` on (deferred re-weighting, LDAM-DRW).
     deferred_start : int
         First epoch using ``deferred_weights``.
+    auxiliary_loss : nn.Module or None
+        Called as ``auxiliary_loss(embeddings, class_codes)``; the batch loss
+        is ``loss + auxiliary_weight * auxiliary_loss``. Its parameters (e.g.
+        center-loss centres) are trained with the network's.
+    auxiliary_weight : float
+        Weight of ``auxiliary_loss``.
+    centres : ClassCentreTracker or None
+        When set, the cosine logits are ``f(x) . c_j`` with the tracked
+        centres instead of the network's learned class weights. The centres
+        start as the class means of the training embeddings and are copied
+        into the network's ``class_weight`` at the end of training.
+    centre_update : {"running", "epoch"} or None
+        ``"running"``: a momentum step with every batch (after its loss);
+        ``"epoch"``: recomputed from all training data at each epoch start.
     """
 
     def __init__(self, features, class_codes, generator, embed_batch_size, *, loss, sampler,
-                 n_epochs, on, deferred_weights=None, deferred_start=0):
+                 n_epochs, on, deferred_weights=None, deferred_start=0, auxiliary_loss=None,
+                 auxiliary_weight=0.0, centres=None, centre_update=None):
         super().__init__(features, class_codes, n_epochs, generator, embed_batch_size)
         self.training_loss = loss
         self.current_sampler = sampler
         self.output = 1 if on == "logits" else 0
         self.deferred_weights = deferred_weights
         self.deferred_start = deferred_start
+        self.auxiliary_loss = auxiliary_loss
+        self.auxiliary_weight = auxiliary_weight
+        if auxiliary_loss is not None:
+            self.criterion = auxiliary_loss
+        self.centres = centres
+        self.centre_update = centre_update
 
     def on_epoch_begin(self, net, **kwargs):
         epoch = len(net.history) - 1
+        if self.centres is not None and (epoch == 0 or self.centre_update == "epoch"):
+            self.centres.reset(self.embed_training_data(net),
+                               self.class_codes.to(net.device))
         deferred = self.deferred_weights is not None and epoch >= self.deferred_start
         if deferred:
             self.training_loss.weight = self.deferred_weights
         net.history.record("stage", "reweighted" if deferred else "train")
 
+    def on_train_end(self, net, **kwargs):
+        if self.centres is not None:
+            # The network's head then scores with the centres it was trained on.
+            with torch.no_grad():
+                net.module_.class_weight.copy_(self.centres.centres)
+
     def loss(self, y_pred, class_codes, indices):
-        return self.training_loss(y_pred[self.output], class_codes)
+        embeddings = y_pred[0]
+        if self.centres is not None:
+            y_pred = (embeddings, self.centres(embeddings))
+        total = self.training_loss(y_pred[self.output], class_codes)
+        if self.auxiliary_loss is not None:
+            total = total + self.auxiliary_weight * self.auxiliary_loss(embeddings, class_codes)
+        if self.centre_update == "running":
+            self.centres.update(embeddings, class_codes)
+        return total

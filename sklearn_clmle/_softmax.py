@@ -8,6 +8,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseEmbedder
 from ._plans import SingleLossPlan
+from .nn.centres import ClassCentreTracker
 from .nn.margin_losses import (
     ArcFaceLoss,
     CosFaceLoss,
@@ -17,11 +18,17 @@ from .nn.margin_losses import (
     SphereFaceLoss,
     class_balanced_weights,
 )
+from .nn.pair_losses import CenterLoss, ClassRectificationLoss, RangeLoss
 from .nn.sampling import ClassBalancedBatchSampler, RandomBatchSampler
 
 #: Losses with a margin, and the keyword their module calls it.
 _MARGIN_KEYWORD = {"cosface": "margin", "arcface": "margin", "sphereface": "margin",
                    "ldam": "max_margin"}
+
+#: Auxiliary losses on the embeddings, and their ``auxiliary_weight="auto"``
+#: (measured on the six benchmark tasks, docs/defaults.md). CRL's weight is
+#: multiplied by the imbalance of the training data (see ``_auxiliary_weight``).
+_AUXILIARY = {"center": 0.1, "range": 0.1, "crl": 1.0}
 
 
 class SoftmaxEmbedder(BaseEmbedder):
@@ -54,6 +61,30 @@ class SoftmaxEmbedder(BaseEmbedder):
         ``"deferred"``).
     sampling : {"random", "class_balanced"}, default="random"
         Batches drawn uniformly over samples, or uniformly over classes.
+    class_centres : {None, "running", "epoch"}, default=None
+        Class weights of the cosine head. ``None``: learned parameters.
+        Otherwise the unit-norm class centres of the embeddings, not
+        learned (IR-Softmax, Zhu et al.): they start as the class means of the
+        training embeddings and follow them by a running mean over batches
+        (``"running"``, momentum ``centre_momentum``) or by a full pass over
+        the training data at the start of every epoch (``"epoch"``). Works
+        with every ``loss``: ``loss="softmax"`` is IR-Softmax, ``"cosface"``
+        and ``"arcface"`` its margin forms (ArcFace's default margin can
+        collapse the features with centres: see docs/defaults.md). After
+        ``fit`` the head's weights are the final centres.
+    centre_momentum : float in [0, 1), default=0.9
+        Momentum of the running centres (``class_centres="running"`` only).
+    auxiliary_loss : {None, "center", "range", "crl"}, default=None
+        Loss on the embeddings added to the softmax loss of every batch:
+        center loss (Wen et al.; its centres are learned with the network),
+        range loss (Zhang et al.; the combination of the CLMLE paper, Sec. 5)
+        or the class rectification loss (Dong et al.: hard triplets of the
+        minority classes of each batch; needs ``sampling="random"``).
+    auxiliary_weight : float or "auto", default="auto"
+        Weight of ``auxiliary_loss``: the batch loss is
+        ``softmax loss + auxiliary_weight * auxiliary loss``. ``"auto"`` is
+        0.1 for center and range loss, and for CRL the imbalance
+        ``1 - n_min / n_max`` of the training classes (0 on balanced data).
     batch_size : int, default=128
         Samples per batch.
     max_epochs : int, default=30
@@ -64,7 +95,7 @@ random_state, verbose, callbacks, transform_batch_size
 
     Attributes
     ----------
-    classes_, module_, history_, embedding_dim_, device_, n_features_in_, \
+    classes_, module_, history_, embedding_dim_, device_, n_features_in_, input_shape_, \
 feature_names_in_
         As in :class:`CLMLEEmbedder`.
 
@@ -89,13 +120,19 @@ feature_names_in_
         "margin": [None, Interval(Real, 0, None, closed="left")],
         "scale": [Interval(Real, 0, None, closed="neither")],
         "class_weight": [None, StrOptions({"balanced", "effective", "deferred"})],
+        "class_centres": [None, StrOptions({"running", "epoch"})],
+        "centre_momentum": [Interval(Real, 0, 1, closed="left")],
+        "auxiliary_loss": [None, StrOptions(set(_AUXILIARY))],
+        "auxiliary_weight": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "sampling": [StrOptions({"random", "class_balanced"})],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
     }
 
     def __init__(self, *, loss="softmax", margin=None, scale=30.0, class_weight=None,
-                 sampling="random", batch_size=128, max_epochs=30, module=None,
+                 class_centres=None, centre_momentum=0.9, auxiliary_loss=None,
+                 auxiliary_weight="auto", sampling="random", batch_size=128, max_epochs=30,
+                 module=None,
                  module_params=None, embedding_dim=64, lr=1e-3, weight_decay=5e-4,
                  device="auto", random_state=None, verbose=0, callbacks=None,
                  transform_batch_size=1024):
@@ -103,6 +140,10 @@ feature_names_in_
         self.margin = margin
         self.scale = scale
         self.class_weight = class_weight
+        self.class_centres = class_centres
+        self.centre_momentum = centre_momentum
+        self.auxiliary_loss = auxiliary_loss
+        self.auxiliary_weight = auxiliary_weight
         self.sampling = sampling
         self.batch_size = batch_size
         self.max_epochs = max_epochs
@@ -122,6 +163,13 @@ feature_names_in_
             raise ValueError("class_weight='deferred' re-weights a cross-entropy late in "
                              "training; loss='focal' takes its class weights as alpha from "
                              "the start. Use 'balanced' or 'effective' with focal.")
+        if self.auxiliary_loss is None and self.auxiliary_weight != "auto":
+            raise ValueError(f"auxiliary_weight={self.auxiliary_weight} needs an "
+                             "auxiliary_loss; got auxiliary_loss=None.")
+        if self.auxiliary_loss == "crl" and self.sampling == "class_balanced":
+            raise ValueError("auxiliary_loss='crl' mines the minority classes of batches as "
+                             "they come; class-balanced batches have none. Use "
+                             "sampling='random' with CRL.")
         if self.margin is not None and self.loss not in _MARGIN_KEYWORD:
             raise ValueError(f"loss={self.loss!r} takes no margin; got margin={self.margin}.")
         if self.loss == "sphereface" and self.margin is not None and (
@@ -155,6 +203,20 @@ feature_names_in_
         loss.weight = weights
         return loss
 
+    def _auxiliary_weight(self, counts):
+        if self.auxiliary_weight != "auto":
+            return float(self.auxiliary_weight)
+        weight = _AUXILIARY[self.auxiliary_loss]
+        if self.auxiliary_loss == "crl":
+            # Dong et al. weight CRL by the imbalance of the training data.
+            weight *= float(1.0 - counts.min() / counts.max())
+        return weight
+
+    def _make_auxiliary(self, n_classes):
+        if self.auxiliary_loss == "center":
+            return CenterLoss(n_classes, self.embedding_dim_)
+        return {"range": RangeLoss, "crl": ClassRectificationLoss}[self.auxiliary_loss]()
+
     def _make_plan(self, features, class_codes, generator):
         counts = torch.bincount(class_codes).double()
         weights = self._class_weights(counts)
@@ -171,4 +233,12 @@ feature_names_in_
             loss=self._make_loss(counts, None if deferred else weights),
             sampler=sampler, n_epochs=self.max_epochs, on="logits",
             deferred_weights=weights if deferred else None,
-            deferred_start=(2 * self.max_epochs) // 3)
+            deferred_start=(2 * self.max_epochs) // 3,
+            auxiliary_loss=(None if self.auxiliary_loss is None
+                            else self._make_auxiliary(len(counts))),
+            auxiliary_weight=(0.0 if self.auxiliary_loss is None
+                              else self._auxiliary_weight(counts)),
+            centres=(None if self.class_centres is None
+                     else ClassCentreTracker(len(counts), self.embedding_dim_,
+                                             self.centre_momentum)),
+            centre_update=self.class_centres)

@@ -14,6 +14,8 @@ from skorch.utils import to_tensor
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from ._torch_data import IndexedDataset, input_batches
+
 logger = logging.getLogger("sklearn_clmle")
 
 
@@ -34,6 +36,9 @@ class EmbeddingNet(NeuralNet):
         self.plan = plan
 
     def get_iterator(self, dataset, training=False):
+        if training and isinstance(dataset, IndexedDataset):
+            # A user's dataset is read item by item and collated per batch.
+            return DataLoader(dataset, batch_sampler=self.plan.batch_sampler(as_lists=True))
         if training:
             return DataLoader(dataset, sampler=self.plan.batch_sampler(), batch_size=None)
         return super().get_iterator(dataset, training=training)
@@ -65,13 +70,16 @@ class EmbeddingNet(NeuralNet):
 class _LazySampler:
     # The DataLoader is built once per fit; it re-iterates this object every
     # epoch, so the plan can switch samplers between epochs.
-    def __init__(self, plan):
+    def __init__(self, plan, as_lists=False):
         self.plan = plan
+        self.as_lists = as_lists
 
     def __iter__(self):
         # skorch's dataset indexes tensors through scikit-learn's
-        # `_safe_indexing`, which wants NumPy index arrays.
-        return (indices.numpy() for indices in self.plan.current_sampler)
+        # `_safe_indexing`, which wants NumPy index arrays; a DataLoader's
+        # batch_sampler hands each index to the user's dataset, which wants ints.
+        convert = torch.Tensor.tolist if self.as_lists else torch.Tensor.numpy
+        return (convert(indices) for indices in self.plan.current_sampler)
 
     def __len__(self):
         return len(self.plan.current_sampler)
@@ -86,8 +94,8 @@ class TrainingPlan(Callback):
 
     Parameters
     ----------
-    features : Tensor
-        Training inputs (on the CPU).
+    features : Tensor or Dataset
+        Training inputs (on the CPU), or the user's dataset.
     class_codes : Tensor of shape (n_samples,)
         Integer class codes.
     n_epochs : int
@@ -96,9 +104,18 @@ class TrainingPlan(Callback):
         CPU generator for every random draw of the plan.
     embed_batch_size : int
         Batch size used to embed the training data.
+
+    Attributes
+    ----------
+    criterion : nn.Module
+        Holds the learnable parts of the loss, if any (e.g. the centres of a
+        center loss): it is the skorch criterion, so skorch moves it to the
+        device and optimises its parameters beside the network's. A plan
+        whose losses learn nothing leaves the parameter-free default.
     """
 
     def __init__(self, features, class_codes, n_epochs, generator, embed_batch_size):
+        self.criterion = torch.nn.Identity()
         self.features = features
         self.class_codes = class_codes
         self.n_epochs = n_epochs
@@ -106,8 +123,8 @@ class TrainingPlan(Callback):
         self.embed_batch_size = embed_batch_size
         self.current_sampler = None
 
-    def batch_sampler(self):
-        return _LazySampler(self)
+    def batch_sampler(self, as_lists=False):
+        return _LazySampler(self, as_lists)
 
     def loss(self, y_pred, class_codes, indices):
         raise NotImplementedError
@@ -131,8 +148,9 @@ class TrainingPlan(Callback):
 
 @torch.no_grad()
 def embed(module, features, device, batch_size):
-    """Embed ``features`` in batches so memory does not grow with their number."""
-    chunks = [module.embed(chunk.to(device)) for chunk in torch.split(features, batch_size)]
+    """Embed ``features`` (a tensor or a dataset) in batches, so memory does
+    not grow with their number."""
+    chunks = [module.embed(chunk.to(device)) for chunk in input_batches(features, batch_size)]
     if not chunks:
         return torch.zeros(0, 0, device=device)
     return torch.cat(chunks)

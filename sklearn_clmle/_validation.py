@@ -66,3 +66,24 @@ def check_device(device, estimator_name):
             "device='auto' or 'cpu'."
         )
     return resolved
+
+
+def check_input_shape(X, estimator_name, expected=None):
+    """Shape of one input (``X.shape[1:]``): feature rows or images.
+
+    Accepts 2-D feature matrices, 3-D ``(n, height, width)`` and 4-D
+    ``(n, channels, height, width)`` image arrays; with ``expected`` (the
+    shape seen in ``fit``), refuses any other shape by name.
+    """
+    if X.ndim > 4:
+        raise ValueError(
+            f"{estimator_name} accepts feature rows (n_samples, n_features) or images "
+            f"(n_samples, [channels,] height, width); got an array of shape {X.shape}."
+        )
+    shape = tuple(int(d) for d in X.shape[1:])
+    if expected is not None and shape != tuple(expected):
+        raise ValueError(
+            f"{estimator_name} was fitted on inputs of shape {tuple(expected)} per sample; "
+            f"got {shape}."
+        )
+    return shape

@@ -6,6 +6,7 @@ from sklearn.utils.estimator_checks import check_param_validation, parametrize_w
 from sklearn_clmle import (
     CLMLEEmbedder,
     KNearestClusterClassifier,
+    LMLEEmbedder,
     PairEmbedder,
     SoftmaxEmbedder,
 )
@@ -19,9 +20,14 @@ TINY = dict(n_rounds=1, steps_per_round=2, pretrain_steps=2, random_state=0, dev
 def _estimators():
     return [
         CLMLEEmbedder(**{**TINY, "module_params": dict(TINY["module_params"])}),
+        LMLEEmbedder(**{**TINY, "module_params": dict(TINY["module_params"])}),
         KNearestClusterClassifier(n_neighbors=3, random_state=0, device="cpu"),
+        KNearestClusterClassifier(n_neighbors=3, rule="lmle", random_state=0, device="cpu"),
         SoftmaxEmbedder(loss="ldam", class_weight="deferred", max_epochs=3, batch_size=16,
                         random_state=0, device="cpu", embedding_dim=8,
+                        module_params=dict(hidden_units=(16,))),
+        SoftmaxEmbedder(class_centres="running", auxiliary_loss="center", max_epochs=2,
+                        batch_size=16, random_state=0, device="cpu", embedding_dim=8,
                         module_params=dict(hidden_units=(16,))),
         PairEmbedder(max_epochs=2, classes_per_batch=3, samples_per_class=4, random_state=0,
                      device="cpu", embedding_dim=8, module_params=dict(hidden_units=(16,))),
@@ -31,6 +37,7 @@ def _estimators():
 #: Checks that cannot pass by design, with the reason, per estimator class.
 EXPECTED_FAILED_CHECKS = {
     "CLMLEEmbedder": {},
+    "LMLEEmbedder": {},
     "SoftmaxEmbedder": {},
     "PairEmbedder": {},
     "KNearestClusterClassifier": {

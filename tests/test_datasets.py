@@ -98,3 +98,72 @@ def test_load_long_tailed_digits():
     assert counts.max() / counts.min() == pytest.approx(20, rel=0.1)
     np.testing.assert_array_equal(np.bincount(data.y_train, minlength=10),
                                   [data.train_counts[c] for c in range(10)])
+
+
+# ---------------------------------------------------------------- open set
+
+
+def test_open_set_digits_no_class_shared_between_fit_and_evaluation():
+    from sklearn_clmle.datasets import load_open_set_digits
+
+    data = load_open_set_digits(random_state=0)
+    fit_classes = set(data.y_train.tolist()) | set(data.y_test.tolist())
+    assert fit_classes == set(data.seen_classes.tolist())
+    assert set(data.y_eval.tolist()) == set(data.unseen_classes.tolist())
+    assert not fit_classes & set(data.y_eval.tolist())
+    assert len(data.seen_classes) == 6 and len(data.unseen_classes) == 4
+    counts = np.array(list(data.train_counts.values()))
+    assert counts.max() / counts.min() == pytest.approx(50, rel=0.2)
+
+
+def test_open_set_pairs_balanced_distinct_and_labelled():
+    from sklearn_clmle.datasets import make_open_set
+
+    X, y = _toy(n_per_class=(30, 25, 20, 35, 30, 28))
+    data = make_open_set(X, y, n_unseen=3, n_pairs=200, test_per_class=5, random_state=0)
+    pairs, labels = data.pairs, data.pair_labels
+    assert pairs.shape == (200, 2) and labels.sum() == 100
+    np.testing.assert_array_equal(labels, data.y_eval[pairs[:, 0]] == data.y_eval[pairs[:, 1]])
+    assert np.all(pairs[:, 0] < pairs[:, 1])  # no self-pairs, each unordered pair once
+    assert len(np.unique(pairs, axis=0)) == 200
+    # Random order: both kinds appear in the first tenth (one LFW fold).
+    assert 0 < labels[:20].sum() < 20
+
+
+def test_open_set_probe_gallery_with_distractors():
+    from sklearn_clmle.datasets import make_open_set
+
+    X, y = _toy(n_per_class=(30, 25, 20, 35, 30, 28))
+    data = make_open_set(X, y, n_unseen=4, n_distractor_classes=2, gallery_per_class=3,
+                         n_pairs=20, test_per_class=5, random_state=1)
+    y_probe, y_gallery = data.y_eval[data.probe], data.y_eval[data.gallery]
+    assert len(np.intersect1d(data.probe, data.gallery)) == 0
+    assert len(data.probe) + len(data.gallery) == len(data.y_eval)
+    assert len(data.distractor_classes) == 2
+    assert not np.isin(y_probe, data.distractor_classes).any()
+    for c in data.distractor_classes:  # a distractor class goes to the gallery whole
+        assert (y_gallery == c).sum() == (data.y_eval == c).sum()
+    for c in np.setdiff1d(data.unseen_classes, data.distractor_classes):
+        assert (y_gallery == c).sum() == 3
+    # The evaluation rows are the unseen classes' samples (the feature is the row index).
+    np.testing.assert_array_equal(y[data.X_eval[:, 0].astype(int)], data.y_eval)
+
+
+def test_open_set_is_deterministic_and_validates():
+    from sklearn_clmle.datasets import make_open_set
+
+    X, y = _toy(n_per_class=(30, 25, 20, 35, 30, 28))
+    first = make_open_set(X, y, n_unseen=3, n_pairs=40, test_per_class=5, random_state=2)
+    second = make_open_set(X, y, n_unseen=3, n_pairs=40, test_per_class=5, random_state=2)
+    for key in ("X_train", "pairs", "probe", "gallery"):
+        np.testing.assert_array_equal(first[key], second[key])
+    with pytest.raises(ValueError, match="n_unseen"):
+        make_open_set(X, y, n_unseen=5)
+    with pytest.raises(ValueError, match="n_distractor_classes"):
+        make_open_set(X, y, n_unseen=3, n_distractor_classes=3)
+    with pytest.raises(ValueError, match="even"):
+        make_open_set(X, y, n_unseen=3, n_pairs=7)
+    with pytest.raises(ValueError, match="only .* exist"):
+        make_open_set(X, y, n_unseen=2, n_pairs=10**6)
+    with pytest.raises(ValueError, match="gallery_per_class"):
+        make_open_set(X, y, n_unseen=3, n_pairs=20, gallery_per_class=40)

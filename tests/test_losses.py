@@ -6,7 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sklearn_clmle.nn.losses import ClusterMarginLoss, CosineSoftmaxLoss, inverse_frequency_weights
+from sklearn_clmle.nn.losses import ClusterMarginLoss, inverse_frequency_weights
+from sklearn_clmle.nn.margin_losses import CosFaceLoss
 
 
 # ----------------------------------------------------------------------------
@@ -339,21 +340,27 @@ def test_cosine_softmax_loss_matches_oracle():
     for row, c in zip(logits.tolist(), classes.tolist()):
         log_norm = math.log(sum(math.exp(scale * v) for v in row))
         expected.append(log_norm - scale * row[c])
-    plain = CosineSoftmaxLoss(scale=scale, cost_sensitive=False)
+    plain = CosFaceLoss(scale=scale, margin=0.0, cost_sensitive=False)
     torch.testing.assert_close(plain.per_sample(logits, classes),
                                torch.tensor(expected, dtype=torch.float64))
     assert plain(logits, classes).item() == pytest.approx(sum(expected) / 4)
-    weighted = CosineSoftmaxLoss(scale=scale, cost_sensitive=True)
+    weighted = CosFaceLoss(scale=scale, margin=0.0, cost_sensitive=True)
     # Class means: class 0 -> e0, class 2 -> (e1 + e2) / 2, class 1 -> e3.
     class_mean = (expected[0] + (expected[1] + expected[2]) / 2 + expected[3]) / 3
     assert weighted(logits, classes).item() == pytest.approx(class_mean)
+    # Per-class weights compose with the in-batch ones: w_c / n_c per sample.
+    both = CosFaceLoss(scale=scale, margin=0.0, cost_sensitive=True,
+                       weight=torch.tensor([1.0, 2.0, 4.0]))
+    sample_w = [1.0, 4.0 / 2, 4.0 / 2, 2.0]
+    expected_both = sum(w * e for w, e in zip(sample_w, expected)) / sum(sample_w)
+    assert both(logits, classes).item() == pytest.approx(expected_both)
 
 
 def test_cosine_softmax_gradcheck():
     generator = torch.Generator().manual_seed(4)
     logits = torch.randn(6, 4, generator=generator, dtype=torch.float64, requires_grad=True)
     classes = torch.tensor([0, 0, 0, 1, 3, 3])
-    loss = CosineSoftmaxLoss(scale=3.0)
+    loss = CosFaceLoss(scale=3.0, margin=0.0, cost_sensitive=True)
     assert torch.autograd.gradcheck(lambda x: loss(x, classes), (logits,))
 
 

@@ -8,6 +8,7 @@ import torch
 
 from sklearn_clmle.nn.pair_losses import (
     CenterLoss,
+    ClassRectificationLoss,
     ContrastiveLoss,
     RangeLoss,
     TripletLoss,
@@ -350,3 +351,86 @@ def test_invalid_arguments():
         RangeLoss(k=0)
     with pytest.raises(ValueError):
         TripletLoss(mining="all").negative_indices(*_batch())
+
+
+# --- Class rectification loss ----------------------------------------------
+
+def _crl_oracle(points, labels, k, margin):
+    n = len(labels)
+    counts = {c: labels.count(c) for c in set(labels)}
+    minority, total = set(), 0
+    for c in sorted(counts, key=lambda c: (counts[c], c)):
+        if 2 * (total + counts[c]) > n:
+            break
+        total += counts[c]
+        minority.add(c)
+    sq = [[sum((a - b) ** 2 for a, b in zip(p, q)) for q in points] for p in points]
+    hinges = []
+    for a in range(n):
+        if labels[a] not in minority:
+            continue
+        pos = sorted((j for j in range(n) if j != a and labels[j] == labels[a]),
+                     key=lambda j: -sq[a][j])[:k]
+        neg = sorted((j for j in range(n) if labels[j] != labels[a]), key=lambda j: sq[a][j])[:k]
+        hinges += [max(0.0, sq[a][p] - sq[a][q] + margin) for p in pos for q in neg]
+    return sum(hinges) / len(hinges) if hinges else 0.0
+
+
+@pytest.mark.parametrize("k, margin", [(1, 0.2), (2, 0.5), (5, 1.0)])
+def test_crl_matches_oracle(k, margin):
+    generator = torch.Generator().manual_seed(7)
+    points = torch.randn(11, 3, generator=generator, dtype=torch.float64)
+    labels = [0, 0, 0, 0, 0, 0, 1, 1, 2, 2, 3]
+    value = ClassRectificationLoss(k=k, margin=margin)(points, torch.tensor(labels))
+    assert value.item() == pytest.approx(_crl_oracle(points.tolist(), labels, k, margin))
+
+
+@pytest.mark.parametrize("labels, minority", [
+    ([0, 0, 0, 0, 0, 0, 1, 1, 2], {1, 2}),              # 1 + 2 <= 4.5 < 1 + 2 + 6
+    ([0, 0, 1, 1, 2, 2, 3, 3, 3, 3], {0, 1}),           # ties by label: 2 + 2 <= 5 < 6
+    ([5, 5, 5, 7], {7}),
+    ([1, 1, 2, 2], {1}),                                # exactly half the batch
+    ([4, 4, 4], set()),                                 # one class: no minority
+])
+def test_crl_minority_classes_are_the_smallest_up_to_half_the_batch(labels, minority):
+    mask = ClassRectificationLoss.minority_mask(torch.tensor(labels))
+    assert {c for c, m in zip(labels, mask.tolist()) if m} == minority
+    assert all(m == (c in minority) for c, m in zip(labels, mask.tolist()))
+
+
+def test_crl_mines_farthest_positives_and_nearest_negatives():
+    # On a line: anchor 0 (class 1) at 0; class-1 positives at 1, 3, 5;
+    # class-0 negatives at 2, -4, 10, 11, 12.
+    x = torch.tensor([0.0, 1.0, 3.0, 5.0, 2.0, -4.0, 10.0, 11.0, 12.0])[:, None]
+    labels = torch.tensor([1, 1, 1, 1, 0, 0, 0, 0, 0])
+    anchors, positives, negatives, pos_ok, neg_ok = ClassRectificationLoss(k=2).mine(x, labels)
+    assert anchors.tolist() == [True] * 4 + [False] * 5
+    assert positives[0].tolist() == [3, 2] and pos_ok[0].all()
+    assert negatives[0].tolist() == [4, 5] and neg_ok[0].all()
+    # Anchor at 5: farthest positives 0 and 1, nearest negatives 2 and 10.
+    assert positives[3].tolist() == [0, 1] and negatives[3].tolist() == [4, 6]
+
+
+def test_crl_few_positives_and_no_triplet():
+    x = torch.tensor([[0.0], [1.0], [2.0], [5.0]], requires_grad=True)
+    loss = ClassRectificationLoss(k=3, margin=0.5)
+    anchors, _, _, pos_ok, neg_ok = loss.mine(x, torch.tensor([0, 0, 0, 1]))
+    assert anchors.tolist() == [False, False, False, True]
+    assert not pos_ok[3].any() and neg_ok[3].sum() == 3
+    # The only minority anchor has no positive: no triplet, zero with a zero gradient.
+    value = loss(x, torch.tensor([0, 0, 0, 1]))
+    value.backward()
+    assert value.item() == 0.0 and torch.equal(x.grad, torch.zeros_like(x))
+
+
+def test_crl_gradcheck():
+    generator = torch.Generator().manual_seed(3)
+    points = torch.randn(9, 4, generator=generator, dtype=torch.float64, requires_grad=True)
+    labels = torch.tensor([0, 0, 0, 0, 0, 1, 1, 2, 2])
+    loss = ClassRectificationLoss(k=2, margin=0.3)
+    assert torch.autograd.gradcheck(lambda x: loss(x, labels), (points,))
+
+
+def test_crl_invalid_k():
+    with pytest.raises(ValueError, match="k must be"):
+        ClassRectificationLoss(k=0)

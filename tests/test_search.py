@@ -2,10 +2,14 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from sklearn.base import clone
+from sklearn.datasets import load_iris
 
+from sklearn_clmle import KNearestClusterClassifier
 from sklearn_clmle.nn.search import nearest_cluster_log_scores
 
 
@@ -182,3 +186,122 @@ def test_sequence_of_n_neighbors_matches_separate_searches():
     for n, scores in zip(grid, together):
         separate = nearest_cluster_log_scores(queries, centroids, cluster_class, 4, n, scale=5.0)
         torch.testing.assert_close(scores, separate)
+
+
+# --------------------------------------------------------------------------
+# LMLE's cluster-wise kNN rule (rule="lmle")
+# --------------------------------------------------------------------------
+
+
+def _lmle_oracle(queries, centroids, cluster_class, n_classes, n_neighbors, scale):
+    # The slides' rule in distances, D = 2 - 2 cos, times s / 2.
+    rows = []
+    for q in queries.tolist():
+        distance = [sum((a - b) ** 2 for a, b in zip(q, mu)) for mu in centroids.tolist()]
+        nearest = sorted(range(len(distance)), key=lambda k: distance[k])
+        nearest = nearest[:min(n_neighbors, len(distance))]
+        row = []
+        for c in range(n_classes):
+            own = [distance[k] for k in nearest if cluster_class[k] == c]
+            rivals = [distance[k] for k in nearest if cluster_class[k] != c]
+            if not own:
+                row.append(-INF)
+            elif not rivals:
+                row.append(INF)
+            else:
+                row.append(scale / 2 * (min(rivals) - max(own)))
+        rows.append(row)
+    return torch.tensor(rows, dtype=torch.float64)
+
+
+def test_lmle_rule_hand_computed():
+    # q at 80 deg: similarities cos 80 = 0.1736 (class 0), cos 20 = 0.9397 (class 1),
+    # cos 10 = 0.9848 (class 0), cos 100 = -0.1736 (class 1). N = 3 keeps 2, 1, 0.
+    #   class 0: own farthest D = 2 - 2 cos 80, rival nearest D = 2 - 2 cos 20
+    #            -> (D_rival - D_own) / 2 = cos 80 - cos 20 = -0.7660
+    #   class 1: own D = 2 - 2 cos 20, rival nearest D = 2 - 2 cos 10
+    #            -> cos 20 - cos 10 = -0.0451
+    # q at 120 deg (N = 3 keeps 2, 1, 3): class 0: cos 30 - cos 60 = 0.3660;
+    #   class 1: min(cos 60, cos 60) - cos 30 = -0.3660.
+    queries = torch.tensor([_unit(80), _unit(120)], dtype=torch.float64)
+    scores = nearest_cluster_log_scores(queries, CENTROIDS, CLUSTER_CLASS, 3, 3, rule="lmle")
+    cos = lambda deg: math.cos(math.radians(deg))  # noqa: E731
+    expected = torch.tensor([[cos(80) - cos(20), cos(20) - cos(10), -INF],
+                             [cos(30) - cos(60), cos(60) - cos(30), -INF]], dtype=torch.float64)
+    torch.testing.assert_close(scores, expected, rtol=1e-12, atol=1e-12)
+    assert scores[0, :2].tolist() == pytest.approx([-0.7660, -0.0451], abs=1e-4)
+    assert scores.argmax(dim=1).tolist() == [1, 0]
+    # The scale multiplies the scores and never changes the decision.
+    scaled = nearest_cluster_log_scores(queries, CENTROIDS, CLUSTER_CLASS, 3, 3, scale=7.0,
+                                        rule="lmle")
+    torch.testing.assert_close(scaled, 7.0 * expected, rtol=1e-12, atol=1e-12)
+
+
+def test_lmle_rule_infinities_as_clmle():
+    queries = torch.tensor([_unit(0), _unit(170)], dtype=torch.float64)
+    scores = nearest_cluster_log_scores(queries, CENTROIDS, CLUSTER_CLASS, 3, 1, rule="lmle")
+    assert scores.tolist() == [[INF, -INF, -INF], [-INF, INF, -INF]]
+    centroids = torch.tensor([_unit(0), _unit(10), _unit(180)], dtype=torch.float64)
+    scores = nearest_cluster_log_scores(queries[:1], centroids, torch.tensor([0, 0, 1]), 2, 2,
+                                        rule="lmle")
+    assert scores.tolist() == [[INF, -INF]]
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("n_neighbors", [1, 2, 4, 11])
+def test_lmle_rule_matches_python_oracle(seed, n_neighbors):
+    queries, centroids, cluster_class = _random_problem(seed)
+    scores = nearest_cluster_log_scores(queries, centroids, cluster_class, 5, n_neighbors,
+                                        scale=3.0, rule="lmle")
+    expected = _lmle_oracle(queries, centroids, cluster_class.tolist(), 5, n_neighbors, 3.0)
+    torch.testing.assert_close(scores, expected, rtol=1e-10, atol=1e-10)
+
+
+def test_lmle_rule_is_the_large_scale_limit_of_eq10():
+    queries, centroids, cluster_class = _random_problem(9)
+    scale = 300.0  # gaps up to 2 s = 600 stay above exp's underflow (about 745)
+    clmle = nearest_cluster_log_scores(queries, centroids, cluster_class, 4, 6, scale=scale)
+    lmle = nearest_cluster_log_scores(queries, centroids, cluster_class, 4, 6, rule="lmle")
+    finite = torch.isfinite(lmle)
+    assert torch.equal(finite, torch.isfinite(clmle))
+    # log-sum-exp of at most 6 terms exceeds the max by at most log(6), so
+    # Eq. (10) / s lies within log(6) / s below the LMLE score.
+    gap = clmle[finite] / scale - lmle[finite]
+    assert (gap <= 1e-12).all() and (gap >= -math.log(6) / scale).all()
+    assert gap.min() < -1e-5  # the limit is approached, not reached
+
+
+def test_lmle_rule_sequence_of_n_neighbors():
+    queries, centroids, cluster_class = _random_problem(2)
+    together = nearest_cluster_log_scores(queries, centroids, cluster_class, 4, [1, 3, 8],
+                                          rule="lmle", chunk_size=4)
+    for n, scores in zip([1, 3, 8], together):
+        torch.testing.assert_close(scores, nearest_cluster_log_scores(
+            queries, centroids, cluster_class, 4, n, rule="lmle"))
+
+
+def test_unknown_rule_is_rejected():
+    with pytest.raises(ValueError, match="rule"):
+        nearest_cluster_log_scores(CENTROIDS, CENTROIDS, CLUSTER_CLASS, 3, 2, rule="knn")
+
+
+@pytest.mark.parametrize("n_neighbors", [6, "auto"])
+def test_classifier_lmle_rule_outputs_agree(n_neighbors):
+    X, y = load_iris(return_X_y=True)
+    clf = KNearestClusterClassifier(n_neighbors=n_neighbors, cluster_size=2, rule="lmle",
+                                    random_state=0, device="cpu").fit(X[::2], y[::2])
+    scores, proba, pred = (clf.decision_function(X[1::2]), clf.predict_proba(X[1::2]),
+                           clf.predict(X[1::2]))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-12)
+    np.testing.assert_array_equal(clf.classes_[scores.argmax(axis=1)], pred)
+    np.testing.assert_array_equal(clf.classes_[proba.argmax(axis=1)], pred)
+    assert (pred == y[1::2]).mean() > 0.85
+    # Scores are s / 2 times the distance gap of the rule, computed by hand.
+    Q = torch.nn.functional.normalize(torch.as_tensor(X[1::2], dtype=torch.float64), dim=1)
+    expected = _lmle_oracle(Q, torch.as_tensor(clf.cluster_centers_, dtype=torch.float64),
+                            clf.cluster_classes_.tolist(), 3, clf.n_neighbors_,
+                            clf.similarity_scale)
+    np.testing.assert_allclose(scores, expected.numpy(), atol=1e-4)
+    # The decision does not depend on the scale.
+    rescaled = clone(clf).set_params(similarity_scale=1.0).fit(X[::2], y[::2])
+    np.testing.assert_array_equal(rescaled.predict(X[1::2]), pred)

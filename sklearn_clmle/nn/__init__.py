@@ -1,10 +1,11 @@
 """Torch building blocks of the library: losses, clustering, batch samplers,
-encoders and nearest-cluster search. Nothing here imports scikit-learn, so the
-pieces can be used in any torch training loop."""
+encoders, nearest-cluster search and open-set verification metrics. Nothing
+here imports scikit-learn, so the pieces can be used in any torch training
+loop."""
 
 from .clustering import cluster_within_classes, equal_size_spherical_kmeans
 from .encoders import ConvEncoder, EmbeddingNetwork, MLPEncoder
-from .losses import ClusterMarginLoss, CosineSoftmaxLoss, inverse_frequency_weights
+from .losses import ClusterMarginLoss, inverse_frequency_weights
 from .margin_losses import (
     ArcFaceLoss,
     CosFaceLoss,
@@ -15,7 +16,15 @@ from .margin_losses import (
     class_balanced_weights,
     deferred_reweighting,
 )
-from .pair_losses import CenterLoss, ContrastiveLoss, RangeLoss, TripletLoss
+from .centres import ClassCentreTracker
+from .pair_losses import (
+    CenterLoss,
+    ClassRectificationLoss,
+    ContrastiveLoss,
+    RangeLoss,
+    TripletLoss,
+)
+from .quintuplets import Quintuplets, TripleHeaderHingeLoss, mine_quintuplets
 from .sampling import (
     ClassBalancedBatchSampler,
     ClassBlockBatchSampler,
@@ -23,31 +32,49 @@ from .sampling import (
     RandomBatchSampler,
 )
 from .search import nearest_cluster_log_scores
+from .verification import (
+    cmc_curve,
+    cosine_pair_scores,
+    identification_ranks,
+    kfold_verification_accuracy,
+    roc_curve,
+    tar_at_far,
+)
 
 __all__ = [
     "ArcFaceLoss",
     "CenterLoss",
     "ClassBalancedBatchSampler",
     "ClassBlockBatchSampler",
+    "ClassCentreTracker",
+    "ClassRectificationLoss",
     "ClusterBatchSampler",
     "ClusterMarginLoss",
     "ContrastiveLoss",
     "ConvEncoder",
     "CosFaceLoss",
-    "CosineSoftmaxLoss",
     "EmbeddingNetwork",
     "FocalLoss",
     "LDAMLoss",
     "LogitAdjustedLoss",
     "MLPEncoder",
+    "Quintuplets",
     "RandomBatchSampler",
     "RangeLoss",
     "SphereFaceLoss",
+    "TripleHeaderHingeLoss",
     "TripletLoss",
     "class_balanced_weights",
+    "cmc_curve",
+    "cosine_pair_scores",
     "cluster_within_classes",
     "deferred_reweighting",
     "equal_size_spherical_kmeans",
+    "identification_ranks",
     "inverse_frequency_weights",
+    "kfold_verification_accuracy",
+    "mine_quintuplets",
     "nearest_cluster_log_scores",
+    "roc_curve",
+    "tar_at_far",
 ]

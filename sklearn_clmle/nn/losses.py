@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ClusterMarginLoss", "CosineSoftmaxLoss", "inverse_frequency_weights"]
+__all__ = ["ClusterMarginLoss", "inverse_frequency_weights"]
 
 
 def inverse_frequency_weights(class_codes, dtype=None):
@@ -124,32 +124,3 @@ class ClusterMarginLoss(nn.Module):
     def forward(self, embeddings, cluster_ids, class_ids):
         """Reduced loss: :meth:`reduce` of :meth:`per_sample`."""
         return self.reduce(self.per_sample(embeddings, cluster_ids, class_ids), class_ids)
-
-
-class CosineSoftmaxLoss(nn.Module):
-    """Softmax cross-entropy on scaled cosine logits ``s * f(x).w_c / |w_c|``.
-
-    Used to pre-train the encoder (the paper starts from a pre-trained CNN)
-    and as an auxiliary term next to Eq. (9).
-
-    Parameters
-    ----------
-    scale : float, default=8.0
-        Multiplies the cosine logits.
-    cost_sensitive : bool, default=True
-        Inverse in-batch class frequency weights, as for :class:`ClusterMarginLoss`.
-    """
-
-    def __init__(self, scale=8.0, cost_sensitive=True):
-        super().__init__()
-        self.scale = scale
-        self.cost_sensitive = cost_sensitive
-
-    def per_sample(self, cosine_logits, class_ids):
-        """Unreduced cross-entropy of ``scale * cosine_logits``."""
-        return F.cross_entropy(self.scale * cosine_logits, class_ids, reduction="none")
-
-    def forward(self, cosine_logits, class_ids):
-        """Reduced loss: (cost-sensitive) mean of :meth:`per_sample`."""
-        return _weighted_mean(self.per_sample(cosine_logits, class_ids), class_ids,
-                              self.cost_sensitive)

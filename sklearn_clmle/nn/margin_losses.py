@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .losses import inverse_frequency_weights
+
 __all__ = [
     "ArcFaceLoss",
     "CosFaceLoss",
@@ -126,26 +128,37 @@ def _true_class_mask(cosine_logits, class_ids):
 
 
 class _CosineCrossEntropy(nn.Module):
-    """Cross-entropy on ``logits(cosine_logits, class_ids)``, optional per-class weights.
+    """Cross-entropy on ``logits(cosine_logits, class_ids)``, optional sample weights.
 
-    ``per_sample`` returns ``w_y * CE_i``; ``forward`` returns
-    ``sum_i w_{y_i} CE_i / sum_i w_{y_i}`` (torch's weighted ``mean``), or the
-    plain mean when ``weight`` is None.
+    A sample's weight is ``w_y`` (the per-class ``weight``, 1 when None) times,
+    when ``cost_sensitive``, ``1 / n_y`` with ``n_y`` the count of its class
+    in the batch (the cost-sensitive weights of the CLMLE paper, Sec. 3.3).
+    ``per_sample`` returns ``weight_i * CE_i``; ``forward`` returns
+    ``sum_i weight_i CE_i / sum_i weight_i`` (torch's weighted ``mean``), or
+    the plain mean when no weight applies.
     """
 
-    def __init__(self, scale, weight=None):
+    def __init__(self, scale, weight=None, cost_sensitive=False):
         super().__init__()
         self.scale = scale
         self.weight = weight
+        self.cost_sensitive = cost_sensitive
 
     def logits(self, cosine_logits, class_ids):  # pragma: no cover - abstract
         raise NotImplementedError
 
     def _sample_weights(self, reference, class_ids):
-        if self.weight is None:
-            return None
-        weight = torch.as_tensor(self.weight, dtype=reference.dtype, device=reference.device)
-        return weight[class_ids]
+        weights = None
+        if self.weight is not None:
+            weight = torch.as_tensor(self.weight, dtype=reference.dtype,
+                                     device=reference.device)
+            weights = weight[class_ids]
+        if self.cost_sensitive:
+            # In the values' dtype: 1 / n_c rounded to float32 would bias a
+            # float64 loss by about 1e-8 relative.
+            batch = inverse_frequency_weights(class_ids, dtype=reference.dtype)
+            weights = batch if weights is None else weights * batch
+        return weights
 
     def per_sample(self, cosine_logits, class_ids):
         """Unreduced (weighted) cross-entropy of :meth:`logits`.
@@ -187,10 +200,14 @@ class CosFaceLoss(_CosineCrossEntropy):
         ``m``, subtracted from the true-class cosine.
     weight : array-like of shape (n_classes,), optional
         Per-class weights of the cross-entropy; may be reassigned between epochs.
+    cost_sensitive : bool, default=False
+        Also weight each sample by ``1 / n_y``, the inverse count of its class
+        in the batch (Sec. 3.3 of the CLMLE paper). With ``margin=0`` this is
+        the cost-sensitive cosine softmax of CLMLE's pre-training.
     """
 
-    def __init__(self, scale=30.0, margin=0.35, weight=None):
-        super().__init__(scale, weight)
+    def __init__(self, scale=30.0, margin=0.35, weight=None, cost_sensitive=False):
+        super().__init__(scale, weight, cost_sensitive)
         self.margin = margin
 
     def logits(self, cosine_logits, class_ids):
@@ -230,10 +247,14 @@ class ArcFaceLoss(_CosineCrossEntropy):
         Clamp of the cosines before ``acos``.
     weight : array-like of shape (n_classes,), optional
         Per-class weights of the cross-entropy.
+    cost_sensitive : bool, default=False
+        Also weight each sample by the inverse count of its class in the
+        batch (see :class:`CosFaceLoss`).
     """
 
-    def __init__(self, scale=30.0, margin=0.5, easy_margin=False, eps=_ACOS_EPS, weight=None):
-        super().__init__(scale, weight)
+    def __init__(self, scale=30.0, margin=0.5, easy_margin=False, eps=_ACOS_EPS, weight=None,
+                 cost_sensitive=False):
+        super().__init__(scale, weight, cost_sensitive)
         self.margin = margin
         self.easy_margin = easy_margin
         self.eps = eps
@@ -279,10 +300,14 @@ class SphereFaceLoss(_CosineCrossEntropy):
         Clamp of the cosines before ``acos``.
     weight : array-like of shape (n_classes,), optional
         Per-class weights of the cross-entropy.
+    cost_sensitive : bool, default=False
+        Also weight each sample by the inverse count of its class in the
+        batch (see :class:`CosFaceLoss`).
     """
 
-    def __init__(self, scale=30.0, margin=4, cos_weight=0.0, eps=_ACOS_EPS, weight=None):
-        super().__init__(scale, weight)
+    def __init__(self, scale=30.0, margin=4, cos_weight=0.0, eps=_ACOS_EPS, weight=None,
+                 cost_sensitive=False):
+        super().__init__(scale, weight, cost_sensitive)
         if int(margin) != margin or margin < 1:
             raise ValueError(f"margin must be a positive integer, got {margin}.")
         self.margin = int(margin)
@@ -322,6 +347,9 @@ class LDAMLoss(_CosineCrossEntropy):
         ``s``.
     weight : array-like of shape (n_classes,), optional
         Per-class weights of the cross-entropy (deferred re-weighting).
+    cost_sensitive : bool, default=False
+        Also weight each sample by the inverse count of its class in the
+        batch (see :class:`CosFaceLoss`).
 
     Attributes
     ----------
@@ -329,8 +357,9 @@ class LDAMLoss(_CosineCrossEntropy):
         ``Delta_c`` (float64 buffer).
     """
 
-    def __init__(self, class_counts, max_margin=0.5, scale=30.0, weight=None):
-        super().__init__(scale, weight)
+    def __init__(self, class_counts, max_margin=0.5, scale=30.0, weight=None,
+                 cost_sensitive=False):
+        super().__init__(scale, weight, cost_sensitive)
         self.class_counts = class_counts
         self.max_margin = max_margin
         raw = _counts_tensor(class_counts).pow(-0.25)
@@ -368,8 +397,8 @@ class LogitAdjustedLoss(_CosineCrossEntropy):
         ``log pi_j`` (float64 buffer).
     """
 
-    def __init__(self, class_counts, tau=1.0, scale=30.0, weight=None):
-        super().__init__(scale, weight)
+    def __init__(self, class_counts, tau=1.0, scale=30.0, weight=None, cost_sensitive=False):
+        super().__init__(scale, weight, cost_sensitive)
         self.class_counts = class_counts
         self.tau = tau
         counts = _counts_tensor(class_counts)

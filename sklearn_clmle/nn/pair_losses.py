@@ -1,11 +1,11 @@
 """Pair-based metric-learning losses used as baselines in Sec. 3.1 and Sec. 4.
 
 Triplet (Schroff et al., 2015), contrastive (Hadsell et al., 2006), center
-(Wen et al., 2016) and range (Zhang et al., 2017) losses as plain torch
-modules. They all take a batch of embeddings of shape ``(batch_size, dim)``
-and integer class labels of shape ``(batch_size,)``. ``D`` is the squared
-Euclidean distance ``D(a, b) = ||a - b||_2^2`` of Eq. (1). Nothing here
-imports scikit-learn.
+(Wen et al., 2016), range (Zhang et al., 2017) and class rectification
+(Dong et al., 2017) losses as plain torch modules. They all take a batch of
+embeddings of shape ``(batch_size, dim)`` and integer class labels of shape
+``(batch_size,)``. ``D`` is the squared Euclidean distance
+``D(a, b) = ||a - b||_2^2`` of Eq. (1). Nothing here imports scikit-learn.
 """
 
 import torch
@@ -14,7 +14,8 @@ from torch import nn
 
 from .losses import _weighted_mean
 
-__all__ = ["CenterLoss", "ContrastiveLoss", "RangeLoss", "TripletLoss", "pairwise_distances"]
+__all__ = ["CenterLoss", "ClassRectificationLoss", "ContrastiveLoss", "RangeLoss", "TripletLoss",
+           "pairwise_distances"]
 
 
 def pairwise_distances(embeddings):
@@ -372,3 +373,112 @@ class RangeLoss(nn.Module):
         """``alpha * intra + beta * inter`` of :meth:`terms`."""
         intra, inter = self.terms(embeddings, labels)
         return self.alpha * intra + self.beta * inter
+
+
+class ClassRectificationLoss(nn.Module):
+    """Class rectification loss (CRL, Dong et al., ICCV 2017 / TPAMI 2018), instance level.
+
+    Hard mining of the minority classes of each batch, as they come:
+
+    * the *minority classes* of a batch are its smallest classes whose counts
+      add up to at most half the batch (classes sorted by count, ties by
+      label; the longest such prefix);
+    * every sample of a minority class is an anchor ``a``; its hard
+      positives are its ``k`` farthest same-class samples, its hard
+      negatives its ``k`` nearest samples of other classes (fewer when the
+      batch has fewer);
+    * each (anchor, hard positive, hard negative) triplet gives the
+      relative-comparison hinge ``[D(a, p) - D(a, n) + margin]_+``, with ``D``
+      the squared Euclidean distance of Eq. (1).
+
+    The loss is the mean over all such triplets (0 when there is none, e.g. a
+    batch of one class). Added, weighted, to a softmax loss on the same batch.
+
+    Parameters
+    ----------
+    k : int, default=3
+        Hard positives and hard negatives per anchor.
+    margin : float, default=0.2
+        Margin of the hinge, in squared-distance units.
+
+    Notes
+    -----
+    Dong et al. also define class-level (centroid) and score-level variants,
+    and mine by the model's class scores as well as by feature distance; this
+    is the instance-level, feature-distance form. Memory is
+    ``O(batch_size^2 + batch_size k^2)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> labels = torch.tensor([0, 0, 0, 0, 1, 2])
+    >>> ClassRectificationLoss.minority_mask(labels).tolist()
+    [False, False, False, False, True, True]
+    """
+
+    def __init__(self, k=3, margin=0.2):
+        super().__init__()
+        if int(k) != k or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        self.k = int(k)
+        self.margin = margin
+
+    @staticmethod
+    def minority_mask(labels):
+        """Which samples belong to a minority class of the batch.
+
+        Parameters
+        ----------
+        labels : Tensor of shape (batch_size,)
+
+        Returns
+        -------
+        BoolTensor of shape (batch_size,)
+        """
+        _, member_of, counts = torch.unique(labels, return_inverse=True, return_counts=True)
+        order = torch.sort(counts, stable=True).indices
+        chosen_sorted = 2 * counts[order].cumsum(0) <= labels.shape[0]
+        chosen = torch.zeros_like(chosen_sorted).scatter(0, order, chosen_sorted)
+        return chosen[member_of]
+
+    @torch.no_grad()
+    def mine(self, embeddings, labels):
+        """Anchors and their hard positives and negatives.
+
+        Parameters
+        ----------
+        embeddings : Tensor of shape (batch_size, dim)
+        labels : Tensor of shape (batch_size,)
+
+        Returns
+        -------
+        anchors : BoolTensor of shape (batch_size,)
+            Minority-class samples.
+        positives, negatives : LongTensor of shape (batch_size, k')
+            Indices of the farthest positives (by decreasing distance) and of
+            the nearest negatives (by increasing distance) of every sample,
+            ``k' = min(k, batch_size)``.
+        positive_valid, negative_valid : BoolTensor of shape (batch_size, k')
+            Whether each entry is a real positive (negative); a sample with
+            fewer than ``k`` of them has invalid trailing entries.
+        """
+        _, sq = pairwise_distances(embeddings)
+        positive, negative, _ = _pair_masks(labels)
+        k = min(self.k, labels.shape[0])
+        inf = torch.tensor(float("inf"), dtype=sq.dtype, device=sq.device)
+        far, positives = torch.where(positive, sq, -inf).topk(k, dim=1)
+        near, negatives = torch.where(negative, sq, inf).topk(k, dim=1, largest=False)
+        return (self.minority_mask(labels), positives, negatives,
+                torch.isfinite(far), torch.isfinite(near))
+
+    def forward(self, embeddings, labels):
+        """Mean hinge over the mined triplets of the minority anchors."""
+        anchors, positives, negatives, pos_ok, neg_ok = self.mine(embeddings, labels)
+        _, sq = pairwise_distances(embeddings)
+        d_ap = sq.gather(1, positives)[:, :, None]
+        d_an = sq.gather(1, negatives)[:, None, :]
+        hinge = F.relu(d_ap - d_an + self.margin)                    # (a, p, n)
+        valid = anchors[:, None, None] & pos_ok[:, :, None] & neg_ok[:, None, :]
+        if not bool(valid.any()):
+            return embeddings.sum() * 0.0
+        return hinge[valid].mean()

@@ -1,0 +1,201 @@
+"""Every embedder of the family + KNearestClusterClassifier against imbalanced-learn samplers.
+
+Each embedder is fitted with its defaults and read out by
+``KNearestClusterClassifier`` (defaults); the peers are imbalanced-learn
+samplers followed by kNN, class-weighted logistic regression and a balanced
+random forest, all fitted on the same long-tailed split and scored by balanced
+accuracy on its balanced test split. Prints mean ± std over seeds, mean fit
+time and the rank of each method, and writes the raw rows as JSON lines.
+
+    python benchmarks/compare_embedders.py --seeds 0 1 2
+    python benchmarks/compare_embedders.py --encoder cnn --methods CLMLE triplet
+
+``--encoder cnn`` gives every embedder the small CNN of the demo
+(``ConvEncoder`` with 1-pixel shifts; digits tasks only). Every fit runs with
+one torch thread, two fits at a time (``--n-jobs``), so fit times are
+comparable with one another but not with a quiet machine.
+"""
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from imblearn.ensemble import BalancedRandomForestClassifier
+from imblearn.over_sampling import ADASYN, SMOTE, RandomOverSampler
+from imblearn.pipeline import make_pipeline
+from imblearn.under_sampling import RandomUnderSampler
+from joblib import Parallel, delayed
+from scipy.stats import rankdata
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import balanced_accuracy_score
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import Pipeline
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _data import TASKS, task  # noqa: E402
+
+import sklearn_clmle  # noqa: E402
+from sklearn_clmle import KNearestClusterClassifier  # noqa: E402
+from sklearn_clmle.nn import ConvEncoder  # noqa: E402
+
+#: Embedder rows: (estimator class name in sklearn_clmle, parameters).
+#: Names missing from the installed package (older checkouts) are skipped.
+EMBEDDERS = {
+    "CLMLE": ("CLMLEEmbedder", {}),
+    "LMLE": ("LMLEEmbedder", {}),
+    "softmax": ("SoftmaxEmbedder", {}),
+    "softmax, balanced weights": ("SoftmaxEmbedder", {"class_weight": "balanced"}),
+    "CosFace (LMCL)": ("SoftmaxEmbedder", {"loss": "cosface"}),
+    "ArcFace": ("SoftmaxEmbedder", {"loss": "arcface"}),
+    "A-Softmax (SphereFace)": ("SoftmaxEmbedder", {"loss": "sphereface"}),
+    "IR-Softmax (running centres)": ("SoftmaxEmbedder", {"class_centres": "running"}),
+    "IR-Softmax (epoch centres)": ("SoftmaxEmbedder", {"class_centres": "epoch"}),
+    "IR-CosFace": ("SoftmaxEmbedder", {"loss": "cosface", "class_centres": "running"}),
+    "IR-ArcFace": ("SoftmaxEmbedder", {"loss": "arcface", "class_centres": "running"}),
+    "softmax + center loss": ("SoftmaxEmbedder", {"auxiliary_loss": "center"}),
+    "softmax + range loss": ("SoftmaxEmbedder", {"auxiliary_loss": "range"}),
+    "softmax + CRL": ("SoftmaxEmbedder", {"auxiliary_loss": "crl"}),
+    "LDAM-DRW": ("SoftmaxEmbedder", {"loss": "ldam", "class_weight": "deferred"}),
+    "logit adjustment": ("SoftmaxEmbedder", {"loss": "logit_adjusted"}),
+    "focal, effective-number weights": ("SoftmaxEmbedder",
+                                        {"loss": "focal", "class_weight": "effective"}),
+    "triplet (semi-hard)": ("PairEmbedder", {"loss": "triplet"}),
+    "contrastive": ("PairEmbedder", {"loss": "contrastive"}),
+    "range loss": ("PairEmbedder", {"loss": "range"}),
+}
+
+#: The demo's CNN: rows read as 8x8 images, shifted by up to a pixel in training.
+CNN = {"module": ConvEncoder, "module_params": {"image_shape": (1, 8, 8), "max_shift": 1}}
+
+
+def peers(train_counts, seed):
+    """The imbalanced-learn / scikit-learn rows, unfitted."""
+    k = max(1, min(5, min(train_counts.values()) - 1))
+    return {
+        "SMOTE + kNN": make_pipeline(SMOTE(k_neighbors=k, random_state=seed),
+                                     KNeighborsClassifier()),
+        "ADASYN + kNN": make_pipeline(ADASYN(n_neighbors=k, random_state=seed),
+                                      KNeighborsClassifier()),
+        "random over-sampling + kNN": make_pipeline(RandomOverSampler(random_state=seed),
+                                                    KNeighborsClassifier()),
+        "random under-sampling + kNN": make_pipeline(
+            RandomUnderSampler(random_state=seed),
+            KNeighborsClassifier(min(5, min(train_counts.values())))),
+        "kNN": KNeighborsClassifier(),
+        "LogisticRegression (balanced)": LogisticRegression(class_weight="balanced",
+                                                            max_iter=3000),
+        "BalancedRandomForest": BalancedRandomForestClassifier(
+            random_state=seed, sampling_strategy="all", replacement=True, bootstrap=False),
+    }
+
+
+def available_embedders(names=None):
+    """Embedder rows whose class (and parameters) this checkout provides."""
+    rows = {}
+    for name, (cls_name, params) in EMBEDDERS.items():
+        if names and name not in names:
+            continue
+        cls = getattr(sklearn_clmle, cls_name, None)
+        if cls is not None and set(params) <= set(cls().get_params()):
+            rows[name] = (cls, params)
+    return rows
+
+
+def make_model(method, train_counts, seed, encoder):
+    embedders = available_embedders()
+    if method in embedders:
+        cls, params = embedders[method]
+        extra = CNN if encoder == "cnn" else {}
+        return Pipeline([("emb", cls(random_state=seed, **params, **extra)),
+                         ("clf", KNearestClusterClassifier(random_state=seed))])
+    return peers(train_counts, seed)[method]
+
+
+def run_one(method, task_name, seed, encoder):
+    torch.set_num_threads(1)
+    warnings.filterwarnings("ignore", category=UserWarning)
+    data = task(task_name, seed)
+    model = make_model(method, data.train_counts, seed, encoder)
+    start = time.perf_counter()
+    try:
+        model.fit(data.X_train, data.y_train)
+    except (RuntimeError, ValueError) as exc:
+        # A peer that refuses the data (ADASYN finds no minority sample next
+        # to another class on well-separated digits) is a result, not a crash.
+        return dict(method=method, task=task_name, seed=seed, encoder=encoder,
+                    balanced_accuracy=float("nan"), fit_time=float("nan"),
+                    embedder=method in EMBEDDERS, error=f"{type(exc).__name__}: {exc}")
+    fit_time = time.perf_counter() - start
+    score = balanced_accuracy_score(data.y_test, model.predict(data.X_test))
+    return dict(method=method, task=task_name, seed=seed, encoder=encoder,
+                balanced_accuracy=float(score), fit_time=fit_time,
+                embedder=method in EMBEDDERS)
+
+
+def summarise(rows):
+    """Per task: a table sorted by mean balanced accuracy, with ranks."""
+    lines = []
+    for task_name in dict.fromkeys(r["task"] for r in rows):
+        sel = [r for r in rows if r["task"] == task_name]
+        failed = {r["method"]: r["error"] for r in sel if "error" in r}
+        sel = [r for r in sel if r["method"] not in failed]
+        methods = list(dict.fromkeys(r["method"] for r in sel))
+        seeds = sorted({r["seed"] for r in sel})
+        score = {m: np.array([r["balanced_accuracy"] for r in sel if r["method"] == m])
+                 for m in methods}
+        fit = {m: np.mean([r["fit_time"] for r in sel if r["method"] == m]) for m in methods}
+        # Rank within each seed (1 = best), then average: robust to one lucky split.
+        per_seed = np.array([[next(r["balanced_accuracy"] for r in sel
+                                   if r["method"] == m and r["seed"] == s) for m in methods]
+                             for s in seeds])
+        ranks = dict(zip(methods, rankdata(-per_seed, axis=1).mean(axis=0)))
+        encoder = sel[0]["encoder"]
+        lines += [f"\n{task_name} ({len(seeds)} seeds, embedders with the {encoder} encoder)",
+                  f"{'method':42s} {'balanced accuracy':>18s} {'mean rank':>10s} "
+                  f"{'fit (s)':>8s}",
+                  "-" * 81]
+        for m in sorted(methods, key=lambda m: -score[m].mean()):
+            std = score[m].std(ddof=1) if len(score[m]) > 1 else 0.0
+            tag = " + KNC" if any(r["embedder"] for r in sel if r["method"] == m) else ""
+            lines.append(f"{m + tag:42s} {score[m].mean():10.3f} ± {std:.3f} "
+                         f"{ranks[m]:10.1f} {fit[m]:8.2f}")
+        lines += [f"{m:42s} failed: {error[:80]}" for m, error in failed.items()]
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", nargs="*", default=["digits-exp50"], choices=TASKS)
+    parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
+    parser.add_argument("--methods", nargs="*", default=None,
+                        help="subset of method names (default: all available)")
+    parser.add_argument("--encoder", choices=["mlp", "cnn"], default="mlp")
+    parser.add_argument("--no-peers", action="store_true", help="embedders only")
+    parser.add_argument("--out", default=None, help="JSON lines of the raw results")
+    parser.add_argument("--summarise", metavar="JSONL", help="only summarise saved results")
+    parser.add_argument("--n-jobs", type=int, default=2)
+    args = parser.parse_args()
+    if args.summarise:
+        rows = [json.loads(line) for line in Path(args.summarise).read_text().splitlines()]
+        print(summarise(rows))
+        return
+    methods = list(available_embedders(args.methods))
+    if not args.no_peers:
+        methods += [m for m in peers({0: 10}, 0) if not args.methods or m in args.methods]
+    jobs = [(m, t, s) for t in args.tasks for s in args.seeds for m in methods]
+    rows = Parallel(n_jobs=args.n_jobs)(
+        delayed(run_one)(m, t, s, args.encoder) for m, t, s in jobs)
+    if args.out:
+        with open(args.out, "w") as fh:
+            fh.writelines(json.dumps(r) + "\n" for r in rows)
+    print(summarise(rows))
+
+
+if __name__ == "__main__":
+    main()
