@@ -124,6 +124,7 @@ def plot(rows, path):
         print("matplotlib is not installed in this environment: no plot saved.")
         return
     matplotlib.use("Agg")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     import matplotlib.pyplot as plt
 
     sizes = [r["n_train"] for r in rows]
@@ -149,7 +150,7 @@ def main(argv=None):
     parser.add_argument("--tree-queries", type=int, default=200)
     parser.add_argument("--noise", type=float, default=1.5)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--plot", default="search_speed.png")
+    parser.add_argument("--plot", default="benchmarks/results/search_speed.png")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     with threadpool_limits(1):
