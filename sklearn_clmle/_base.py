@@ -11,17 +11,18 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils import get_tags
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 from skorch.history import History
 from torch import nn
 from torch.utils.data import Dataset
 
 from ._persistence import load_arrays, loadable_device, module_to_arrays
-from ._plans import ClusterPlan
+from ._plans import ClusterPlan, MultiLabelClusterPlan
 from ._torch_data import IndexedDataset, dataset_labels, first_inputs
 from ._training import EmbeddingNet, EpochProgress, TrainingDivergedError, embed
 from ._validation import check_class_labels, check_cluster_size, check_device, check_input_shape
-from .nn.encoders import ConvEncoder, EmbeddingNetwork, MLPEncoder
+from .nn.encoders import ConvEncoder, EmbeddingNetwork, MLPEncoder, MultiHeadEmbeddingNetwork
 from .nn.margin_losses import CosFaceLoss
 
 
@@ -46,6 +47,7 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         "verbose": ["verbose"],
         "callbacks": [None, list],
         "transform_batch_size": [Interval(Integral, 1, None, closed="left")],
+        "test_time_flip": ["boolean"],
     }
 
     @abstractmethod
@@ -66,10 +68,11 @@ height, width), or torch Dataset
             encoder is a :class:`~sklearn_clmle.nn.ConvEncoder`), or a
             ``torch.utils.data.Dataset`` of ``(input, label)`` items (or bare
             inputs, with ``y``) read lazily in batches.
-        y : array-like of shape (n_samples,), default=None
-            Class labels of any type (ints, strings). Required for arrays;
-            for a dataset, ``None`` takes ``X.targets`` when it exists, else
-            the items' labels (one pass over the dataset).
+        y : array-like of shape (n_samples,) or (n_samples, n_attributes), default=None
+            Class labels of any type (ints, strings), or a binary indicator
+            matrix for estimators tagged ``target_tags.multi_output``.
+            Required for arrays; for a dataset, ``None`` takes ``X.targets``
+            when it exists, else the items' labels (one pass over the dataset).
 
         Returns
         -------
@@ -84,11 +87,25 @@ height, width), or torch Dataset
                                  ensure_min_samples=2, allow_nd=True)
             self.input_shape_ = check_input_shape(X, type(self).__name__)
             features = probe = torch.from_numpy(X)
-        y = check_class_labels(y, type(self).__name__)
-        encoder = LabelEncoder().fit(y)
-        self.classes_ = encoder.classes_
-        codes = encoder.transform(y)
-        self._check_params_vs_input(np.bincount(codes))
+        if self.test_time_flip and len(self.input_shape_) == 1:
+            raise ValueError(
+                "test_time_flip=True mirrors images left to right; it needs image inputs "
+                "(n_samples, [channels,] height, width), not feature rows."
+            )
+        y = check_class_labels(y, type(self).__name__,
+                               multi_label=get_tags(self).target_tags.multi_output)
+        self.__dict__.pop("n_attributes_", None)  # left by an earlier multi-label fit
+        if y.ndim == 2:
+            self.classes_ = [np.unique(column) for column in y.T]
+            self.n_attributes_ = y.shape[1]
+            codes = y.astype(np.int64)
+            counts = np.stack([np.bincount(column, minlength=2) for column in codes.T])
+        else:
+            encoder = LabelEncoder().fit(y)
+            self.classes_ = encoder.classes_
+            codes = encoder.transform(y)
+            counts = np.bincount(codes)
+        self._check_params_vs_input(counts)
 
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         self.device_ = check_device(self.device, type(self).__name__)
@@ -104,9 +121,9 @@ height, width), or torch Dataset
         with torch.random.fork_rng(devices=fork_devices):
             torch.manual_seed(seed)
             generator = torch.Generator().manual_seed(seed)
-            network = self._build_network(probe, len(self.classes_))
+            network = self._build_network(probe, *self._network_targets())
             # Known before the plan is made: losses with per-class parameters need it.
-            self.embedding_dim_ = network.class_weight.shape[1]
+            self.embedding_dim_ = network.class_weight.shape[-1]
             plan = self._make_plan(features, class_codes, generator)
             net = EmbeddingNet(
                 network, plan=plan, criterion=plan.criterion, optimizer=torch.optim.AdamW,
@@ -130,14 +147,19 @@ height, width), or torch Dataset
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, *input_shape_), or torch Dataset
+        X : array-like of shape ``(n_samples, *input_shape_)``, or torch Dataset
             Inputs shaped as in ``fit``; a dataset is read in batches of
             ``transform_batch_size`` items, in order.
 
         Returns
         -------
-        ndarray of shape (n_samples, embedding_dim_), dtype float32
-            Unit-norm embeddings.
+        ndarray of shape (n_samples, `embedding_dim_`), dtype float32
+            Unit-norm embeddings; ``(n_samples, 2 * embedding_dim_)`` with
+            ``test_time_flip``. After a multi-label fit, the ``n_attributes_``
+            heads side by side, each block of unit norm: ``(n_samples,
+            n_attributes_ * embedding_dim_)``, or ``2 * embedding_dim_`` per
+            head with ``test_time_flip`` (the head of the image, then of its
+            mirror).
         """
         check_is_fitted(self)
         if isinstance(X, Dataset):
@@ -168,15 +190,53 @@ height, width), or torch Dataset
         return dataset, probe, labels
 
     def _embed(self, features):
-        return embed(self.module_, features, self.device_, self.transform_batch_size)
+        out = embed(self.module_, features, self.device_, self.transform_batch_size,
+                    flip=self.test_time_flip)
+        if self.test_time_flip and hasattr(self, "n_attributes_"):
+            # [all heads of the image | all of the mirror] -> per attribute
+            # [head of the image, head of the mirror]: blocks stay contiguous.
+            out = out.reshape(len(out), 2, self.n_attributes_, -1).transpose(1, 2).flatten(1)
+        return out
 
     @property
     def _n_features_out(self):
-        return self.embedding_dim_
+        return (self.embedding_dim_ * (2 if self.test_time_flip else 1)
+                * getattr(self, "n_attributes_", 1))
 
-    def _build_network(self, features, n_classes):
+    def get_feature_names_out(self, input_features=None):
+        """Output feature names.
+
+        ``<lowercase class name><j>`` for ``j`` in ``range(embedding_dim_)``;
+        after a multi-label fit, ``<name>_attr<a>_<j>`` for the ``j``-th
+        dimension of the block of attribute ``a`` (the column index of ``y``);
+        ``j`` counts to ``2 * embedding_dim_`` with ``test_time_flip``.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Only checked against ``feature_names_in_``.
+
+        Returns
+        -------
+        ndarray of str objects
+        """
+        if not hasattr(self, "n_attributes_"):
+            return super().get_feature_names_out(input_features)
+        _check_feature_names_in(self, input_features, generate_names=False)
+        prefix = self.__class__.__name__.lower()
+        width = self._n_features_out // self.n_attributes_
+        return np.asarray([f"{prefix}_attr{a}_{j}" for a in range(self.n_attributes_)
+                           for j in range(width)], dtype=object)
+
+    def _network_targets(self):
+        # (classes per head, number of heads): None heads is the single-label network.
+        if hasattr(self, "n_attributes_"):
+            return 2, self.n_attributes_
+        return len(self.classes_), None
+
+    def _build_network(self, features, n_classes, n_heads=None):
         input_shape = tuple(features.shape[1:])
-        encoder = self._build_encoder(input_shape)
+        encoder = self._build_encoder(input_shape, trunk=n_heads is not None)
         encoder.eval()
         batch = features[:2]
         try:
@@ -196,9 +256,14 @@ height, width), or torch Dataset
                 f"per input; got {shape} for a batch of {len(batch)}."
             )
         embedding_dim = int(np.prod(probe.shape[1:]))
+        if n_heads is not None:
+            return MultiHeadEmbeddingNetwork(encoder, embedding_dim, self.embedding_dim,
+                                             n_heads, n_classes).to(self.device_)
         return EmbeddingNetwork(encoder, embedding_dim, n_classes).to(self.device_)
 
-    def _build_encoder(self, input_shape):
+    def _build_encoder(self, input_shape, trunk=False):
+        # A trunk (shared by the heads of a multi-label network) is the default
+        # encoder without its last projection: each head is that projection.
         params = dict(self.module_params or {})
         if self.module is None:
             if len(input_shape) == 1:
@@ -208,7 +273,8 @@ height, width), or torch Dataset
                 default = ConvEncoder
                 args = ((1, *input_shape) if len(input_shape) == 2 else input_shape,)
             try:
-                return default(*args, embedding_dim=self.embedding_dim, **params)
+                return default(*args, embedding_dim=None if trunk else self.embedding_dim,
+                               **params)
             except TypeError as exc:
                 raise ValueError(
                     f"module_params={params} do not fit {default.__name__}, the default "
@@ -249,7 +315,7 @@ height, width), or torch Dataset
             # keep that draw off the user's global torch stream.
             with torch.random.fork_rng(devices=[]):
                 probe = torch.zeros(2, *self.input_shape_)
-                network = self._build_network(probe, len(self.classes_))
+                network = self._build_network(probe, *self._network_targets())
             self.module_ = load_arrays(network, self.module_).to(self.device_).eval()
 
     def __sklearn_tags__(self):
@@ -289,7 +355,10 @@ class BaseClusterEmbedder(BaseEmbedder):
         """Return the loss of the cluster rounds (``per_sample`` / ``reduce``)."""
 
     def _check_params_vs_input(self, class_counts):
-        n_samples = int(class_counts.sum())
+        # Multi-label counts are (n_attributes, 2): every row sums to n_samples,
+        # and the cluster size is resolved over all classes of all attributes.
+        n_samples = int(class_counts.sum(axis=-1).max())
+        class_counts = class_counts.ravel()
         if self.cluster_size == "auto":
             self.cluster_size_ = auto_cluster_size(class_counts)
         else:
@@ -308,7 +377,8 @@ class BaseClusterEmbedder(BaseEmbedder):
             raise ValueError("n_rounds=0 and pretrain_steps=0 leave nothing to train.")
 
     def _make_plan(self, features, class_codes, generator):
-        return ClusterPlan(
+        plan = MultiLabelClusterPlan if class_codes.ndim == 2 else ClusterPlan
+        return plan(
             features, class_codes, generator, self.transform_batch_size,
             cluster_loss=self._make_cluster_loss(),
             softmax_loss=CosFaceLoss(scale=self.scale, margin=0.0,

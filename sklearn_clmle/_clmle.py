@@ -20,6 +20,15 @@ class CLMLEEmbedder(BaseClusterEmbedder):
     sample weighted by the inverse frequency of its class in the batch; the
     clusters are refreshed every round.
 
+    With a binary indicator matrix ``Y`` of shape ``(n_samples,
+    n_attributes)`` (multi-label attributes, Sec. 5.3), the encoder becomes a
+    shared trunk with one ``embedding_dim`` head per attribute, trained
+    jointly: clusters are kept per attribute and class, each batch is drawn
+    from one attribute's clusters (the attributes take turns), and the loss
+    is the mean over heads of Eq. (9), each head with its attribute's
+    clusters and in-batch class weights. ``transform`` then returns the heads
+    side by side. See ``docs/method.md``, section 14.
+
     Parameters
     ----------
     inter_margin : float, default=1.0
@@ -58,13 +67,16 @@ class CLMLEEmbedder(BaseClusterEmbedder):
     module : None, nn.Module subclass or instance, default=None
         Encoder. ``None`` uses :class:`~sklearn_clmle.nn.MLPEncoder`. A class
         is instantiated with ``module_params``; an instance is copied and
-        re-initialised.
+        re-initialised. With multi-label ``y`` the module is the shared trunk
+        and each head is a linear layer on its output (the default MLP then
+        drops its last projection: the heads are that projection).
     module_params : dict, default=None
         Keyword arguments of ``module`` (for the default MLP:
         ``hidden_units``, default ``(512, 512)``; ``dropout``;
         ``input_dropout``).
     embedding_dim : int, default=64
-        Output dimension of the default MLP.
+        Output dimension of the default MLP; with multi-label ``y``, of each
+        head (paper: 64).
     lr : float, default=1e-3
         AdamW learning rate.
     weight_decay : float, default=5e-4
@@ -80,27 +92,38 @@ class CLMLEEmbedder(BaseClusterEmbedder):
         Extra skorch callbacks (checkpoints, early stopping, logging, ...).
     transform_batch_size : int, default=1024
         Samples embedded at once by ``transform``.
+    test_time_flip : bool, default=False
+        For image inputs: ``transform`` embeds each image and its
+        left-right mirror and returns both embeddings side by side (divided
+        by sqrt(2), so rows stay unit-norm and a cosine similarity is the
+        mean of the two), as the paper does for faces. Doubles the output
+        width to ``2 * embedding_dim_``.
 
     Attributes
     ----------
-    classes_ : ndarray of shape (n_classes,)
-        Class labels.
-    module_ : EmbeddingNetwork
-        Trained network (encoder plus cosine head), in eval mode.
+    classes_ : ndarray of shape (n_classes,) or list of ndarray
+        Class labels; with multi-label ``y``, one array (``[0, 1]``) per
+        attribute, as scikit-learn's multi-output estimators.
+    n_attributes_ : int
+        Number of attributes (columns of ``y``); set by multi-label fits only.
+    module_ : EmbeddingNetwork or MultiHeadEmbeddingNetwork
+        Trained network (encoder plus cosine head, or trunk plus one head
+        per attribute), in eval mode.
     history_ : skorch.History
         Per-epoch records: ``stage``, ``train_loss``, ``n_clusters``, ...
     embedding_dim_ : int
-        Output dimension.
+        Output dimension (of each head, with multi-label ``y``).
     device_ : torch.device
         Device the network lives on.
     cluster_size_ : int
-        Resolved cluster size.
+        Resolved cluster size (for multi-label ``y``, from the classes of all
+        attributes).
     n_features_in_ : int
         Number of input features (channels, for images).
     input_shape_ : tuple of int
         Shape of one input: ``(n_features,)`` for rows, ``([channels,]
         height, width)`` for images.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Input feature names, when ``X`` has string column names.
 
     See Also
@@ -115,6 +138,7 @@ class CLMLEEmbedder(BaseClusterEmbedder):
 
     Examples
     --------
+    >>> import numpy as np
     >>> from sklearn.datasets import load_digits
     >>> from sklearn_clmle import CLMLEEmbedder
     >>> X, y = load_digits(return_X_y=True)
@@ -122,6 +146,14 @@ class CLMLEEmbedder(BaseClusterEmbedder):
     ...                     random_state=0).fit(X[:300], y[:300])
     >>> emb.transform(X[:3]).shape
     (3, 64)
+
+    Multi-label attributes, one 8-d head each:
+
+    >>> Y = np.column_stack([y[:300] % 2, y[:300] < 3])
+    >>> emb = CLMLEEmbedder(n_rounds=1, steps_per_round=4, pretrain_steps=4, embedding_dim=8,
+    ...                     random_state=0).fit(X[:300], Y)
+    >>> emb.transform(X[:3]).shape, emb.get_feature_names_out()[[0, 8]].tolist()
+    ((3, 16), ['clmleembedder_attr0_0', 'clmleembedder_attr1_0'])
     """
 
     _parameter_constraints = {
@@ -135,7 +167,8 @@ class CLMLEEmbedder(BaseClusterEmbedder):
                  steps_per_round="auto", pretrain_steps="auto", softmax_weight=0.0,
                  query="hardest", cost_sensitive=True, module=None, module_params=None,
                  embedding_dim=64, lr=1e-3, weight_decay=5e-4, device="auto",
-                 random_state=None, verbose=0, callbacks=None, transform_batch_size=1024):
+                 random_state=None, verbose=0, callbacks=None, transform_batch_size=1024,
+                 test_time_flip=False):
         self.inter_margin = inter_margin
         self.intra_margin = intra_margin
         self.scale = scale
@@ -158,7 +191,13 @@ class CLMLEEmbedder(BaseClusterEmbedder):
         self.verbose = verbose
         self.callbacks = callbacks
         self.transform_batch_size = transform_batch_size
+        self.test_time_flip = test_time_flip
 
     def _make_cluster_loss(self):
         return ClusterMarginLoss(self.inter_margin, self.intra_margin, self.scale,
                                  self.cost_sensitive)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True  # binary indicator matrices: one head each
+        return tags

@@ -46,7 +46,7 @@ class LMLEEmbedder(BaseClusterEmbedder):
     cluster_size, clusters_per_batch, samples_per_cluster, n_rounds, \
 steps_per_round, pretrain_steps, query, cost_sensitive, \
 module, module_params, embedding_dim, lr, weight_decay, device, \
-random_state, verbose, callbacks, transform_batch_size
+random_state, verbose, callbacks, transform_batch_size, test_time_flip
         As in :class:`CLMLEEmbedder` (``query="hardest"`` ranks clusters by
         the cached hinge loss of their members; ``cost_sensitive`` weights
         each anchor by the inverse frequency of its class in the batch).
@@ -99,7 +99,8 @@ n_features_in_, feature_names_in_
                  n_rounds=5, steps_per_round="auto", pretrain_steps="auto", softmax_weight=1.0,
                  query="hardest", cost_sensitive=True, module=None, module_params=None,
                  embedding_dim=64, lr=1e-3, weight_decay=5e-4, device="auto",
-                 random_state=None, verbose=0, callbacks=None, transform_batch_size=1024):
+                 random_state=None, verbose=0, callbacks=None, transform_batch_size=1024,
+                 test_time_flip=False):
         self.intra_margin = intra_margin
         self.locality_margin = locality_margin
         self.inter_margin = inter_margin
@@ -123,6 +124,7 @@ n_features_in_, feature_names_in_
         self.verbose = verbose
         self.callbacks = callbacks
         self.transform_batch_size = transform_batch_size
+        self.test_time_flip = test_time_flip
 
     def _make_cluster_loss(self):
         margins = (self.intra_margin, self.locality_margin, self.inter_margin)

@@ -6,10 +6,11 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
+from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -41,6 +42,12 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
     win; a class owning all ``N`` wins. The search is a batched matrix
     product (on the GPU when present), queries in chunks.
 
+    With a binary indicator matrix ``Y`` (multi-label attributes), one binary
+    classifier of this kind is fitted per attribute on that attribute's block
+    of features (``feature_blocks``), e.g. on its head of a multi-label
+    :class:`CLMLEEmbedder`. ``predict`` returns the indicator matrix and
+    ``predict_proba`` a list of ``(n_samples, 2)`` arrays.
+
     Parameters
     ----------
     n_neighbors : int or "auto", default="auto"
@@ -70,12 +77,27 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         Queries scored per matrix product.
     random_state : int, RandomState instance or None, default=None
         Seeds the clustering and the validation folds.
+    feature_blocks : "auto", "all" or list, default="auto"
+        Features of each attribute, for multi-label ``y`` only. ``"auto"``:
+        ``n_attributes`` equal blocks of consecutive columns, in attribute
+        order, as :class:`CLMLEEmbedder` outputs its heads (an error when the
+        number of features is not a multiple). ``"all"``: every attribute
+        uses all features (raw features, or one shared embedding; use it
+        there, as "auto" would cut such features into meaningless blocks).
+        A list: one slice or array of column indices per attribute.
 
     Attributes
     ----------
-    classes_ : ndarray of shape (n_classes,)
-        Class labels.
-    cluster_centers_ : ndarray of shape (n_clusters, n_features_in_)
+    classes_ : ndarray of shape (n_classes,) or list of ndarray
+        Class labels; after a multi-label fit, one array per attribute.
+    estimators_ : list of KNearestClusterClassifier
+        The per-attribute classifiers (multi-label fits only; the
+        single-label attributes below are then theirs).
+    feature_blocks_ : list of ndarray
+        Column indices of each attribute (multi-label fits only).
+    n_attributes_ : int
+        Number of attributes (multi-label fits only).
+    cluster_centers_ : ndarray of shape (n_clusters, `n_features_in_`)
         Unit-norm centroids.
     cluster_classes_ : ndarray of shape (n_clusters,)
         Index into ``classes_`` of each cluster.
@@ -85,7 +107,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         Device of the search.
     n_features_in_ : int
         Number of features.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Input feature names, when ``X`` has string column names.
 
     See Also
@@ -95,12 +117,20 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
 
     Examples
     --------
+    >>> import numpy as np
     >>> from sklearn.datasets import load_iris
     >>> from sklearn_clmle import KNearestClusterClassifier
     >>> X, y = load_iris(return_X_y=True)
     >>> clf = KNearestClusterClassifier(n_neighbors=5, random_state=0).fit(X, y)
     >>> clf.predict(X[:2]).tolist()
     [0, 0]
+
+    Two attributes, each from its own two columns:
+
+    >>> Y = np.column_stack([y == 0, y == 2]).astype(int)
+    >>> clf = KNearestClusterClassifier(n_neighbors=5, random_state=0).fit(X, Y)
+    >>> clf.predict(X[[0, 100]]).tolist(), len(clf.predict_proba(X[:2]))
+    ([[1, 0], [0, 1]], 2)
     """
 
     _parameter_constraints = {
@@ -114,11 +144,12 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         "device": [str, torch.device],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
+        "feature_blocks": [StrOptions({"auto", "all"}), list],
     }
 
     def __init__(self, *, n_neighbors="auto", cluster_size=5, similarity_scale=16.0,
                  rule="clmle", n_neighbors_grid=None, max_iter=20, device="auto",
-                 batch_size=4096, random_state=None):
+                 batch_size=4096, random_state=None, feature_blocks="auto"):
         self.n_neighbors = n_neighbors
         self.cluster_size = cluster_size
         self.similarity_scale = similarity_scale
@@ -128,6 +159,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         self.device = device
         self.batch_size = batch_size
         self.random_state = random_state
+        self.feature_blocks = feature_blocks
 
     def fit(self, X, y):
         """Cluster every class of the training data.
@@ -136,8 +168,9 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         ----------
         X : array-like of shape (n_samples, n_features)
             Training features (rows are normalised inside).
-        y : array-like of shape (n_samples,)
-            Class labels.
+        y : array-like of shape (n_samples,) or (n_samples, n_attributes)
+            Class labels, or a binary indicator matrix (one binary
+            nearest-cluster model per attribute, see ``feature_blocks``).
 
         Returns
         -------
@@ -146,7 +179,14 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         """
         self._validate_params()
         X, y = validate_data(self, X, y, dtype=np.float32, multi_output=True)
-        y = check_class_labels(y, type(self).__name__, min_classes=1)
+        y = check_class_labels(y, type(self).__name__, min_classes=1, multi_label=True)
+        if y.ndim == 2:
+            return self._fit_attributes(X, y)
+        if isinstance(self.feature_blocks, list):
+            raise ValueError("feature_blocks as a list applies to multi-label y only; y has "
+                             "one label per sample.")
+        for name in _MULTI_LABEL_FITTED:
+            self.__dict__.pop(name, None)
         encoder = LabelEncoder().fit(y)
         self.classes_ = encoder.classes_
         codes = torch.from_numpy(encoder.transform(y)).long()
@@ -165,6 +205,56 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         self.cluster_centers_ = centroids.cpu().numpy()
         self.cluster_classes_ = cluster_classes.cpu().numpy()
         return self
+
+    def _fit_attributes(self, X, Y):
+        """One binary nearest-cluster classifier per attribute, on its feature block."""
+        for name in _SINGLE_LABEL_FITTED:
+            self.__dict__.pop(name, None)
+        self.feature_blocks_ = self._check_feature_blocks(X.shape[1], Y.shape[1])
+        self.n_attributes_ = Y.shape[1]
+        rng = check_random_state(self.random_state)
+        self.estimators_ = [
+            clone(self).set_params(feature_blocks="all",
+                                   random_state=rng.randint(np.iinfo(np.int32).max))
+            .fit(X[:, block], Y[:, a]) for a, block in enumerate(self.feature_blocks_)]
+        self.classes_ = [estimator.classes_ for estimator in self.estimators_]
+        return self
+
+    def _check_feature_blocks(self, n_features, n_attributes):
+        """Column indices of each attribute's block, from ``feature_blocks``."""
+        if self.feature_blocks == "all":
+            return [np.arange(n_features)] * n_attributes
+        if self.feature_blocks == "auto":
+            if n_features % n_attributes:
+                raise ValueError(
+                    f"feature_blocks='auto' splits the {n_features} features into "
+                    f"{n_attributes} equal blocks, one per attribute, but {n_features} is not "
+                    f"a multiple of {n_attributes}. Pass feature_blocks as a list of column "
+                    "indices (or slices) per attribute, or 'all'.")
+            width = n_features // n_attributes
+            return [np.arange(a * width, (a + 1) * width) for a in range(n_attributes)]
+        if len(self.feature_blocks) != n_attributes:
+            raise ValueError(f"feature_blocks has {len(self.feature_blocks)} blocks for "
+                             f"{n_attributes} attributes in y; give one block per attribute.")
+        columns, blocks = np.arange(n_features), []
+        for a, block in enumerate(self.feature_blocks):
+            try:
+                index = columns[block if isinstance(block, slice) else np.asarray(block)]
+            except IndexError as exc:
+                raise ValueError(f"feature_blocks[{a}] does not index the {n_features} "
+                                 f"features of X: {exc}") from exc
+            if index.ndim != 1 or index.size == 0:
+                raise ValueError(f"feature_blocks[{a}] must select at least one column "
+                                 f"(a slice or a 1-d array of column indices); got {block!r}.")
+            blocks.append(index)
+        return blocks
+
+    def _per_attribute(self, X, method):
+        # The fitted check comes first so that an unfitted model fails clearly.
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float32, reset=False)
+        return [getattr(estimator, method)(X[:, block])
+                for estimator, block in zip(self.estimators_, self.feature_blocks_)]
 
     def _cluster(self, features, codes, rng):
         generator = torch.Generator().manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
@@ -197,6 +287,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
             scores += [balanced_accuracy(codes[valid], s.argmax(dim=1)) for s in per_n]
         return int(grid[np.argmax(scores)])
 
+    @available_if(lambda self: not hasattr(self, "estimators_"))
     def decision_function(self, X):
         """Per-class score of the rule: the log of the Eq. (10) ratio, or LMLE's gap.
 
@@ -233,8 +324,12 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
 
         Returns
         -------
-        ndarray of shape (n_samples, n_classes)
+        ndarray of shape (n_samples, n_classes), or list of ndarray
+            After a multi-label fit, one ``(n_samples, 2)`` array per
+            attribute (scikit-learn's multi-output form).
         """
+        if hasattr(self, "estimators_"):
+            return self._per_attribute(X, "predict_proba")
         scores = self._log_scores(X)
         # +inf marks a class owning all N clusters; every other class is then
         # -inf, so 0 gives it probability one.
@@ -249,8 +344,11 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
 
         Returns
         -------
-        ndarray of shape (n_samples,)
+        ndarray of shape (n_samples,) or (n_samples, n_attributes)
+            Labels, or the indicator matrix after a multi-label fit.
         """
+        if hasattr(self, "estimators_"):
+            return np.column_stack(self._per_attribute(X, "predict"))
         # Scores first: they check that the classifier is fitted before
         # `classes_` is read. Reduced chunk by chunk, so that memory stays
         # flat in the number of queries (no n_queries x n_classes matrix).
@@ -290,4 +388,12 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_class = True
+        tags.classifier_tags.multi_label = True
+        tags.target_tags.multi_output = True
         return tags
+
+
+#: Fitted attributes of one kind of fit, removed when the other kind refits.
+_MULTI_LABEL_FITTED = ("estimators_", "feature_blocks_", "n_attributes_")
+_SINGLE_LABEL_FITTED = ("cluster_centers_", "cluster_classes_", "n_neighbors_", "device_",
+                        "_centroids", "_cluster_codes")

@@ -39,7 +39,7 @@ class PairEmbedder(BaseEmbedder):
     max_epochs : int, default=30
         Passes; each is ``ceil(n_samples / (P K))`` batches.
     module, module_params, embedding_dim, lr, weight_decay, device, \
-random_state, verbose, callbacks, transform_batch_size
+random_state, verbose, callbacks, transform_batch_size, test_time_flip
         As in :class:`CLMLEEmbedder`.
 
     Attributes
@@ -75,7 +75,8 @@ feature_names_in_
     def __init__(self, *, loss="triplet", margin=None, mining="semihard", classes_per_batch=8,
                  samples_per_class=8, max_epochs=30, module=None, module_params=None,
                  embedding_dim=64, lr=1e-3, weight_decay=5e-4, device="auto",
-                 random_state=None, verbose=0, callbacks=None, transform_batch_size=1024):
+                 random_state=None, verbose=0, callbacks=None, transform_batch_size=1024,
+                 test_time_flip=False):
         self.loss = loss
         self.margin = margin
         self.mining = mining
@@ -92,6 +93,7 @@ feature_names_in_
         self.verbose = verbose
         self.callbacks = callbacks
         self.transform_batch_size = transform_batch_size
+        self.test_time_flip = test_time_flip
 
     def _make_loss(self):
         kwargs = {} if self.margin is None else {"margin": self.margin}

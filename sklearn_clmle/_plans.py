@@ -1,11 +1,34 @@
 """Training plans: the loss and batch sampler of each method, epoch by epoch."""
 
+import math
+
 import torch
 
 from .nn.clustering import cluster_within_classes
 from .nn.losses import ClusterMarginLoss
-from .nn.sampling import ClassBalancedBatchSampler, ClusterBatchSampler
+from .nn.sampling import ClassBalancedBatchSampler, ClusterBatchSampler, InterleavedBatchSampler
 from ._training import TrainingPlan
+
+
+def recluster_head(embeddings, class_codes, cluster_size, sampler, generator):
+    """Step 1 for one embedding: equal-size spherical k-means per class.
+
+    Installs the clusters in ``sampler`` and returns each sample's cluster.
+    """
+    clusters = cluster_within_classes(embeddings, class_codes.to(embeddings.device),
+                                      cluster_size, generator=generator)
+    sampler.set_clusters(*clusters)
+    return clusters[0]
+
+
+def cluster_head_loss(cluster_loss, sampler, sample_cluster, embeddings, class_codes, indices):
+    """The cluster loss of one embedding on a batch; caches the per-sample losses in
+    ``sampler`` for its hardest-query choice."""
+    cluster_ids = sample_cluster[indices.to(sample_cluster.device)]
+    per_sample = cluster_loss.per_sample(embeddings, cluster_ids.to(embeddings.device),
+                                         class_codes)
+    sampler.record_losses(indices, per_sample)
+    return cluster_loss.reduce(per_sample, class_codes)
 
 
 class ClusterPlan(TrainingPlan):
@@ -57,12 +80,18 @@ class ClusterPlan(TrainingPlan):
         self.cluster_size = cluster_size
         self.pretrain_steps = pretrain_steps
         self.batch_size = clusters_per_batch * samples_per_cluster
-        self.pretrain_sampler = ClassBalancedBatchSampler(
-            class_codes, self.batch_size, pretrain_steps, generator)
-        self.cluster_sampler = ClusterBatchSampler(
-            class_codes, clusters_per_batch, samples_per_cluster, steps_per_round, generator,
-            query=query)
+        self.pretrain_sampler, self.cluster_sampler = self.make_samplers(
+            class_codes, clusters_per_batch, samples_per_cluster, pretrain_steps,
+            steps_per_round, query)
         self.stage = None
+
+    def make_samplers(self, class_codes, clusters_per_batch, samples_per_cluster,
+                      pretrain_steps, steps_per_round, query):
+        """The batch samplers of the pre-training and of the cluster rounds."""
+        return (ClassBalancedBatchSampler(class_codes, self.batch_size, pretrain_steps,
+                                          self.generator),
+                ClusterBatchSampler(class_codes, clusters_per_batch, samples_per_cluster,
+                                    steps_per_round, self.generator, query=query))
 
     def on_epoch_begin(self, net, **kwargs):
         epoch = len(net.history) - 1  # skorch has already opened this epoch's row
@@ -70,31 +99,95 @@ class ClusterPlan(TrainingPlan):
             self.stage, self.current_sampler = "pretrain", self.pretrain_sampler
         else:
             self.stage, self.current_sampler = "cluster", self.cluster_sampler
-            self.recluster(net)
-            net.history.record("n_clusters", int(self.cluster_sampler.centroids.shape[0]))
+            net.history.record("n_clusters", self.recluster(net))
         net.history.record("stage", self.stage)
 
     def recluster(self, net):
-        """Step 1: equal-size spherical k-means per class on the latest embeddings."""
-        embeddings = self.embed_training_data(net)
-        clusters = cluster_within_classes(
-            embeddings, self.class_codes.to(embeddings.device), self.cluster_size,
-            generator=self.generator)
-        self.cluster_sampler.set_clusters(*clusters)
-        self.sample_cluster = clusters[0]
+        """Step 1: equal-size spherical k-means per class on the latest embeddings.
+
+        Returns the number of clusters.
+        """
+        self.sample_cluster = recluster_head(self.embed_training_data(net), self.class_codes,
+                                             self.cluster_size, self.cluster_sampler,
+                                             self.generator)
+        return int(self.cluster_sampler.centroids.shape[0])
+
+    def softmax_term(self, cosine_logits, class_codes):
+        """The (cost-sensitive) cosine softmax of the pre-training and auxiliary term."""
+        return self.softmax_loss(cosine_logits, class_codes)
+
+    def cluster_term(self, embeddings, class_codes, indices):
+        """The cluster loss of the batch, feeding the hardest-query cache."""
+        return cluster_head_loss(self.cluster_loss, self.cluster_sampler, self.sample_cluster,
+                                 embeddings, class_codes, indices)
 
     def loss(self, y_pred, class_codes, indices):
         embeddings, cosine_logits = y_pred
         if self.stage == "pretrain":
-            return self.softmax_loss(cosine_logits, class_codes)
-        cluster_ids = self.sample_cluster[indices.to(self.sample_cluster.device)]
-        per_sample = self.cluster_loss.per_sample(
-            embeddings, cluster_ids.to(embeddings.device), class_codes)
-        self.cluster_sampler.record_losses(indices, per_sample)
-        total = self.cluster_loss.reduce(per_sample, class_codes)
+            return self.softmax_term(cosine_logits, class_codes)
+        total = self.cluster_term(embeddings, class_codes, indices)
         if self.softmax_weight:
-            total = total + self.softmax_weight * self.softmax_loss(cosine_logits, class_codes)
+            total = total + self.softmax_weight * self.softmax_term(cosine_logits, class_codes)
         return total
+
+
+class MultiLabelClusterPlan(ClusterPlan):
+    """Cluster training of one embedding head per binary attribute (Sec. 3.3, 5.3).
+
+    The schedule of :class:`ClusterPlan` with every step done per attribute:
+    each round re-clusters both classes of every attribute on that
+    attribute's head; each batch is built from ONE attribute's clusters (or,
+    in pre-training, balanced for one attribute), the attributes taking turns
+    (:class:`~.nn.sampling.InterleavedBatchSampler`), because re-sampling
+    to balance all attributes at once is infeasible; the loss of a batch is
+    the mean over heads of each head's cluster loss (Eq. (9) for CLMLE; the
+    softmax in pre-training), computed with that attribute's clusters and
+    in-batch inverse class frequencies, so the cost-sensitive weights
+    re-balance the attributes the batch was not drawn for. Each attribute's sampler caches
+    its own head's per-sample losses for its hardest-query choice.
+
+    Parameters
+    ----------
+    features, generator, embed_batch_size, cluster_loss, softmax_loss, \
+softmax_weight, cluster_size, clusters_per_batch, samples_per_cluster, \
+pretrain_steps, n_rounds, steps_per_round, query
+        As in :class:`ClusterPlan`; the steps count batches over all
+        attributes.
+    class_codes : Tensor of shape (n_samples, n_attributes)
+        0/1 code of every attribute.
+    """
+
+    def make_samplers(self, class_codes, clusters_per_batch, samples_per_cluster,
+                      pretrain_steps, steps_per_round, query):
+        n_attributes = class_codes.shape[1]
+        single = super().make_samplers
+        pretrain, cluster = zip(*[
+            single(codes, clusters_per_batch, samples_per_cluster,
+                   math.ceil(pretrain_steps / n_attributes),
+                   math.ceil(steps_per_round / n_attributes), query)
+            for codes in class_codes.T])
+        return (InterleavedBatchSampler(pretrain, pretrain_steps),
+                InterleavedBatchSampler(cluster, steps_per_round))
+
+    def recluster(self, net):
+        embeddings = self.embed_training_data(net)
+        heads = embeddings.reshape(len(embeddings), self.class_codes.shape[1], -1)
+        self.sample_cluster = torch.stack([
+            recluster_head(heads[:, a], self.class_codes[:, a], self.cluster_size, sampler,
+                           self.generator)
+            for a, sampler in enumerate(self.cluster_sampler.samplers)], dim=1)
+        return sum(int(s.centroids.shape[0]) for s in self.cluster_sampler.samplers)
+
+    def softmax_term(self, cosine_logits, class_codes):
+        single = super().softmax_term
+        return torch.stack([single(cosine_logits[:, a], class_codes[:, a])
+                            for a in range(class_codes.shape[1])]).mean()
+
+    def cluster_term(self, embeddings, class_codes, indices):
+        return torch.stack([
+            cluster_head_loss(self.cluster_loss, sampler, self.sample_cluster[:, a],
+                              embeddings[:, a], class_codes[:, a], indices)
+            for a, sampler in enumerate(self.cluster_sampler.samplers)]).mean()
 
 
 class SingleLossPlan(TrainingPlan):

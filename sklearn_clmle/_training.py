@@ -147,10 +147,21 @@ class TrainingPlan(Callback):
 
 
 @torch.no_grad()
-def embed(module, features, device, batch_size):
+def embed(module, features, device, batch_size, flip=False):
     """Embed ``features`` (a tensor or a dataset) in batches, so memory does
-    not grow with their number."""
-    chunks = [module.embed(chunk.to(device)) for chunk in input_batches(features, batch_size)]
+    not grow with their number.
+
+    With ``flip``, inputs are images: each row is the embedding of the image
+    and of its left-right mirror side by side, over sqrt(2) (unit norm).
+    """
+    def embed_batch(batch):
+        batch = batch.to(device)
+        if not flip:
+            return module.embed(batch)
+        both = torch.cat([module.embed(batch), module.embed(batch.flip(-1))], dim=1)
+        return both / 2**0.5
+
+    chunks = [embed_batch(chunk) for chunk in input_batches(features, batch_size)]
     if not chunks:
         return torch.zeros(0, 0, device=device)
     return torch.cat(chunks)

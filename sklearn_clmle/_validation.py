@@ -1,6 +1,8 @@
 """Input checks shared by the estimators."""
 
+import numpy as np
 import torch
+from scipy.sparse import issparse
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import column_or_1d
@@ -8,13 +10,17 @@ from sklearn.utils.validation import column_or_1d
 from ._training import resolve_device
 
 
-def check_class_labels(y, estimator_name, min_classes=2):
-    """Validate single-label class targets and return them as a 1-d array.
+def check_class_labels(y, estimator_name, min_classes=2, multi_label=False):
+    """Validate class targets and return them as a 1-d array (or the indicator matrix).
 
-    Raises a ``ValueError`` naming the problem for multi-label indicator
-    matrices, continuous targets and fewer than ``min_classes`` classes.
+    Raises a ``ValueError`` naming the problem for continuous targets and
+    fewer than ``min_classes`` classes, and for multi-label indicator matrices
+    unless ``multi_label`` (then see :func:`check_indicator_matrix`).
     """
-    if type_of_target(y) == "multilabel-indicator":
+    target_type = type_of_target(y)
+    if multi_label and getattr(y, "ndim", 1) == 2 and y.shape[1] > 1:
+        return check_indicator_matrix(y, target_type, estimator_name)
+    if target_type == "multilabel-indicator":
         raise ValueError(
             f"{estimator_name} does not support multi-label y yet (got a "
             f"{y.shape[1]}-column indicator matrix); pass one label per sample."
@@ -28,6 +34,29 @@ def check_class_labels(y, estimator_name, min_classes=2):
             f"{n_classes} class."
         )
     return y
+
+
+def check_indicator_matrix(Y, target_type, estimator_name):
+    """Check a multi-label target: binary 0/1 columns, each with both values.
+
+    An attribute with a single value cannot be learnt by a binary head (no
+    other class to keep a margin from), so it is refused rather than skipped.
+    """
+    if target_type != "multilabel-indicator":
+        raise ValueError(
+            f"{estimator_name} supports multi-label y only as a binary indicator matrix "
+            f"(n_samples, n_attributes) of 0 and 1; got a {Y.shape[1]}-column y of type "
+            f"{target_type!r}."
+        )
+    Y = Y.toarray() if issparse(Y) else np.asarray(Y)
+    positives = Y.sum(axis=0)
+    constant = np.flatnonzero((positives == 0) | (positives == Y.shape[0]))
+    if constant.size:
+        raise ValueError(
+            f"{estimator_name} needs both classes in every attribute of y; attribute(s) "
+            f"{constant.tolist()} hold a single class. Drop those columns."
+        )
+    return Y
 
 
 def check_cluster_size(cluster_size, class_counts):

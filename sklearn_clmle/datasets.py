@@ -132,9 +132,10 @@ def make_open_set(X, y, *, n_unseen=4, n_distractor_classes=1, gallery_per_class
 
     Returns
     -------
-    Bunch with ``X_train, y_train, train_counts, X_test, y_test, X_eval,
-    y_eval, pairs, pair_labels, probe, gallery, seen_classes,
-    unseen_classes, distractor_classes``.
+    data : Bunch
+        With ``X_train, y_train, train_counts, X_test, y_test, X_eval,
+        y_eval, pairs, pair_labels, probe, gallery, seen_classes,
+        unseen_classes, distractor_classes``.
     """
     rng = check_random_state(random_state)
     classes = np.unique(y)

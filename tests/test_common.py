@@ -21,8 +21,11 @@ def _estimators():
     return [
         CLMLEEmbedder(**{**TINY, "module_params": dict(TINY["module_params"])}),
         LMLEEmbedder(**{**TINY, "module_params": dict(TINY["module_params"])}),
-        KNearestClusterClassifier(n_neighbors=3, random_state=0, device="cpu"),
-        KNearestClusterClassifier(n_neighbors=3, rule="lmle", random_state=0, device="cpu"),
+        # feature_blocks="all": the multi-label checks give 2 features for 5 labels.
+        KNearestClusterClassifier(n_neighbors=3, random_state=0, device="cpu",
+                                  feature_blocks="all"),
+        KNearestClusterClassifier(n_neighbors=3, rule="lmle", random_state=0, device="cpu",
+                                  feature_blocks="all"),
         SoftmaxEmbedder(loss="ldam", class_weight="deferred", max_epochs=3, batch_size=16,
                         random_state=0, device="cpu", embedding_dim=8,
                         module_params=dict(hidden_units=(16,))),

@@ -99,3 +99,26 @@ def test_nan_in_images_is_refused(digit_images):
     X[3, 0, 2, 2] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         CLMLEEmbedder(**TINY).fit(X, y)
+
+
+def test_test_time_flip_concatenates_image_and_mirror(digit_images):
+    X, y, X_test, _ = digit_images
+    params = {**TINY, "module_params": SMALL_CNN}
+    plain = CLMLEEmbedder(**params).fit(X, y)
+    flipped = CLMLEEmbedder(**params, test_time_flip=True).fit(X, y)
+    Z = flipped.transform(X_test)
+    dim = plain.embedding_dim_
+    assert Z.shape == (len(X_test), 2 * dim)
+    assert len(flipped.get_feature_names_out()) == 2 * dim
+    np.testing.assert_allclose(np.linalg.norm(Z, axis=1), 1.0, rtol=1e-5)
+    # Training is untouched: the first half is the plain embedding.
+    np.testing.assert_allclose(Z[:, :dim] * np.sqrt(2), plain.transform(X_test), atol=1e-6)
+    # Mirroring the input swaps the halves: the output is flip-invariant up to order.
+    Z_mirror = flipped.transform(X_test[..., ::-1].copy())
+    np.testing.assert_allclose(Z_mirror, np.hstack([Z[:, dim:], Z[:, :dim]]), atol=1e-6)
+
+
+def test_test_time_flip_needs_images(small_long_tailed):
+    X, y = small_long_tailed
+    with pytest.raises(ValueError, match="test_time_flip=True .* needs image inputs"):
+        CLMLEEmbedder(**TINY, test_time_flip=True).fit(X, y)

@@ -4,7 +4,7 @@ here imports scikit-learn, so the pieces can be used in any torch training
 loop."""
 
 from .clustering import cluster_within_classes, equal_size_spherical_kmeans
-from .encoders import ConvEncoder, EmbeddingNetwork, MLPEncoder
+from .encoders import ConvEncoder, EmbeddingNetwork, MLPEncoder, MultiHeadEmbeddingNetwork
 from .losses import ClusterMarginLoss, inverse_frequency_weights
 from .margin_losses import (
     ArcFaceLoss,
@@ -29,6 +29,7 @@ from .sampling import (
     ClassBalancedBatchSampler,
     ClassBlockBatchSampler,
     ClusterBatchSampler,
+    InterleavedBatchSampler,
     RandomBatchSampler,
 )
 from .search import nearest_cluster_log_scores
@@ -55,9 +56,11 @@ __all__ = [
     "CosFaceLoss",
     "EmbeddingNetwork",
     "FocalLoss",
+    "InterleavedBatchSampler",
     "LDAMLoss",
     "LogitAdjustedLoss",
     "MLPEncoder",
+    "MultiHeadEmbeddingNetwork",
     "Quintuplets",
     "RandomBatchSampler",
     "RangeLoss",

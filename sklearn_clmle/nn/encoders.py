@@ -4,14 +4,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ConvEncoder", "MLPEncoder", "EmbeddingNetwork"]
+__all__ = ["ConvEncoder", "MLPEncoder", "EmbeddingNetwork", "MultiHeadEmbeddingNetwork"]
 
 
 class MLPEncoder(nn.Module):
     """Multi-layer perceptron for tabular features.
 
     Optional dropout on the inputs, then ``Linear -> BatchNorm -> ReLU ->
-    Dropout`` per hidden layer, then a linear projection to ``embedding_dim``.
+    Dropout`` per hidden layer, then a linear projection to ``embedding_dim``
+    (none when ``embedding_dim=None``: the output is the last hidden layer,
+    the shared trunk of :class:`MultiHeadEmbeddingNetwork`).
     Batch normalisation keeps the default learning rate usable on unscaled
     features.
 
@@ -19,8 +21,8 @@ class MLPEncoder(nn.Module):
     ----------
     in_features : int
         Number of input features.
-    embedding_dim : int, default=64
-        Output dimension.
+    embedding_dim : int or None, default=64
+        Output dimension; ``None`` ends with the last hidden layer.
     hidden_units : tuple of int, default=(512, 512)
         Width of each hidden layer.
     dropout : float, default=0.1
@@ -38,7 +40,8 @@ class MLPEncoder(nn.Module):
             layers += [nn.Linear(width, units), nn.BatchNorm1d(units), nn.ReLU(),
                        nn.Dropout(dropout)]
             width = units
-        layers.append(nn.Linear(width, embedding_dim))
+        if embedding_dim is not None:
+            layers.append(nn.Linear(width, embedding_dim))
         self.layers = nn.Sequential(*layers)
 
     def forward(self, features):
@@ -50,7 +53,8 @@ class ConvEncoder(nn.Module):
 
     Each block is ``Conv3x3 -> BatchNorm -> ReLU`` twice, then 2x2 max
     pooling; the blocks double the channels. Global average pooling and a
-    linear layer give the embedding. Rows of ``X`` are reshaped to
+    linear layer give the embedding (no linear layer when
+    ``embedding_dim=None``: the pooled channels, a multi-head trunk). Rows of ``X`` are reshaped to
     ``image_shape``, so image data can pass through scikit-learn pipelines as
     a 2-d array.
 
@@ -59,8 +63,8 @@ class ConvEncoder(nn.Module):
     image_shape : tuple of int
         ``(channels, height, width)`` of one image, e.g. ``(1, 8, 8)`` for
         scikit-learn's digits.
-    embedding_dim : int, default=64
-        Output dimension.
+    embedding_dim : int or None, default=64
+        Output dimension; ``None`` ends with the pooled channels.
     channels : tuple of int, default=(32, 64)
         Channels of each block; each block halves the height and width.
     dropout : float, default=0.1
@@ -84,7 +88,8 @@ class ConvEncoder(nn.Module):
                        nn.MaxPool2d(2, ceil_mode=True)]
             width = out
         self.features = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(width, embedding_dim))
+        projection = [] if embedding_dim is None else [nn.Linear(width, embedding_dim)]
+        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), *projection)
 
     def forward(self, features):
         images = features.reshape(features.shape[0], *self.image_shape)
@@ -144,3 +149,69 @@ class EmbeddingNetwork(nn.Module):
     def forward(self, features, index=None):
         embeddings = self.embed(features)
         return embeddings, embeddings @ F.normalize(self.class_weight, dim=1).T
+
+
+class MultiHeadEmbeddingNetwork(nn.Module):
+    """A shared encoder trunk with one unit-sphere embedding head per attribute.
+
+    The multi-label form of :class:`EmbeddingNetwork` (Sec. 5.3 of Huang et
+    al.: "one extra 64-d FC layer is learned for each binary attribute").
+    Head ``a`` is a linear layer on the trunk's output followed by unit
+    normalisation; all heads are computed by one matrix product. Each head
+    also has a cosine classifier with ``n_classes`` unit vectors, for the
+    softmax pre-training.
+
+    Parameters
+    ----------
+    encoder : nn.Module
+        Shared trunk; maps a batch of inputs to ``(batch_size, ...)``.
+    in_features : int
+        Number of values per sample of the trunk's (flattened) output.
+    embedding_dim : int
+        Dimension of each head.
+    n_heads : int
+        Number of attributes.
+    n_classes : int, default=2
+        Classes of each head's cosine classifier.
+
+    Notes
+    -----
+    ``forward(features, index=None)`` returns ``(embeddings, cosine_logits)``
+    of shapes ``(batch_size, n_heads, embedding_dim)`` and ``(batch_size,
+    n_heads, n_classes)``; :meth:`embed` returns the heads side by side,
+    ``(batch_size, n_heads * embedding_dim)``, each block of unit norm.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_clmle.nn import MLPEncoder, MultiHeadEmbeddingNetwork
+    >>> trunk = MLPEncoder(10, embedding_dim=None, hidden_units=(16,))
+    >>> net = MultiHeadEmbeddingNetwork(trunk, 16, embedding_dim=4, n_heads=3)
+    >>> embeddings, logits = net(torch.randn(5, 10))
+    >>> tuple(embeddings.shape), tuple(logits.shape), tuple(net.embed(torch.randn(5, 10)).shape)
+    ((5, 3, 4), (5, 3, 2), (5, 12))
+    """
+
+    def __init__(self, encoder, in_features, embedding_dim, n_heads, n_classes=2):
+        super().__init__()
+        self.encoder = encoder
+        self.n_heads = n_heads
+        self.embedding_dim = embedding_dim
+        self.heads = nn.Linear(in_features, n_heads * embedding_dim)
+        self.class_weight = nn.Parameter(
+            torch.randn(n_heads, n_classes, embedding_dim) / embedding_dim**0.5)
+
+    def head_embeddings(self, features):
+        """Unit-norm embeddings of a batch, ``(batch_size, n_heads, embedding_dim)``."""
+        out = self.encoder(features)
+        heads = self.heads(out.reshape(out.shape[0], -1))
+        return F.normalize(heads.reshape(-1, self.n_heads, self.embedding_dim), dim=2)
+
+    def embed(self, features):
+        """The heads side by side, ``(batch_size, n_heads * embedding_dim)``."""
+        return self.head_embeddings(features).flatten(1)
+
+    def forward(self, features, index=None):
+        embeddings = self.head_embeddings(features)
+        logits = torch.einsum("nhd,hcd->nhc", embeddings, F.normalize(self.class_weight, dim=2))
+        return embeddings, logits

@@ -8,7 +8,7 @@ Python loop over samples.
 import torch
 
 __all__ = ["ClassBalancedBatchSampler", "ClassBlockBatchSampler", "ClusterBatchSampler",
-           "RandomBatchSampler"]
+           "InterleavedBatchSampler", "RandomBatchSampler"]
 
 
 def _group_index(group_of_sample, n_groups):
@@ -262,3 +262,45 @@ class ClassBlockBatchSampler:
             classes = self.classes[pick[: self.classes_per_batch]]
             yield _draw_members(self.members, self.starts, self.counts, classes,
                                 self.samples_per_class, self.generator, fill=True)
+
+
+class InterleavedBatchSampler:
+    """Batches taken from several samplers in turn: batch ``t`` comes from ``samplers[t % k]``.
+
+    For multi-label data (Sec. 3.3 of Huang et al.): re-sampling to balance
+    every attribute at once is infeasible, so each batch is built for one
+    attribute by that attribute's own sampler, the attributes taking turns.
+    Turns rather than random picks give every attribute the same number of
+    batches in every pass. The samplers are iterated lazily, so a sampler
+    that reads a cache (the hardest query cluster) sees the losses recorded
+    for the batches before.
+
+    Parameters
+    ----------
+    samplers : list of batch samplers
+        Each must yield at least ``ceil(n_batches / len(samplers))`` batches
+        per pass.
+    n_batches : int
+        Batches per pass (one skorch epoch).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_clmle.nn import InterleavedBatchSampler, RandomBatchSampler
+    >>> g = torch.Generator().manual_seed(0)
+    >>> samplers = [RandomBatchSampler(4, 2, 2, g), RandomBatchSampler(4, 3, 2, g)]
+    >>> [len(batch) for batch in InterleavedBatchSampler(samplers, 3)]
+    [2, 3, 2]
+    """
+
+    def __init__(self, samplers, n_batches):
+        self.samplers = list(samplers)
+        self.n_batches = n_batches
+
+    def __len__(self):
+        return self.n_batches
+
+    def __iter__(self):
+        iterators = [iter(sampler) for sampler in self.samplers]
+        for step in range(self.n_batches):
+            yield next(iterators[step % len(iterators)])
