@@ -350,17 +350,23 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         if hasattr(self, "estimators_"):
             return np.column_stack(self._per_attribute(X, "predict"))
         # Scores first: they check that the classifier is fitted before
-        # `classes_` is read.
-        codes = self._log_scores(X).argmax(dim=1).numpy()
-        return self.classes_[codes]
+        # `classes_` is read. Reduced chunk by chunk, so that memory stays
+        # flat in the number of queries (no n_queries x n_classes matrix).
+        codes = [scores.argmax(dim=1).cpu() for scores in self._score_chunks(X)]
+        return self.classes_[torch.cat(codes).numpy()]
 
     def _log_scores(self, X):
+        return torch.cat([scores.cpu().double() for scores in self._score_chunks(X)])
+
+    def _score_chunks(self, X):
+        """Scores of the rule for ``batch_size`` queries at a time."""
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float32, reset=False)
-        queries = F.normalize(torch.from_numpy(X).to(self.device_), dim=1)
-        return nearest_cluster_log_scores(
-            queries, self._centroids, self._cluster_codes, len(self.classes_),
-            self.n_neighbors_, self.similarity_scale, self.batch_size, self.rule).cpu().double()
+        for chunk in torch.split(torch.from_numpy(X), self.batch_size):
+            queries = F.normalize(chunk.to(self.device_), dim=1)
+            yield nearest_cluster_log_scores(
+                queries, self._centroids, self._cluster_codes, len(self.classes_),
+                self.n_neighbors_, self.similarity_scale, self.batch_size, self.rule)
 
     def __getstate__(self):
         # The search tensors are copies of the public arrays: pickle those

@@ -311,9 +311,36 @@ def test_chunked_assignment_matches_the_full_similarity_matrix():
     X = F.normalize(torch.randn(300, 5, generator=generator), dim=1)
     centroids = F.normalize(torch.randn(40, 5, generator=generator), dim=1)
     capacities = torch.full((40,), 8, dtype=torch.long)
-    chunked = clustering._assign_to_centroids(X, centroids, capacities, chunk_size=13)
-    full = balanced_assignment(X @ centroids.T, capacities)
+    chunked = clustering._assign_to_centroids(X, centroids, capacities, n_preferences=8,
+                                              chunk_size=13)
+    full = balanced_assignment(X @ centroids.T, capacities, n_preferences=8)
     assert torch.equal(chunked, full)
+
+
+def test_assignment_beyond_the_default_preferences_keeps_sizes_equal():
+    import sklearn_clmle.nn.clustering as clustering
+
+    # All samples crowd one side of the circle, so most of them exhaust
+    # their eight preferred centroids and go through the second pass.
+    generator = torch.Generator().manual_seed(3)
+    angles = torch.rand(400, generator=generator) * 0.3
+    X = torch.stack([angles.cos(), angles.sin()], dim=1)
+    centroids = F.normalize(torch.randn(40, 2, generator=generator), dim=1)
+    capacities = torch.full((40,), 10, dtype=torch.long)
+    assignment = clustering._assign_to_centroids(X, centroids, capacities)
+    assert torch.bincount(assignment, minlength=40).tolist() == [10] * 40
+
+
+def test_kmeans_plusplus_seeds_are_distinct_samples_even_when_duplicated():
+    import sklearn_clmle.nn.clustering as clustering
+
+    # Three distinct points, each twice: after three draws every remaining
+    # weight is zero, and the uniform fallback still returns sample rows.
+    X = F.normalize(torch.tensor([[1.0, 0], [0, 1], [1, 1]]).repeat(2, 1), dim=1)
+    seeds = clustering._kmeans_plusplus(X, 3, torch.Generator().manual_seed(0))
+    assert sorted(map(tuple, seeds.tolist())) == sorted(map(tuple, X[:3].tolist()))
+    seeds = clustering._kmeans_plusplus(X, 5, torch.Generator().manual_seed(0))
+    assert all((X == seed).all(dim=1).any() for seed in seeds)
 
 
 def test_many_clusters_seed_from_distinct_samples(monkeypatch):

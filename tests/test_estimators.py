@@ -324,6 +324,22 @@ def test_fitted_clusters(iris_split):
     assert clf.cluster_centers_.shape == (expected.sum(), X_train.shape[1])
 
 
+@pytest.mark.parametrize("batch_size", [1, 7, 4096])
+def test_predict_by_chunks_matches_the_full_scores(iris_split, batch_size):
+    # predict reduces each chunk of queries to labels (flat memory);
+    # decision_function concatenates the chunks' scores.
+    X_train, X_test, y_train, _ = iris_split
+    clf = KNearestClusterClassifier(n_neighbors=5, random_state=0, device="cpu",
+                                    batch_size=batch_size).fit(X_train, y_train)
+    full = KNearestClusterClassifier(n_neighbors=5, random_state=0, device="cpu",
+                                     batch_size=4096).fit(X_train, y_train)
+    # Matrix products of other shapes round differently: equal up to float32.
+    np.testing.assert_allclose(clf.decision_function(X_test), full.decision_function(X_test),
+                               rtol=1e-5, atol=1e-5)
+    scores = clf.decision_function(X_test)
+    np.testing.assert_array_equal(clf.predict(X_test), clf.classes_[scores.argmax(axis=1)])
+
+
 def test_cluster_size_one_is_cosine_nearest_neighbour():
     X, y = make_blobs(n_samples=120, centers=4, cluster_std=3.0, random_state=0)
     X_train, X_test, y_train, _ = train_test_split(X, y, random_state=0)
