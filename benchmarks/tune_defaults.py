@@ -111,8 +111,7 @@ def main():
         rows.append(row)
         if args.out:
             with open(args.out, "a") as fh:
-                fh.write(json.dumps(row) + "
-")
+                fh.write(json.dumps(row) + "\n")
     summarise(rows, args.readout)
 
 
