@@ -120,6 +120,7 @@ def weighted_ce_network(data, seed, encoder):
         module__embedding_dim=len(labels), criterion=torch.nn.CrossEntropyLoss,
         criterion__weight=weight, optimizer=torch.optim.AdamW, lr=1e-3,
         optimizer__weight_decay=5e-4, max_epochs=100, batch_size=64, train_split=None,
+        iterator_train__shuffle=True,  # skorch does not shuffle; rows come sorted by class
         verbose=0, device="cpu"))
 
 

@@ -93,6 +93,9 @@ def make_models(n_features, y_train, seed, quick):
             criterion=nn.CrossEntropyLoss, criterion__weight=class_weight,
             optimizer=torch.optim.AdamW, lr=1e-3, optimizer__weight_decay=5e-4,
             max_epochs=5 if quick else 100, batch_size=64, train_split=None, verbose=0,
+            # skorch does not shuffle by default, and the training rows come
+            # sorted by class: unshuffled batches would hold one class each.
+            iterator_train__shuffle=True,
             # Same device as CLMLE's device="auto", for a like-for-like fit time.
             device="cuda" if torch.cuda.is_available() else "cpu")
 
