@@ -106,7 +106,7 @@ def round_share(args):
     rounds = [row["dur"] for row in history if row["stage"] == "cluster"]
     return {
         "n": len(X), "classes": len(np.unique(y)), "cluster_size": embedder.cluster_size_,
-        "clusters": history[-1, "n_clusters"], "steps": embedder._steps_per_round,
+        "clusters": [row["n_clusters"] for row in history if row.get("n_clusters")][-1], "steps": embedder._steps_per_round,
         "round": statistics.median(rounds),
         "recluster": statistics.median(records["recluster"]),
         "kmeans": statistics.median(records["kmeans"]),

