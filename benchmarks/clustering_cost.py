@@ -87,8 +87,9 @@ def round_share(args):
     original_cluster = plans.cluster_within_classes
 
     def timed_recluster(self, net):
-        seconds, _ = _timed(lambda: original_recluster(self, net))
+        seconds, n_clusters = _timed(lambda: original_recluster(self, net))
         records["recluster"].append(seconds)
+        return n_clusters
 
     def timed_cluster(*a, **kw):
         seconds, result = _timed(lambda: original_cluster(*a, **kw))
@@ -106,7 +107,7 @@ def round_share(args):
     rounds = [row["dur"] for row in history if row["stage"] == "cluster"]
     return {
         "n": len(X), "classes": len(np.unique(y)), "cluster_size": embedder.cluster_size_,
-        "clusters": [row["n_clusters"] for row in history if row.get("n_clusters")][-1], "steps": embedder._steps_per_round,
+        "clusters": history[-1, "n_clusters"], "steps": embedder._steps_per_round,
         "round": statistics.median(rounds),
         "recluster": statistics.median(records["recluster"]),
         "kmeans": statistics.median(records["kmeans"]),

@@ -291,17 +291,24 @@ def _kmeans_plusplus(X, group, sizes, n_clusters, row_start, first, uniforms):
     arange = torch.arange(len(codes), device=X.device)
     closest = 1.0 - _bmm(points, points[arange, picks[:, 0].to(X.device)])
     fallback = torch.arange(1, points.shape[1] + 1, dtype=torch.float64)
-    for step in range(1, max(k)):
-        m = sum(kk > step for kk in k)
-        weights = closest[:m].clamp_min(0).double().cpu().masked_fill(~row_valid[:m].cpu(), 0)
+    padding = ~row_valid.cpu()
+    padded = bool(padding.any())
+    m = len(k)
+    for step in range(1, k[0]):
+        while k[m - 1] <= step:  # k is non-increasing
+            m -= 1
+        weights = closest[:m].clamp_min(0).double().cpu()
+        if padded:
+            weights.masked_fill_(padding[:m], 0)
         cumulative = weights.cumsum(1)
         empty = cumulative[:, -1] <= 0
-        cumulative[empty] = torch.minimum(fallback, size[:m][empty, None].double())
+        if empty.any():
+            cumulative[empty] = torch.minimum(fallback, size[:m][empty, None].double())
         draw = draws[:m, step] * cumulative[:, -1]
         pick = torch.searchsorted(cumulative, draw[:, None], right=True)[:, 0]
         picks[:m, step] = torch.minimum(pick, size[:m] - 1)
         chosen = points[arange[:m], picks[:m, step].to(X.device)]
-        closest[:m] = torch.minimum(closest[:m], 1.0 - _bmm(points[:m], chosen))
+        torch.minimum(closest[:m], 1.0 - _bmm(points[:m], chosen), out=closest[:m])
     return picks.to(X.device)
 
 
