@@ -5,7 +5,9 @@ Written by hand because no maintained library offers it: scikit-learn's
 unconstrained, and the paper (Sec. 3.2, Eq. 6-7) needs clusters of equal size
 on the unit hypersphere so that every cluster is equally hard to collapse.
 Everything is batched tensor work: the only Python loops run over k-means
-iterations, centroid seeds and assignment rounds, never over samples.
+iterations, centroid seeds, assignment rounds and groups of classes of
+similar size, never over samples (the random draws of the seeds are taken
+class by class, to keep the generator's order).
 """
 
 import torch
@@ -421,6 +423,11 @@ def cluster_within_classes(X, class_codes, cluster_size, *, n_classes=None, max_
                            generator=None):
     """Cluster every class separately into clusters of about ``cluster_size``.
 
+    All classes run in one batched equal-size spherical k-means, each
+    sample seeing only its own class's centroids. The result is that of
+    :func:`equal_size_spherical_kmeans` on each class alone, class after
+    class with the same generator.
+
     Parameters
     ----------
     X : Tensor of shape (n_samples, n_features)
@@ -434,7 +441,8 @@ def cluster_within_classes(X, class_codes, cluster_size, *, n_classes=None, max_
         Number of classes; defaults to ``class_codes.max() + 1``. Classes
         without samples get no cluster.
     max_iter : int, default=20
-        Passed to :func:`equal_size_spherical_kmeans`.
+        Iterations of every class, as in :func:`equal_size_spherical_kmeans`;
+        all classes are clustered in one batched run.
     generator : torch.Generator, optional
         CPU generator for reproducible seeding.
 
@@ -446,6 +454,16 @@ def cluster_within_classes(X, class_codes, cluster_size, *, n_classes=None, max_
         Unit-norm centroids, grouped by class in class order.
     cluster_class : Tensor of shape (n_clusters_total,)
         Class code of each cluster.
+
+    Examples
+    --------
+    >>> import torch
+    >>> X = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.9, 0.1], [0.1, 0.9], [1.0, 1.0]])
+    >>> class_codes = torch.tensor([0, 0, 0, 0, 1])
+    >>> sample_cluster, centroids, cluster_class = cluster_within_classes(
+    ...     X, class_codes, 2, generator=torch.Generator().manual_seed(0))
+    >>> sample_cluster.tolist(), cluster_class.tolist()
+    ([0, 1, 0, 1, 2], [0, 0, 1])
     """
     X = F.normalize(X, dim=1)
     if n_classes is None:
