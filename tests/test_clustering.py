@@ -304,42 +304,142 @@ def test_cluster_within_classes_is_deterministic():
         assert torch.equal(a, b)
 
 
-def test_chunked_assignment_matches_the_full_similarity_matrix():
+def _per_class(X, class_codes, cluster_size, n_classes, seed, **kwargs):
+    # Reference: one class after another with a shared generator, as the
+    # clustering did before it was batched over classes.
+    generator = torch.Generator().manual_seed(seed)
+    X = F.normalize(X, dim=1)
+    sample_cluster = torch.empty(len(class_codes), dtype=torch.long)
+    centroids, cluster_class = [], []
+    for code in range(n_classes):
+        members = torch.nonzero(class_codes == code).flatten()
+        if members.numel() == 0:
+            continue
+        k = n_clusters_for_size(members.numel(), cluster_size)
+        labels, class_centroids = equal_size_spherical_kmeans(X[members], k,
+                                                              generator=generator, **kwargs)
+        sample_cluster[members] = labels + sum(len(c) for c in centroids)
+        centroids.append(class_centroids)
+        cluster_class += [code] * k
+    return sample_cluster, torch.cat(centroids), torch.tensor(cluster_class)
+
+
+def _assert_same(batched, reference):
+    for a, b in zip(batched, reference):
+        assert torch.equal(a, b)
+
+
+def _classes(sizes, n_features, seed, spread=1.0):
+    generator = torch.Generator().manual_seed(seed)
+    codes = torch.cat([torch.full((n,), c) for c, n in enumerate(sizes)]).long()
+    codes = codes[torch.randperm(len(codes), generator=generator)]
+    centres = spread * torch.randn(len(sizes), n_features, generator=generator)
+    return torch.randn(len(codes), n_features, generator=generator) + centres[codes], codes
+
+
+@pytest.mark.parametrize("sizes, cluster_size", [
+    ([31, 9, 3, 16], 5),
+    ([1, 2, 1, 2, 7], 2),         # classes of one and two samples
+    ([1, 2, 3, 50], 60),          # cluster_size larger than every class
+    ([4, 0, 6, 0, 1], 2),         # empty classes
+    ([400, 200, 90, 40, 12, 9, 3], 4),  # several size groups
+])
+def test_batched_clustering_equals_clustering_each_class_alone(sizes, cluster_size):
+    X, codes = _classes(sizes, 5, seed=len(sizes))
+    batched = cluster_within_classes(X, codes, cluster_size, n_classes=len(sizes),
+                                     generator=torch.Generator().manual_seed(2))
+    _check_within_classes(X, codes, cluster_size, batched, n_classes=len(sizes))
+    _assert_same(batched, _per_class(X, codes, cluster_size, len(sizes), seed=2))
+
+
+@settings(max_examples=20, deadline=None, derandomize=True)
+@given(st.lists(st.integers(1, 60), min_size=1, max_size=8), st.integers(1, 7),
+       st.integers(0, 2 ** 16), st.integers(1, 20))
+def test_batched_clustering_equals_each_class_alone_on_random_cases(sizes, cluster_size, seed,
+                                                                   max_iter):
+    # Random class sizes and iteration caps: classes converge after
+    # different numbers of iterations and must then stay fixed.
+    X, codes = _classes(sizes, 3, seed=seed, spread=0.3)
+    batched = cluster_within_classes(X, codes, cluster_size, max_iter=max_iter,
+                                     generator=torch.Generator().manual_seed(seed))
+    _check_within_classes(X, codes, cluster_size, batched, n_classes=len(sizes))
+    _assert_same(batched, _per_class(X, codes, cluster_size, len(sizes), seed=seed,
+                                     max_iter=max_iter))
+
+
+def test_batched_clustering_with_random_sample_seeds_equals_each_class_alone(monkeypatch):
     import sklearn_clmle.nn.clustering as clustering
 
-    generator = torch.Generator().manual_seed(7)
-    X = F.normalize(torch.randn(300, 5, generator=generator), dim=1)
-    centroids = F.normalize(torch.randn(40, 5, generator=generator), dim=1)
-    capacities = torch.full((40,), 8, dtype=torch.long)
-    chunked = clustering._assign_to_centroids(X, centroids, capacities, n_preferences=8,
-                                              chunk_size=13)
-    full = balanced_assignment(X @ centroids.T, capacities, n_preferences=8)
-    assert torch.equal(chunked, full)
+    # Classes above the k-means++ limit draw distinct random samples; their
+    # draws must interleave with the other classes' k-means++ draws in class
+    # order.
+    monkeypatch.setattr(clustering, "MAX_KMEANS_PLUSPLUS_CLUSTERS", 5)
+    X, codes = _classes([40, 12, 60, 3, 30], 4, seed=9)
+    batched = cluster_within_classes(X, codes, 4, generator=torch.Generator().manual_seed(1))
+    _assert_same(batched, _per_class(X, codes, 4, 5, seed=1))
 
 
-def test_assignment_beyond_the_default_preferences_keeps_sizes_equal():
+def test_chunked_similarities_give_the_same_clustering(monkeypatch):
     import sklearn_clmle.nn.clustering as clustering
 
-    # All samples crowd one side of the circle, so most of them exhaust
-    # their eight preferred centroids and go through the second pass.
+    # Chunks of one and of 13 rows per class against one chunk per group:
+    # the memory-bounded path changes nothing.
+    X, codes = _classes([70, 33, 20, 5], 6, seed=4)
+    sizes = torch.bincount(codes)
+    order = torch.argsort(codes, stable=True)
+    n_clusters = sizes // 3
+    results = [clustering._kmeans_within_classes(X[order], sizes, n_clusters, max_iter=20,
+                                                 generator=torch.Generator().manual_seed(0),
+                                                 chunk_size=chunk)
+               for chunk in (None, 1, 13)]
+    for result in results[1:]:
+        _assert_same(result, results[0])
+
+
+def test_assignment_beyond_the_preference_lists_stays_within_each_class(monkeypatch):
+    import sklearn_clmle.nn.clustering as clustering
+
+    # All samples of both classes crowd one side of the circle, so many of
+    # them exhaust their eight preferred centroids and go through the second
+    # pass, which must keep them in their own class's clusters.
+    calls = []
+    placer = clustering._own_class_placer
+
+    def recording_placer(*args):
+        place = placer(*args)
+
+        def recorded(leftover, room):
+            calls.append(leftover.numel())
+            return place(leftover, room)
+        return recorded
+
+    monkeypatch.setattr(clustering, "_own_class_placer", recording_placer)
     generator = torch.Generator().manual_seed(3)
-    angles = torch.rand(400, generator=generator) * 0.3
+    angles = torch.rand(800, generator=generator) * 0.3
     X = torch.stack([angles.cos(), angles.sin()], dim=1)
-    centroids = F.normalize(torch.randn(40, 2, generator=generator), dim=1)
-    capacities = torch.full((40,), 10, dtype=torch.long)
-    assignment = clustering._assign_to_centroids(X, centroids, capacities)
-    assert torch.bincount(assignment, minlength=40).tolist() == [10] * 40
+    codes = torch.arange(2).repeat(400)
+    result = cluster_within_classes(X, codes, 10, max_iter=2,
+                                    generator=torch.Generator().manual_seed(0))
+    assert calls and max(calls) > 10
+    _check_within_classes(X, codes, 10, result, n_classes=2)
+    assert torch.bincount(result[0], minlength=80).tolist() == [10] * 80
+
+
+def _seeds(X, n_clusters, seed):
+    import sklearn_clmle.nn.clustering as clustering
+
+    zero = torch.tensor([0])
+    return clustering._seed_centroids(X, torch.tensor([len(X)]), torch.tensor([n_clusters]),
+                                      zero, zero, [zero], torch.Generator().manual_seed(seed))
 
 
 def test_kmeans_plusplus_seeds_are_distinct_samples_even_when_duplicated():
-    import sklearn_clmle.nn.clustering as clustering
-
     # Three distinct points, each twice: after three draws every remaining
     # weight is zero, and the uniform fallback still returns sample rows.
     X = F.normalize(torch.tensor([[1.0, 0], [0, 1], [1, 1]]).repeat(2, 1), dim=1)
-    seeds = clustering._kmeans_plusplus(X, 3, torch.Generator().manual_seed(0))
+    seeds = _seeds(X, 3, seed=0)
     assert sorted(map(tuple, seeds.tolist())) == sorted(map(tuple, X[:3].tolist()))
-    seeds = clustering._kmeans_plusplus(X, 5, torch.Generator().manual_seed(0))
+    seeds = _seeds(X, 5, seed=0)
     assert all((X == seed).all(dim=1).any() for seed in seeds)
 
 

@@ -5,7 +5,9 @@ Written by hand because no maintained library offers it: scikit-learn's
 unconstrained, and the paper (Sec. 3.2, Eq. 6-7) needs clusters of equal size
 on the unit hypersphere so that every cluster is equally hard to collapse.
 Everything is batched tensor work: the only Python loops run over k-means
-iterations, centroid seeds and assignment rounds, never over samples.
+iterations, centroid seeds, assignment rounds and groups of classes of
+similar size, never over samples (the random draws of the seeds are taken
+class by class, to keep the generator's order).
 """
 
 import torch
@@ -41,15 +43,6 @@ def n_clusters_for_size(n_samples, cluster_size):
 MAX_KMEANS_PLUSPLUS_CLUSTERS = 1024
 
 
-def _cluster_capacities(n_samples, n_clusters, device):
-    # Sizes differ by at most one: ``floor(L_c / K)`` or one more, so that all
-    # samples are used while keeping the clusters as equal as possible.
-    base, extra = divmod(n_samples, n_clusters)
-    capacities = torch.full((n_clusters,), base, dtype=torch.long, device=device)
-    capacities[:extra] += 1
-    return capacities
-
-
 def balanced_assignment(similarity, capacities, *, n_preferences=32):
     """Assign samples to clusters without exceeding each cluster's capacity.
 
@@ -77,33 +70,23 @@ def balanced_assignment(similarity, capacities, *, n_preferences=32):
         Cluster index of each sample.
     """
     top = similarity.topk(min(n_preferences, similarity.shape[1]), dim=1, sorted=True)
-    return _deferred_acceptance(top.indices, top.values, capacities,
-                                lambda rows, cols: similarity[rows][:, cols])
+
+    def place_leftovers(rows, room):
+        # Second pass: complete preference lists over the clusters with room.
+        open_clusters = torch.nonzero(room > 0).flatten()
+        sub = balanced_assignment(similarity[rows][:, open_clusters], room[open_clusters],
+                                  n_preferences=open_clusters.numel())
+        return open_clusters[sub]
+
+    return _deferred_acceptance(top.indices, top.values, capacities, place_leftovers)
 
 
-def _assign_to_centroids(X, centroids, capacities, n_preferences=8, chunk_size=None):
-    # Balanced assignment of unit rows to unit centroids without holding the
-    # full (n_samples, n_clusters) similarity matrix: each chunk of rows keeps
-    # only its top preferences, so memory stays O(n * n_preferences). Eight
-    # preferences reach the same k-means objective as 32 (to 1e-4, measured
-    # at 1e5 x 500, 1e4 x 100 and 4600 x 920 on generated sphere data) in
-    # half the time: 99 % of the samples end within their first 12 choices
-    # and the rest go through the second pass of _deferred_acceptance. The
-    # default chunk bounds a chunk's similarities to 2**20 values (4 MiB):
-    # small enough to stay in cache and to reuse the allocation (measured
-    # about 30 % faster on one CPU core than 2**24 values).
-    n_preferences = min(n_preferences, centroids.shape[0])
-    chunk_size = chunk_size or max(1, 2**20 // centroids.shape[0])
-    tops = [(rows @ centroids.T).topk(n_preferences, dim=1, sorted=True)
-            for rows in torch.split(X, chunk_size)]
-    return _deferred_acceptance(torch.cat([t.indices for t in tops]),
-                                torch.cat([t.values for t in tops]), capacities,
-                                lambda rows, cols: X[rows] @ centroids[cols].T)
-
-
-def _deferred_acceptance(preference, preference_score, capacities, similarity_of):
+def _deferred_acceptance(preference, preference_score, capacities, place_leftovers,
+                         n_choices=None):
     # preference[i] lists sample i's clusters, best first, with their scores;
-    # similarity_of(rows, cols) gives the full similarity for the second pass.
+    # only its first n_choices[i] entries count (all by default). Samples
+    # that exhaust their list go to place_leftovers(leftover_rows, room),
+    # which returns their clusters.
     n_samples, n_preferences = preference.shape
     n_clusters = capacities.numel()
     if int(capacities.sum()) < n_samples:
@@ -116,16 +99,16 @@ def _deferred_acceptance(preference, preference_score, capacities, similarity_of
     # stable float sorts.
     n_pairs = preference_score.numel()
     rank = torch.empty(n_pairs, dtype=torch.long, device=device)
-    rank[preference_score.flatten().argsort(descending=True, stable=True)] = torch.arange(
+    rank[_descending_order(preference_score.flatten())] = torch.arange(
         n_pairs, device=device)
     rank = rank.view(n_samples, n_preferences)
+    if n_choices is None:
+        n_choices = torch.full((n_samples,), n_preferences, device=device)
     next_choice = torch.zeros(n_samples, dtype=torch.long, device=device)
     assignment = torch.full((n_samples,), -1, dtype=torch.long, device=device)
     rows = torch.arange(n_samples, device=device)
-    while True:
-        free_rows = rows[(assignment < 0) & (next_choice < n_preferences)]
-        if free_rows.numel() == 0:
-            break
+    free_rows = rows[next_choice < n_choices]
+    while free_rows.numel():
         proposed = preference[free_rows, next_choice[free_rows]]
         assignment[free_rows] = proposed
         next_choice[free_rows] += 1
@@ -133,26 +116,36 @@ def _deferred_acceptance(preference, preference_score, capacities, similarity_of
         # sample sits in the cluster of its latest proposal.
         touched = torch.zeros(n_clusters, dtype=torch.bool, device=device)
         touched[proposed] = True
-        held = rows[assignment >= 0]
-        held = held[touched[assignment[held]]]
+        held = torch.nonzero((assignment >= 0) & touched[assignment]).flatten()
         cluster = assignment[held]
         key = cluster * n_pairs + rank[held, next_choice[held] - 1]
         rejected = held[_over_capacity(key, cluster, capacities)]
         assignment[rejected] = -1
+        # Only the samples just rejected are free to propose again.
+        free_rows = rejected[next_choice[rejected] < n_choices[rejected]]
     leftover = rows[assignment < 0]
     if leftover.numel():
         room = capacities - torch.bincount(assignment[assignment >= 0], minlength=n_clusters)
-        open_clusters = torch.nonzero(room > 0).flatten()
-        sub = balanced_assignment(similarity_of(leftover, open_clusters), room[open_clusters],
-                                  n_preferences=open_clusters.numel())
-        assignment[leftover] = open_clusters[sub]
+        assignment[leftover] = place_leftovers(leftover, room)
     return assignment
+
+
+def _descending_order(score):
+    # argsort(score, descending=True, stable=True) by sorting integers: the
+    # bit pattern of a float, read as a signed integer and with its
+    # magnitude negated for negative floats, orders like the float (-0.0
+    # and 0.0 both give 0), and stable integer sorts are radix sorts, about
+    # four times faster than a stable float sort on 1.5e5 scores (CPU).
+    integer = {2: torch.int16, 4: torch.int32, 8: torch.int64}[score.element_size()]
+    bits = score.contiguous().view(integer).long()
+    key = torch.where(bits >= 0, bits, -(bits & torch.iinfo(integer).max))
+    return (-key).argsort(stable=True)
 
 
 def _over_capacity(key, cluster, capacities):
     # Boolean mask of candidates ranked beyond their cluster's capacity. The
     # unique keys sort candidates by cluster, best first inside a cluster.
-    order = key.argsort()
+    order = key.argsort(stable=True)  # unique keys; the stable integer sort is a radix sort
     cluster_sorted = cluster[order]
     counts = torch.bincount(cluster_sorted, minlength=capacities.numel())
     starts = torch.cumsum(counts, 0) - counts
@@ -162,34 +155,236 @@ def _over_capacity(key, cluster, capacities):
     return mask
 
 
-def _kmeans_plusplus(X, n_clusters, generator):
-    # k-means++ seeding with the cosine distance 1 - x.c. Its K sequential
-    # passes over the data dominate the cost for thousands of clusters, where
-    # distinct random samples seed nearly as well.
-    n_samples = X.shape[0]
-    if n_clusters > MAX_KMEANS_PLUSPLUS_CLUSTERS:
-        return X[torch.randperm(n_samples, generator=generator)[:n_clusters].to(X.device)]
-    first = torch.randint(n_samples, (1,), generator=generator, device="cpu")
-    centers = [X[first.item()]]
-    closest = 1.0 - X @ centers[0]
-    for _ in range(1, n_clusters):
-        # Inverse-CDF draw: one cumsum and a binary search, about ten times
-        # cheaper than torch.multinomial on 1e5 weights. Zero weights (the
-        # centres already chosen) are never drawn.
-        cumulative = closest.clamp_min(0).double().cpu().cumsum(0)
-        if float(cumulative[-1]) <= 0:
-            cumulative = torch.arange(1, n_samples + 1, dtype=torch.float64)
-        draw = torch.rand((), generator=generator, dtype=torch.float64) * cumulative[-1]
-        pick = min(int(torch.searchsorted(cumulative, draw, right=True)), n_samples - 1)
-        centers.append(X[pick])
-        closest = torch.minimum(closest, 1.0 - X @ X[pick])
-    return torch.stack(centers)
+def _padded(starts, counts):
+    # Index matrix of ``counts[g]`` consecutive items from ``starts[g]`` per
+    # row, padded by repeating the row's first item; and its validity mask.
+    width = int(counts.max()) if counts.numel() else 0
+    offsets = torch.arange(width, device=starts.device)
+    valid = offsets < counts[:, None]
+    return torch.where(valid, starts[:, None] + offsets, starts[:, None]), valid
+
+
+def _size_groups(sizes, candidates):
+    # Groups of classes of similar size, largest first, so that padding every
+    # class of a group to its largest costs at most as much as the real rows:
+    # the masked-out similarities stay bounded by the useful ones.
+    order = candidates[sizes[candidates].argsort(descending=True, stable=True)].tolist()
+    groups, current, real = [], [], 0
+    for code in order:
+        size = int(sizes[code])
+        if current and (len(current) + 1) * int(sizes[current[0]]) > 2 * (real + size):
+            groups.append(current)
+            current, real = [], 0
+        current.append(code)
+        real += size
+    if current:
+        groups.append(current)
+    return [torch.tensor(group, dtype=torch.long, device=sizes.device) for group in groups]
+
+
+def _cluster_layout(sizes, n_clusters):
+    # Class-major layout of the rows (sorted by class) and of the clusters:
+    # first row and first cluster of every class, the class of every row and
+    # cluster, and the capacities (sizes differ by at most one within a
+    # class: ``floor(L_c / K)`` or one more, so that all samples are used).
+    classes = torch.arange(sizes.numel(), device=sizes.device)
+    row_class = classes.repeat_interleave(sizes)
+    cluster_class = classes.repeat_interleave(n_clusters)
+    row_start = torch.cumsum(sizes, 0) - sizes
+    cluster_start = torch.cumsum(n_clusters, 0) - n_clusters
+    local = torch.arange(cluster_class.numel(), device=sizes.device) - cluster_start[cluster_class]
+    base, extra = sizes // n_clusters, sizes % n_clusters
+    capacities = base[cluster_class] + (local < extra[cluster_class]).long()
+    return row_class, cluster_class, row_start, cluster_start, capacities
+
+
+def _top_preferences(X, centroids, row_index, row_valid, cluster_index, cluster_valid,
+                     n_preferences, chunk_size=None):
+    # Each class's rows (one padded row of ``row_index`` per class) against
+    # that class's centroids only, in one batched product; every row keeps
+    # its top ``n_preferences`` clusters, so memory stays O(n * n_preferences)
+    # and the similarity to other classes' centroids is never formed. A chunk
+    # holds at most 2**20 similarities (4 MiB): small enough to stay in cache
+    # and to reuse the allocation (measured about 30 % faster on one CPU core
+    # than 2**24 values).
+    centres = centroids[cluster_index].mT
+    n_preferences = min(n_preferences, cluster_index.shape[1])
+    chunk_size = chunk_size or max(1, 2**20 // cluster_index.numel())
+    tops = []
+    padding = None if cluster_valid.all() else ~cluster_valid[:, None, :]
+    for rows in torch.split(row_index, chunk_size, dim=1):
+        similarity = _bmm(X[rows], centres)
+        if padding is not None:
+            similarity.masked_fill_(padding, -torch.inf)
+        tops.append(similarity.topk(n_preferences, dim=2, sorted=True))
+    indices = torch.cat([t.indices for t in tops], dim=1)
+    preference = cluster_index.gather(1, indices.flatten(1)).view_as(indices)
+    values = torch.cat([t.values for t in tops], dim=1)
+    return preference[row_valid], values[row_valid]
+
+
+def _own_class_placer(X, centroids, row_ids, row_class, cluster_start, n_clusters):
+    # Second pass of the batched assignment: the leftovers of every class are
+    # matched to the clusters of their own class that still have room, with
+    # complete preference lists (the room of a class equals its leftovers, so
+    # no sample ever needs another class's cluster).
+    def place(leftover, room):
+        rows = row_ids[leftover]
+        classes, order, counts = torch.unique(row_class[rows], return_inverse=True,
+                                              return_counts=True)
+        slot = torch.cumsum(counts, 0) - counts
+        position = torch.empty_like(order)
+        position[order.argsort(stable=True)] = torch.arange(order.numel(), device=order.device)
+        sorted_rows = rows[order.argsort(stable=True)]
+        row_index, row_valid = _padded(slot, counts)
+        cluster_index, cluster_valid = _padded(cluster_start[classes], n_clusters[classes])
+        cluster_valid &= room[cluster_index] > 0
+        preference, score = _top_preferences(X, centroids, sorted_rows[row_index], row_valid,
+                                             cluster_index, cluster_valid,
+                                             cluster_index.shape[1])
+        choices = (score > -torch.inf).sum(1)
+        placed = _deferred_acceptance(preference, score, room, None, n_choices=choices)
+        return placed[position]
+    return place
+
+
+def _seed_centroids(X, sizes, n_clusters, row_start, cluster_start, groups, generator):
+    # Seeds for every class, drawn from ``generator`` in class order exactly
+    # as one class at a time would draw them (the draws do not depend on the
+    # data); k-means++ then runs for a whole group of classes at once.
+    centroids = torch.zeros(int(n_clusters.sum()), X.shape[1], dtype=X.dtype, device=X.device)
+    first, uniforms = {}, {}
+    for code, (size, k) in enumerate(zip(sizes.tolist(), n_clusters.tolist())):
+        if k == 1:
+            continue
+        if k > MAX_KMEANS_PLUSPLUS_CLUSTERS:
+            picks = torch.randperm(size, generator=generator)[:k].to(X.device)
+            start = int(cluster_start[code])
+            centroids[start:start + k] = X[int(row_start[code]) + picks]
+            continue
+        first[code] = int(torch.randint(size, (1,), generator=generator, device="cpu"))
+        uniforms[code] = torch.rand(k - 1, generator=generator, dtype=torch.float64)
+    for group in groups:
+        group = group[n_clusters[group] <= MAX_KMEANS_PLUSPLUS_CLUSTERS]
+        if group.numel():
+            picks = _kmeans_plusplus(X, group, sizes, n_clusters, row_start, first, uniforms)
+            index, valid = _padded(cluster_start[group], n_clusters[group])
+            centroids[index[valid]] = X[(row_start[group][:, None] + picks)[valid]]
+    return centroids
+
+
+def _kmeans_plusplus(X, group, sizes, n_clusters, row_start, first, uniforms):
+    # k-means++ seeding with the cosine distance 1 - x.c for the classes of a
+    # group (largest first, so the classes still drawing are a prefix). Its K
+    # sequential passes dominate the cost for thousands of clusters, where
+    # distinct random samples seed nearly as well (done by the caller).
+    # Draws by inverse CDF (one cumsum and a binary search per class, about
+    # ten times cheaper than torch.multinomial on 1e5 weights); zero weights
+    # (the centres already chosen, the padding) are never drawn.
+    row_index, row_valid = _padded(row_start[group], sizes[group])
+    points = X[row_index]
+    size, k = sizes[group].cpu(), n_clusters[group].tolist()
+    codes = group.tolist()
+    picks = torch.zeros(len(codes), max(k), dtype=torch.long)
+    picks[:, 0] = torch.tensor([first[code] for code in codes])
+    draws = torch.zeros(len(codes), max(k), dtype=torch.float64)
+    for slot, code in enumerate(codes):
+        draws[slot, 1:k[slot]] = uniforms[code]
+    arange = torch.arange(len(codes), device=X.device)
+    closest = 1.0 - _bmm(points, points[arange, picks[:, 0].to(X.device)])
+    fallback = torch.arange(1, points.shape[1] + 1, dtype=torch.float64)
+    padding = ~row_valid.cpu()
+    padded = bool(padding.any())
+    m = len(k)
+    for step in range(1, k[0]):
+        while k[m - 1] <= step:  # k is non-increasing
+            m -= 1
+        weights = closest[:m].clamp_min(0).double().cpu()
+        if padded:
+            weights.masked_fill_(padding[:m], 0)
+        cumulative = weights.cumsum(1)
+        empty = cumulative[:, -1] <= 0
+        if empty.any():
+            cumulative[empty] = torch.minimum(fallback, size[:m][empty, None].double())
+        draw = draws[:m, step] * cumulative[:, -1]
+        pick = torch.searchsorted(cumulative, draw[:, None], right=True)[:, 0]
+        picks[:m, step] = torch.minimum(pick, size[:m] - 1)
+        chosen = points[arange[:m], picks[:m, step].to(X.device)]
+        torch.minimum(closest[:m], 1.0 - _bmm(points[:m], chosen), out=closest[:m])
+    return picks.to(X.device)
+
+
+def _bmm(points, others):
+    # points[g] @ others[g] for every class g, others being matrices or
+    # vectors. A single class takes the plain matrix (or matrix-vector)
+    # product, measured faster than a batch of one.
+    if points.shape[0] == 1:
+        return (points[0] @ others[0])[None]
+    if others.dim() == 2:
+        return torch.bmm(points, others[:, :, None])[..., 0]
+    return torch.bmm(points, others)
 
 
 def _normalised_means(X, labels, n_clusters):
     sums = torch.zeros(n_clusters, X.shape[1], dtype=X.dtype, device=X.device)
     sums.index_add_(0, labels, X)
     return F.normalize(sums, dim=1)
+
+
+def _kmeans_within_classes(X, sizes, n_clusters, *, max_iter, generator, n_preferences=8,
+                           chunk_size=None):
+    # Equal-size spherical k-means of every class at once. X holds the rows
+    # sorted by class (``sizes[c]`` rows of class c, in their order); class c
+    # gets ``n_clusters[c]`` clusters, numbered class after class. Classes do
+    # not interact: a row only ever sees its own class's centroids, each
+    # class stops when its assignment stops changing, and the result is that
+    # of clustering the classes one after another with the same generator.
+    # Batching replaces one k-means per class (hundreds of small iterations,
+    # each a few deferred-acceptance rounds, bounded by call overhead) by
+    # max_iter iterations over all classes. Eight preferences reach the same
+    # objective as 32 (to 1e-4, measured at 1e5 x 500, 1e4 x 100 and
+    # 4600 x 920 on generated sphere data) in half the time: 99 % of the
+    # samples end within their first 12 choices; the rest go through the
+    # second pass of _deferred_acceptance.
+    X = F.normalize(X, dim=1)
+    row_class, cluster_class, row_start, cluster_start, capacities = _cluster_layout(
+        sizes, n_clusters)
+    n_total = cluster_class.numel()
+    labels = cluster_start[row_class]
+    active = n_clusters > 1
+    groups = _size_groups(sizes, torch.nonzero(active).flatten())
+    centroids = _seed_centroids(X, sizes, n_clusters, row_start, cluster_start, groups,
+                                generator)
+    choices = n_clusters.clamp_max(n_preferences)[row_class]
+    preference = torch.zeros(X.shape[0], n_preferences, dtype=torch.long, device=X.device)
+    score = torch.full((X.shape[0], n_preferences), -torch.inf, dtype=X.dtype, device=X.device)
+    for iteration in range(max_iter):
+        if not active.any():
+            break
+        rows = torch.nonzero(active[row_class]).flatten()
+        for group in groups:
+            group = group[active[group]]
+            if group.numel() == 0:
+                continue
+            row_index, row_valid = _padded(row_start[group], sizes[group])
+            cluster_index, cluster_valid = _padded(cluster_start[group], n_clusters[group])
+            top, value = _top_preferences(X, centroids, row_index, row_valid, cluster_index,
+                                          cluster_valid, n_preferences, chunk_size)
+            preference[row_index[row_valid], :top.shape[1]] = top
+            score[row_index[row_valid], :top.shape[1]] = value
+        new_labels = _deferred_acceptance(
+            preference[rows], score[rows], capacities,
+            _own_class_placer(X, centroids, rows, row_class, cluster_start, n_clusters),
+            n_choices=choices[rows])
+        if iteration:
+            changed = torch.zeros_like(active)
+            changed[row_class[rows][new_labels != labels[rows]]] = True
+            active &= changed
+        labels[rows] = new_labels
+        updated = active[cluster_class]
+        moving = active[row_class]
+        centroids[updated] = _normalised_means(X[moving], labels[moving], n_total)[updated]
+    return labels, _normalised_means(X, labels, n_total)
 
 
 def equal_size_spherical_kmeans(X, n_clusters, *, max_iter=20, generator=None):
@@ -219,25 +414,19 @@ def equal_size_spherical_kmeans(X, n_clusters, *, max_iter=20, generator=None):
         raise ValueError(
             f"n_clusters={n_clusters} must be between 1 and n_samples={n_samples}."
         )
-    X = F.normalize(X, dim=1)
-    if n_clusters == 1:
-        labels = torch.zeros(n_samples, dtype=torch.long, device=X.device)
-        return labels, _normalised_means(X, labels, 1)
-    capacities = _cluster_capacities(n_samples, n_clusters, X.device)
-    centroids = _kmeans_plusplus(X, n_clusters, generator)
-    labels = None
-    for _ in range(max_iter):
-        new_labels = _assign_to_centroids(X, centroids, capacities)
-        if labels is not None and torch.equal(new_labels, labels):
-            break
-        labels = new_labels
-        centroids = _normalised_means(X, labels, n_clusters)
-    return labels, centroids
+    counts = torch.tensor([n_samples, n_clusters], device=X.device)
+    return _kmeans_within_classes(X, counts[:1], counts[1:], max_iter=max_iter,
+                                  generator=generator)
 
 
 def cluster_within_classes(X, class_codes, cluster_size, *, n_classes=None, max_iter=20,
                            generator=None):
     """Cluster every class separately into clusters of about ``cluster_size``.
+
+    All classes run in one batched equal-size spherical k-means, each
+    sample seeing only its own class's centroids. The result is that of
+    :func:`equal_size_spherical_kmeans` on each class alone, class after
+    class with the same generator.
 
     Parameters
     ----------
@@ -252,7 +441,8 @@ def cluster_within_classes(X, class_codes, cluster_size, *, n_classes=None, max_
         Number of classes; defaults to ``class_codes.max() + 1``. Classes
         without samples get no cluster.
     max_iter : int, default=20
-        Passed to :func:`equal_size_spherical_kmeans`.
+        Iterations of every class, as in :func:`equal_size_spherical_kmeans`;
+        all classes are clustered in one batched run.
     generator : torch.Generator, optional
         CPU generator for reproducible seeding.
 
@@ -264,23 +454,28 @@ def cluster_within_classes(X, class_codes, cluster_size, *, n_classes=None, max_
         Unit-norm centroids, grouped by class in class order.
     cluster_class : Tensor of shape (n_clusters_total,)
         Class code of each cluster.
+
+    Examples
+    --------
+    >>> import torch
+    >>> X = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.9, 0.1], [0.1, 0.9], [1.0, 1.0]])
+    >>> class_codes = torch.tensor([0, 0, 0, 0, 1])
+    >>> sample_cluster, centroids, cluster_class = cluster_within_classes(
+    ...     X, class_codes, 2, generator=torch.Generator().manual_seed(0))
+    >>> sample_cluster.tolist(), cluster_class.tolist()
+    ([0, 1, 0, 1, 2], [0, 0, 1])
     """
     X = F.normalize(X, dim=1)
-    sample_cluster = torch.empty(X.shape[0], dtype=torch.long, device=X.device)
-    centroids, cluster_class = [], []
-    offset = 0
     if n_classes is None:
         n_classes = int(class_codes.max()) + 1
-    for code in range(n_classes):
-        members = torch.nonzero(class_codes == code).flatten()
-        if members.numel() == 0:
-            continue
-        k = n_clusters_for_size(members.numel(), cluster_size)
-        labels, class_centroids = equal_size_spherical_kmeans(
-            X[members], k, max_iter=max_iter, generator=generator
-        )
-        sample_cluster[members] = labels + offset
-        centroids.append(class_centroids)
-        cluster_class.append(torch.full((k,), code, dtype=torch.long, device=X.device))
-        offset += k
-    return sample_cluster, torch.cat(centroids), torch.cat(cluster_class)
+    sizes = torch.bincount(class_codes, minlength=n_classes)
+    present = torch.nonzero(sizes).flatten()
+    n_clusters = (sizes[present] // int(cluster_size)).clamp_min(1)
+    # Rows sorted by class, each class in sample order: every class is the
+    # contiguous block its own k-means would see.
+    order = torch.argsort(class_codes, stable=True)
+    labels, centroids = _kmeans_within_classes(X[order], sizes[present], n_clusters,
+                                               max_iter=max_iter, generator=generator)
+    sample_cluster = torch.empty_like(labels)
+    sample_cluster[order] = labels
+    return sample_cluster, centroids, present.repeat_interleave(n_clusters)
