@@ -10,13 +10,18 @@ from .nn.sampling import ClassBalancedBatchSampler, ClusterBatchSampler, Interle
 from ._training import TrainingPlan
 
 
+#: Re-clustering stops a class once at most this fraction of its samples
+#: changes cluster in a k-means iteration (see docs/defaults.md).
+RECLUSTER_TOL = 0.01
+
+
 def recluster_head(embeddings, class_codes, cluster_size, sampler, generator):
     """Step 1 for one embedding: equal-size spherical k-means per class.
 
     Installs the clusters in ``sampler`` and returns each sample's cluster.
     """
     clusters = cluster_within_classes(embeddings, class_codes.to(embeddings.device),
-                                      cluster_size, generator=generator)
+                                      cluster_size, tol=RECLUSTER_TOL, generator=generator)
     sampler.set_clusters(*clusters)
     return clusters[0]
 

@@ -453,3 +453,23 @@ def test_many_clusters_seed_from_distinct_samples(monkeypatch):
     assert torch.bincount(labels, minlength=12).tolist() == [5] * 12
     again, _ = equal_size_spherical_kmeans(X, 12, generator=torch.Generator().manual_seed(0))
     assert torch.equal(labels, again)
+
+
+def test_tolerance_stops_classes_early_and_keeps_sizes_equal():
+    generator = torch.Generator().manual_seed(0)
+    X = torch.randn(600, 8, generator=generator)
+    codes = torch.arange(600) % 3
+    exact = cluster_within_classes(X, codes, 10, generator=torch.Generator().manual_seed(1))
+    loose = cluster_within_classes(X, codes, 10, tol=0.5,
+                                   generator=torch.Generator().manual_seed(1))
+    # tol=0.5 stops every class after its second iteration: a different,
+    # earlier partition, still equal-size within each class.
+    assert not torch.equal(exact[0], loose[0])
+    for c in range(3):
+        sizes = torch.bincount(loose[0][codes == c])
+        sizes = sizes[sizes > 0]
+        assert int(sizes.max() - sizes.min()) <= 1
+    # tol=0 is the exact stopping rule.
+    again = cluster_within_classes(X, codes, 10, tol=0.0,
+                                   generator=torch.Generator().manual_seed(1))
+    assert torch.equal(exact[0], again[0])

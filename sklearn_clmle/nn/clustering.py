@@ -331,8 +331,8 @@ def _normalised_means(X, labels, n_clusters):
     return F.normalize(sums, dim=1)
 
 
-def _kmeans_within_classes(X, sizes, n_clusters, *, max_iter, generator, n_preferences=8,
-                           chunk_size=None):
+def _kmeans_within_classes(X, sizes, n_clusters, *, max_iter, generator, tol=0.0,
+                           n_preferences=8, chunk_size=None):
     # Equal-size spherical k-means of every class at once. X holds the rows
     # sorted by class (``sizes[c]`` rows of class c, in their order); class c
     # gets ``n_clusters[c]`` clusters, numbered class after class. Classes do
@@ -377,9 +377,11 @@ def _kmeans_within_classes(X, sizes, n_clusters, *, max_iter, generator, n_prefe
             _own_class_placer(X, centroids, rows, row_class, cluster_start, n_clusters),
             n_choices=choices[rows])
         if iteration:
-            changed = torch.zeros_like(active)
-            changed[row_class[rows][new_labels != labels[rows]]] = True
-            active &= changed
+            # A class stops once at most `tol` of its samples changed cluster
+            # (tol=0: once none did).
+            moved = torch.zeros(active.shape, dtype=X.dtype, device=X.device)
+            moved.index_add_(0, row_class[rows], (new_labels != labels[rows]).to(X.dtype))
+            active &= moved > tol * sizes
         labels[rows] = new_labels
         updated = active[cluster_class]
         moving = active[row_class]
@@ -387,7 +389,7 @@ def _kmeans_within_classes(X, sizes, n_clusters, *, max_iter, generator, n_prefe
     return labels, _normalised_means(X, labels, n_total)
 
 
-def equal_size_spherical_kmeans(X, n_clusters, *, max_iter=20, generator=None):
+def equal_size_spherical_kmeans(X, n_clusters, *, max_iter=20, tol=0.0, generator=None):
     """Spherical k-means whose clusters differ in size by at most one.
 
     Parameters
@@ -399,6 +401,9 @@ def equal_size_spherical_kmeans(X, n_clusters, *, max_iter=20, generator=None):
     max_iter : int, default=20
         Maximum number of assignment / update iterations; stops earlier when
         the assignment no longer changes.
+    tol : float, default=0.0
+        Stop once at most this fraction of the samples changed cluster in an
+        iteration (0: once none did).
     generator : torch.Generator, optional
         CPU generator for the k-means++ seeding, for reproducible results.
 
@@ -415,12 +420,12 @@ def equal_size_spherical_kmeans(X, n_clusters, *, max_iter=20, generator=None):
             f"n_clusters={n_clusters} must be between 1 and n_samples={n_samples}."
         )
     counts = torch.tensor([n_samples, n_clusters], device=X.device)
-    return _kmeans_within_classes(X, counts[:1], counts[1:], max_iter=max_iter,
+    return _kmeans_within_classes(X, counts[:1], counts[1:], max_iter=max_iter, tol=tol,
                                   generator=generator)
 
 
 def cluster_within_classes(X, class_codes, cluster_size, *, n_classes=None, max_iter=20,
-                           generator=None):
+                           tol=0.0, generator=None):
     """Cluster every class separately into clusters of about ``cluster_size``.
 
     All classes run in one batched equal-size spherical k-means, each
@@ -443,6 +448,9 @@ def cluster_within_classes(X, class_codes, cluster_size, *, n_classes=None, max_
     max_iter : int, default=20
         Iterations of every class, as in :func:`equal_size_spherical_kmeans`;
         all classes are clustered in one batched run.
+    tol : float, default=0.0
+        Each class stops once at most this fraction of its samples changed
+        cluster in an iteration (0: once none did).
     generator : torch.Generator, optional
         CPU generator for reproducible seeding.
 
@@ -475,7 +483,8 @@ def cluster_within_classes(X, class_codes, cluster_size, *, n_classes=None, max_
     # contiguous block its own k-means would see.
     order = torch.argsort(class_codes, stable=True)
     labels, centroids = _kmeans_within_classes(X[order], sizes[present], n_clusters,
-                                               max_iter=max_iter, generator=generator)
+                                               max_iter=max_iter, tol=tol,
+                                               generator=generator)
     sample_cluster = torch.empty_like(labels)
     sample_cluster[order] = labels
     return sample_cluster, centroids, present.repeat_interleave(n_clusters)
