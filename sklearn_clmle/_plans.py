@@ -5,7 +5,6 @@ import math
 import torch
 
 from .nn.clustering import cluster_within_classes
-from .nn.losses import ClusterMarginLoss
 from .nn.sampling import ClassBalancedBatchSampler, ClusterBatchSampler, InterleavedBatchSampler
 from ._training import TrainingPlan
 
