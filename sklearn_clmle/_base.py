@@ -163,8 +163,7 @@ height, width), or torch Dataset
         """
         check_is_fitted(self)
         if isinstance(X, Dataset):
-            shape = tuple(first_inputs(X, 1, type(self).__name__).shape[1:])
-            check_input_shape(np.empty((0, *shape)), type(self).__name__,
+            check_input_shape(first_inputs(X, 1, type(self).__name__), type(self).__name__,
                               expected=self.input_shape_)
             return self._embed(X).cpu().numpy()
         if len(self.input_shape_) > 1:

@@ -42,11 +42,14 @@ def dataset_labels(dataset, y, estimator_name):
 
 
 def first_inputs(dataset, n_items, estimator_name):
-    """The first ``n_items`` inputs stacked as a float32 tensor (a probe batch)."""
-    if len(dataset) < 2:
-        raise ValueError(f"{estimator_name} needs at least 2 items; the dataset has "
-                         f"{len(dataset)}.")
-    inputs = [torch.as_tensor(item_input(dataset[i])) for i in range(min(n_items, len(dataset)))]
+    """The first ``n_items`` inputs stacked as a float32 tensor (a probe batch).
+
+    The dataset must hold at least ``n_items`` items.
+    """
+    if len(dataset) < n_items:
+        raise ValueError(f"{estimator_name} needs at least {n_items} item"
+                         f"{'s' if n_items > 1 else ''}; the dataset has {len(dataset)}.")
+    inputs = [torch.as_tensor(item_input(dataset[i])) for i in range(n_items)]
     if inputs[0].ndim == 0 or any(x.shape != inputs[0].shape for x in inputs):
         raise ValueError(f"{estimator_name} needs dataset items of one fixed shape with at "
                          f"least one axis; got {[tuple(x.shape) for x in inputs]}.")

@@ -98,3 +98,11 @@ def test_transform_checks_the_item_shape(digit_images):
     emb = CLMLEEmbedder(**{**TINY, "module_params": SMALL_CNN}).fit(DigitImages(X, y))
     with pytest.raises(ValueError, match=r"shape \(1, 8, 8\) per sample; got \(1, 4, 16\)"):
         emb.transform(DigitImages(X.reshape(-1, 1, 4, 16), y))
+
+
+def test_transform_of_a_single_item_dataset(digit_images):
+    X, y = digit_images
+    emb = CLMLEEmbedder(**{**TINY, "module_params": SMALL_CNN}).fit(DigitImages(X, y))
+    assert_array_equal(emb.transform(DigitImages(X[:1], y[:1])), emb.transform(X[:1]))
+    with pytest.raises(ValueError, match="at least 1 item; the dataset has 0"):
+        emb.transform(DigitImages(X[:0], y[:0]))
