@@ -1,11 +1,13 @@
 """KNearestClusterClassifier: the k-nearest-cluster rules of CLMLE (Eq. (10)) and LMLE."""
 
+import math
 import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.optimize import minimize_scalar
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import LabelEncoder
@@ -38,9 +40,13 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
     least similar retrieved cluster and the most similar retrieved cluster
     of another class,
     ``min_{k in N, c(k)!=c} D(q, mu_k) - max_{m in N, c(m)=c} D(q, mu_m)``
-    with ``D = 2 - 2 cos``. A class with no cluster among the ``N`` cannot
-    win; a class owning all ``N`` wins. The search is a batched matrix
-    product (on the GPU when present), queries in chunks.
+    with ``D = 2 - 2 cos``. The papers leave open a class with no cluster
+    among the ``N`` (it would score ``-inf``) and one owning all ``N``
+    (``+inf``): here every class absent from the ``N`` joins with its nearest
+    cluster, so all scores are finite and graded (usable by ROC-AUC,
+    calibration and threshold tuning) and equal the printed rule wherever
+    every class is among the ``N``. The search is a batched matrix product
+    (on the GPU when present), queries in chunks.
 
     With a binary indicator matrix ``Y`` (multi-label attributes), one binary
     classifier of this kind is fitted per attribute on that attribute's block
@@ -85,6 +91,12 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         uses all features (raw features, or one shared embedding; use it
         there, as "auto" would cut such features into meaningless blocks).
         A list: one slice or array of column indices per attribute.
+    prior_correction : float, default=0.0
+        ``tau``: every cluster's term is weighted by ``K_c ** -tau``, with
+        ``K_c`` the number of clusters of its class, so that a class with
+        hundreds of clusters does not crowd out one with two in the rival
+        sums (``0`` is Eq. (10) as printed; ``1`` weighs classes, not
+        clusters, equally).
 
     Attributes
     ----------
@@ -103,6 +115,9 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         Index into ``classes_`` of each cluster.
     n_neighbors_ : int
         ``N`` used by ``predict``.
+    temperature_ : float
+        Divides the scores in ``predict_proba``; fitted by log-loss on the
+        out-of-fold scores when ``n_neighbors="auto"``, else 1.
     device_ : torch.device
         Device of the search.
     n_features_in_ : int
@@ -145,11 +160,13 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "feature_blocks": [StrOptions({"auto", "all"}), list],
+        "prior_correction": [Interval(Real, 0, None, closed="left")],
     }
 
     def __init__(self, *, n_neighbors="auto", cluster_size=5, similarity_scale=16.0,
                  rule="clmle", n_neighbors_grid=None, max_iter=20, device="auto",
-                 batch_size=4096, random_state=None, feature_blocks="auto"):
+                 batch_size=4096, random_state=None, feature_blocks="auto",
+                 prior_correction=0.0):
         self.n_neighbors = n_neighbors
         self.cluster_size = cluster_size
         self.similarity_scale = similarity_scale
@@ -160,6 +177,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         self.batch_size = batch_size
         self.random_state = random_state
         self.feature_blocks = feature_blocks
+        self.prior_correction = prior_correction
 
     def fit(self, X, y):
         """Cluster every class of the training data.
@@ -197,9 +215,9 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         codes = codes.to(self.device_)
 
         if self.n_neighbors == "auto":
-            self.n_neighbors_ = self._select_n_neighbors(features, codes, rng)
+            self.n_neighbors_, self.temperature_ = self._select_n_neighbors(features, codes, rng)
         else:
-            self.n_neighbors_ = self.n_neighbors
+            self.n_neighbors_, self.temperature_ = self.n_neighbors, 1.0
         centroids, cluster_classes = self._cluster(features, codes, rng)
         self._centroids, self._cluster_codes = centroids, cluster_classes
         self.cluster_centers_ = centroids.cpu().numpy()
@@ -263,17 +281,33 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
             max_iter=self.max_iter, generator=generator)
         return centroids, cluster_classes
 
+    def _cluster_log_weight(self, cluster_classes):
+        """``-prior_correction * log(number of clusters of the cluster's class)``."""
+        per_class = torch.bincount(cluster_classes, minlength=len(self.classes_))
+        return -self.prior_correction * torch.log(per_class[cluster_classes].double())
+
+    def _search(self, queries, centroids, cluster_classes, n_neighbors):
+        return nearest_cluster_log_scores(
+            queries, centroids, cluster_classes, len(self.classes_), n_neighbors,
+            self.similarity_scale, self.batch_size, self.rule, every_class=True,
+            log_weight=self._cluster_log_weight(cluster_classes))
+
     def _select_n_neighbors(self, features, codes, rng):
-        """Pick ``N`` by balanced accuracy over stratified folds."""
+        """Pick ``N`` by balanced accuracy over stratified folds.
+
+        Returns ``N`` and the temperature of ``predict_proba``: the one that
+        minimises the log-loss of the out-of-fold scores at that ``N``.
+        """
         grid = np.asarray(self.n_neighbors_grid if self.n_neighbors_grid is not None
                           else DEFAULT_NEIGHBOR_GRID)
         counts = np.bincount(codes.cpu().numpy())
         n_splits = int(min(3, counts.max()))
         if n_splits < 2:
-            return int(grid.min())
+            return int(grid.min()), 1.0
         folds = StratifiedKFold(n_splits, shuffle=True,
                                 random_state=rng.randint(np.iinfo(np.int32).max))
         scores = np.zeros(len(grid))
+        out_of_fold = [[] for _ in grid]
         with warnings.catch_warnings():
             # Classes with fewer members than folds are expected in long tails.
             warnings.filterwarnings("ignore", message="The least populated class")
@@ -281,11 +315,14 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         for train, valid in splits:
             train, valid = torch.from_numpy(train), torch.from_numpy(valid)
             centroids, cluster_classes = self._cluster(features[train], codes[train], rng)
-            per_n = nearest_cluster_log_scores(
-                features[valid], centroids, cluster_classes, len(self.classes_),
-                [int(n) for n in grid], self.similarity_scale, self.batch_size, self.rule)
+            per_n = self._search(features[valid], centroids, cluster_classes,
+                                 [int(n) for n in grid])
             scores += [balanced_accuracy(codes[valid], s.argmax(dim=1)) for s in per_n]
-        return int(grid[np.argmax(scores)])
+            for kept, s in zip(out_of_fold, per_n):
+                kept.append((s.cpu().double(), codes[valid].cpu()))
+        best = int(np.argmax(scores))
+        oof_scores, oof_codes = (torch.cat(part) for part in zip(*out_of_fold[best]))
+        return int(grid[best]), fit_temperature(oof_scores, oof_codes)
 
     @available_if(lambda self: not hasattr(self, "estimators_"))
     def decision_function(self, X):
@@ -302,8 +339,10 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         Returns
         -------
         ndarray of shape (n_samples, n_classes), or (n_samples,) for two classes
-            ``-inf`` for classes with no retrieved cluster. With two classes,
-            the score of ``classes_[1]`` minus that of ``classes_[0]``.
+            Finite scores: a class with no cluster among the ``N`` nearest is
+            scored with its nearest cluster (see ``nearest_cluster_log_scores``,
+            ``every_class=True``). With two classes, the score of
+            ``classes_[1]`` minus that of ``classes_[0]``.
         """
         scores = self._log_scores(X)
         if len(self.classes_) == 2:
@@ -314,9 +353,10 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         """Class probabilities: a softmax over the rule's scores.
 
         For ``rule="clmle"`` the scores are the Eq. (10) log ratios; for
-        ``rule="lmle"`` the distance gaps times ``s / 2``, so
-        ``similarity_scale`` acts as an inverse temperature. Classes with no
-        retrieved cluster get probability zero.
+        ``rule="lmle"`` the distance gaps times ``s / 2``. Both are divided by
+        ``temperature_``, fitted to the out-of-fold scores of the
+        ``n_neighbors="auto"`` search (1 otherwise), so that the
+        probabilities are calibrated on the training distribution.
 
         Parameters
         ----------
@@ -331,9 +371,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         if hasattr(self, "estimators_"):
             return self._per_attribute(X, "predict_proba")
         scores = self._log_scores(X)
-        # +inf marks a class owning all N clusters; every other class is then
-        # -inf, so 0 gives it probability one.
-        return torch.softmax(torch.nan_to_num(scores, posinf=0.0), dim=1).numpy()
+        return torch.softmax(scores / self.temperature_, dim=1).numpy()
 
     def predict(self, X):
         """Class of maximal score (Eq. (10) ratio, or LMLE's distance gap).
@@ -356,7 +394,9 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[torch.cat(codes).numpy()]
 
     def _log_scores(self, X):
-        return torch.cat([scores.cpu().double() for scores in self._score_chunks(X)])
+        scores = torch.cat([scores.cpu().double() for scores in self._score_chunks(X)])
+        # Only a single-class fit leaves +inf (no rival anywhere).
+        return torch.nan_to_num(scores, posinf=0.0)
 
     def _score_chunks(self, X):
         """Scores of the rule for ``batch_size`` queries at a time."""
@@ -364,9 +404,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         X = validate_data(self, X, dtype=np.float32, reset=False)
         for chunk in torch.split(torch.from_numpy(X), self.batch_size):
             queries = F.normalize(chunk.to(self.device_), dim=1)
-            yield nearest_cluster_log_scores(
-                queries, self._centroids, self._cluster_codes, len(self.classes_),
-                self.n_neighbors_, self.similarity_scale, self.batch_size, self.rule)
+            yield self._search(queries, self._centroids, self._cluster_codes, self.n_neighbors_)
 
     def __getstate__(self):
         # The search tensors are copies of the public arrays: pickle those
@@ -396,4 +434,23 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
 #: Fitted attributes of one kind of fit, removed when the other kind refits.
 _MULTI_LABEL_FITTED = ("estimators_", "feature_blocks_", "n_attributes_")
 _SINGLE_LABEL_FITTED = ("cluster_centers_", "cluster_classes_", "n_neighbors_", "device_",
-                        "_centroids", "_cluster_codes")
+                        "temperature_", "_centroids", "_cluster_codes")
+
+
+def fit_temperature(scores, codes):
+    """Temperature ``T`` minimising the log-loss of ``softmax(scores / T)``.
+
+    A one-dimensional bounded search over ``log T`` (scipy): the scores of the
+    rule are log ratios at the similarity scale ``s``, whose sharpness suits
+    decisions but not probabilities.
+    """
+    scores = torch.nan_to_num(scores.double(), posinf=0.0)
+    codes = codes.long()
+
+    def log_loss(log_t):
+        log_proba = torch.log_softmax(scores / math.exp(log_t), dim=1)
+        return float(-log_proba.gather(1, codes[:, None]).mean())
+
+    result = minimize_scalar(log_loss, bounds=(-6.0, 6.0), method="bounded",
+                             options={"xatol": 1e-3})
+    return float(math.exp(result.x))

@@ -90,8 +90,10 @@ def test_transform_float32_unit_norm(fitted, small_long_tailed):
     assert fitted.n_features_in_ == X.shape[1]
     np.testing.assert_array_equal(fitted.classes_, np.unique(y))
     assert fitted.cluster_size_ >= 1
-    # float64 lists are accepted and embed like the float32 array
-    np.testing.assert_array_equal(fitted.transform(X[:5].tolist()), Z[:5])
+    # float64 lists are accepted and embed like the float32 array (of the
+    # same rows: a float32 matrix product's last bits depend on the batch)
+    np.testing.assert_array_equal(fitted.transform(X[:5].tolist()), fitted.transform(X[:5]))
+    np.testing.assert_allclose(fitted.transform(X[:5]), Z[:5], atol=1e-6)
 
 
 def test_default_embedding_dim(small_long_tailed, tiny_params):

@@ -83,16 +83,31 @@ def test_class_absent_from_neighbours_scores_minus_inf():
     assert torch.isfinite(scores[0, :2]).all()
 
 
-def _oracle(queries, centroids, cluster_class, n_classes, n_neighbors, scale):
+def _retrieved(similarity, cluster_class, n_neighbors, every_class):
+    """The N nearest clusters, plus (every_class) each absent class's nearest one."""
+    nearest = sorted(range(len(similarity)), key=lambda k: -similarity[k])
+    retrieved = nearest[:min(n_neighbors, len(similarity))]
+    if every_class:
+        seen = {cluster_class[k] for k in retrieved}
+        for k in nearest:
+            if cluster_class[k] not in seen:
+                retrieved.append(k)
+                seen.add(cluster_class[k])
+    return retrieved
+
+
+def _oracle(queries, centroids, cluster_class, n_classes, n_neighbors, scale,
+            every_class=False, log_weight=None):
     rows = []
+    weight = log_weight or [0.0] * len(cluster_class)
     for q in queries.tolist():
         similarity = [sum(a * b for a, b in zip(q, mu)) for mu in centroids.tolist()]
-        nearest = sorted(range(len(similarity)), key=lambda k: -similarity[k])
-        nearest = nearest[:min(n_neighbors, len(similarity))]
+        nearest = _retrieved(similarity, cluster_class, n_neighbors, every_class)
         row = []
         for c in range(n_classes):
-            own = [scale * similarity[k] for k in nearest if cluster_class[k] == c]
-            rivals = [scale * similarity[k] for k in nearest if cluster_class[k] != c]
+            own = [scale * similarity[k] + weight[k] for k in nearest if cluster_class[k] == c]
+            rivals = [scale * similarity[k] + weight[k] for k in nearest
+                      if cluster_class[k] != c]
             if not own:
                 row.append(-INF)
             elif not rivals:
@@ -124,6 +139,63 @@ def test_matches_python_oracle(seed, n_neighbors, scale):
                                         scale=scale)
     expected = _oracle(queries, centroids, cluster_class.tolist(), 5, n_neighbors, scale)
     torch.testing.assert_close(scores, expected, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("n_neighbors", [1, 2, 4, 11])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_every_class_matches_python_oracle(seed, n_neighbors, weighted):
+    queries, centroids, cluster_class = _random_problem(seed)
+    # Class 4 has no cluster at all: it stays -inf; every other class is finite.
+    log_weight = torch.linspace(-1.0, 0.5, len(cluster_class), dtype=torch.float64)
+    weights = log_weight if weighted else None
+    scores = nearest_cluster_log_scores(queries, centroids, cluster_class, 5, n_neighbors,
+                                        scale=16.0, every_class=True, log_weight=weights)
+    expected = _oracle(queries, centroids, cluster_class.tolist(), 5, n_neighbors, 16.0,
+                       every_class=True, log_weight=weights.tolist() if weighted else None)
+    torch.testing.assert_close(scores, expected, rtol=1e-10, atol=1e-10)
+    has_cluster = torch.bincount(cluster_class, minlength=5) > 0
+    assert torch.isfinite(scores[:, has_cluster]).all()
+    assert (scores[:, ~has_cluster] == -INF).all()
+
+
+def test_every_class_equals_printed_rule_when_all_classes_are_retrieved():
+    queries, centroids, cluster_class = _random_problem(3)
+    n_classes = int(cluster_class.max()) + 1
+    printed = nearest_cluster_log_scores(queries, centroids, cluster_class, n_classes, 11,
+                                         scale=4.0)
+    complete = nearest_cluster_log_scores(queries, centroids, cluster_class, n_classes, 11,
+                                          scale=4.0, every_class=True)
+    torch.testing.assert_close(complete, printed, rtol=1e-12, atol=1e-12)
+
+
+def test_every_class_scores_are_graded_where_the_printed_rule_is_infinite():
+    queries = torch.tensor([_unit(0), _unit(170)], dtype=torch.float64)
+    printed = nearest_cluster_log_scores(queries, CENTROIDS, CLUSTER_CLASS, 2, 1)
+    assert torch.isinf(printed).all()
+    scores = nearest_cluster_log_scores(queries, CENTROIDS, CLUSTER_CLASS, 2, 1,
+                                        every_class=True)
+    # q at 0 deg: class 0 owns the N = 1; class 1 joins with its nearest (60 deg).
+    torch.testing.assert_close(scores[0], torch.tensor([0.5, -0.5], dtype=torch.float64))
+    assert scores.argmax(dim=1).tolist() == [0, 1]
+    lmle = nearest_cluster_log_scores(queries, CENTROIDS, CLUSTER_CLASS, 2, 1, rule="lmle",
+                                      every_class=True)
+    assert torch.isfinite(lmle).all() and lmle.argmax(dim=1).tolist() == [0, 1]
+
+
+def test_float32_scores_do_not_depend_on_the_other_queries():
+    # The float32 matrix product's last bits change with the chunk; the
+    # float64 re-scoring of the retrieved clusters does not.
+    generator = torch.Generator().manual_seed(0)
+    queries = F.normalize(torch.randn(300, 16, generator=generator), dim=1)
+    centroids = F.normalize(torch.randn(40, 16, generator=generator), dim=1)
+    cluster_class = torch.randint(3, (40,), generator=generator)
+    full = nearest_cluster_log_scores(queries, centroids, cluster_class, 3, 5, scale=16.0,
+                                      every_class=True)
+    for part in (slice(0, 7), slice(100, 101), slice(5, 300, 3)):
+        alone = nearest_cluster_log_scores(queries[part], centroids, cluster_class, 3, 5,
+                                           scale=16.0, every_class=True)
+        torch.testing.assert_close(alone, full[part], rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("scale", [40.0, 100.0])
@@ -193,13 +265,13 @@ def test_sequence_of_n_neighbors_matches_separate_searches():
 # --------------------------------------------------------------------------
 
 
-def _lmle_oracle(queries, centroids, cluster_class, n_classes, n_neighbors, scale):
+def _lmle_oracle(queries, centroids, cluster_class, n_classes, n_neighbors, scale,
+                 every_class=False):
     # The slides' rule in distances, D = 2 - 2 cos, times s / 2.
     rows = []
     for q in queries.tolist():
         distance = [sum((a - b) ** 2 for a, b in zip(q, mu)) for mu in centroids.tolist()]
-        nearest = sorted(range(len(distance)), key=lambda k: distance[k])
-        nearest = nearest[:min(n_neighbors, len(distance))]
+        nearest = _retrieved([-d for d in distance], cluster_class, n_neighbors, every_class)
         row = []
         for c in range(n_classes):
             own = [distance[k] for k in nearest if cluster_class[k] == c]
@@ -300,7 +372,7 @@ def test_classifier_lmle_rule_outputs_agree(n_neighbors):
     Q = torch.nn.functional.normalize(torch.as_tensor(X[1::2], dtype=torch.float64), dim=1)
     expected = _lmle_oracle(Q, torch.as_tensor(clf.cluster_centers_, dtype=torch.float64),
                             clf.cluster_classes_.tolist(), 3, clf.n_neighbors_,
-                            clf.similarity_scale)
+                            clf.similarity_scale, every_class=True)
     np.testing.assert_allclose(scores, expected.numpy(), atol=1e-4)
     # The decision does not depend on the scale.
     rescaled = clone(clf).set_params(similarity_scale=1.0).fit(X[::2], y[::2])

@@ -4,9 +4,14 @@ import torch
 
 __all__ = ["nearest_cluster_log_scores"]
 
+#: Elements of one query chunk's work arrays (similarities to every centroid,
+#: gathered candidates): bounds memory whatever the numbers of clusters and classes.
+_MAX_CHUNK_ELEMENTS = 1 << 23
+
 
 def nearest_cluster_log_scores(queries, centroids, cluster_class, n_classes, n_neighbors,
-                               scale=1.0, chunk_size=4096, rule="clmle"):
+                               scale=1.0, chunk_size=4096, rule="clmle", every_class=False,
+                               log_weight=None):
     """Per-class scores of the k-nearest-cluster rule for every query.
 
     For a query ``q`` and its ``N`` most similar centroids, class ``c`` scores,
@@ -24,12 +29,26 @@ def nearest_cluster_log_scores(queries, centroids, cluster_class, n_classes, n_n
     the argmax). It is the CLMLE score with the log-sum-exp over rival
     clusters replaced by their maximum (its large-``s`` limit).
 
-    Cases the papers leave open, handled alike by both rules:
+    Cases the papers leave open:
 
-    * a class with no cluster among the ``N`` scores ``-inf`` (the ``min`` of
-      an empty set of ``exp`` terms is taken as 0);
-    * a class with no rival cluster (all ``N`` clusters are its own) scores
-      ``+inf``; only that class can then be present, so it wins.
+    * ``every_class=False`` (the rules as printed): a class with no cluster
+      among the ``N`` scores ``-inf`` (the ``min`` of an empty set of ``exp``
+      terms is taken as 0); a class with no rival cluster (all ``N`` are its
+      own) scores ``+inf``, and only that class can then be present, so it wins.
+    * ``every_class=True``: the retrieved set is the ``N`` nearest clusters
+      plus the nearest cluster of every class absent from them, so every class
+      has an own term and (with two classes or more) rivals: the scores are
+      finite and graded for every class. Where all classes are among the
+      ``N``, they equal the rule as printed.
+
+    ``log_weight`` adds a per-cluster log weight to every term,
+    ``s * q.mu_k + log w_k``: with ``w_k`` the inverse number of clusters of
+    the class of ``k`` (raised to a power), a class with hundreds of clusters
+    stops outweighing one with two in the rival sums (a prior correction).
+
+    The similarities of the retrieved clusters are recomputed in float64 one
+    query at a time, so a query's scores do not depend on the other queries
+    of its chunk (a float32 matrix product does, in its last bits).
 
     Parameters
     ----------
@@ -47,9 +66,14 @@ def nearest_cluster_log_scores(queries, centroids, cluster_class, n_classes, n_n
     scale : float, default=1.0
         ``s``, multiplies the similarities (1.0 is the paper's rule).
     chunk_size : int, default=4096
-        Queries scored per matrix product, bounding memory.
+        Queries scored per matrix product (fewer when the clusters are many),
+        bounding memory.
     rule : {"clmle", "lmle"}, default="clmle"
         How rival clusters enter the score: log-sum-exp or maximum.
+    every_class : bool, default=False
+        Add each absent class's nearest cluster to the retrieved set.
+    log_weight : Tensor of shape (n_clusters,) or None, default=None
+        Log weight of each cluster's term (``None``: all zero).
 
     Returns
     -------
@@ -59,44 +83,99 @@ def nearest_cluster_log_scores(queries, centroids, cluster_class, n_classes, n_n
         raise ValueError(f"rule must be 'clmle' or 'lmle'; got {rule!r}.")
     many = not isinstance(n_neighbors, int)
     values = [min(int(n), centroids.shape[0]) for n in (n_neighbors if many else [n_neighbors])]
+    widest = max(values)
+    if log_weight is None:
+        log_weight = centroids.new_zeros(centroids.shape[0], dtype=torch.float64)
+    log_weight = log_weight.to(device=centroids.device, dtype=torch.float64)
+    exact_centroids = centroids.double()
+    per_query = max(centroids.shape[0], (widest + n_classes) * (centroids.shape[1] + 1))
+    chunk_size = max(1, min(chunk_size, _MAX_CHUNK_ELEMENTS // per_query))
     scores = [[] for _ in values]
     for chunk in torch.split(queries, chunk_size):
+        similarity = chunk @ centroids.T
         # topk sorts by similarity, so every N reads a prefix of one search.
-        similarity, nearest = (chunk @ centroids.T).topk(max(values), dim=1)
-        logits, classes = scale * similarity, cluster_class[nearest]
+        nearest = similarity.topk(widest, dim=1).indices
+        if every_class:
+            best, has_cluster = _nearest_of_each_class(similarity, cluster_class, n_classes)
+        exact = chunk.double()
         for per_n, n in zip(scores, values):
-            per_n.append(_class_scores(logits[:, :n], classes[:, :n], n_classes, rule))
+            candidates = nearest[:, :n]
+            present = None
+            if every_class:
+                # Only classes absent from the N need their nearest cluster:
+                # a present class's nearest cluster is already among them.
+                present = torch.zeros_like(best, dtype=torch.bool).scatter_(
+                    1, cluster_class[candidates], True)
+                candidates = torch.cat([candidates, best], dim=1)
+            logits = scale * _row_similarities(exact, exact_centroids, candidates)
+            logits = logits + log_weight[candidates]
+            classes = cluster_class[candidates]
+            if present is not None:
+                # Present classes' extra entries are masked out of every term.
+                keep = torch.cat([torch.ones_like(nearest[:, :n], dtype=torch.bool),
+                                  has_cluster & ~present], dim=1)
+                logits = logits.masked_fill(~keep, float("-inf"))
+            per_n.append(_class_scores(logits, classes, n_classes, rule).to(queries.dtype))
     scores = [torch.cat(s) if s else queries.new_zeros(0, n_classes) for s in scores]
     return scores if many else scores[0]
+
+
+def _nearest_of_each_class(similarity, cluster_class, n_classes):
+    """Index of each class's most similar centroid, ``(n_queries, n_classes)``,
+    and whether the class has a centroid at all."""
+    index = cluster_class.expand_as(similarity)
+    top = similarity.new_full((similarity.shape[0], n_classes), float("-inf"))
+    top = top.scatter_reduce(1, index, similarity, reduce="amax")
+    is_top = similarity == top.gather(1, index)
+    position = torch.arange(similarity.shape[1], device=similarity.device,
+                            dtype=similarity.dtype).expand_as(similarity)
+    # The first centroid attaining the class maximum (float positions are
+    # exact below 2^24 centroids); a class without clusters gets index 0,
+    # which the caller masks out.
+    first = torch.where(is_top, position, float("inf"))
+    first = similarity.new_full(top.shape, float("inf")).scatter_reduce(1, index, first,
+                                                                         reduce="amin")
+    has_cluster = torch.isfinite(first)
+    return torch.where(has_cluster, first, 0.0).long(), has_cluster
+
+
+def _row_similarities(queries, centroids, candidates):
+    # One dot product per (query, candidate), reduced over the features
+    # alone: the same value whatever else is in the chunk.
+    return (queries.unsqueeze(1) * centroids[candidates]).sum(dim=2)
 
 
 def _class_scores(logits, classes, n_classes, rule):
     # Scatter per class instead of a (queries, N, classes) one-hot so memory
     # stays O(queries * (N + classes)) even with thousands of identities.
+    # Entries at -inf are not retrieved (masked candidates).
     n_queries = logits.shape[0]
+    retrieved = torch.isfinite(logits)
     own = logits.new_full((n_queries, n_classes), float("inf"))
-    own = own.scatter_reduce(1, classes, logits, reduce="amin")
-    present = torch.zeros_like(own, dtype=torch.bool).scatter_(1, classes, True)
+    own = own.scatter_reduce(1, classes, logits.masked_fill(~retrieved, float("inf")),
+                             reduce="amin")
+    present = torch.zeros_like(own).scatter_reduce(1, classes, retrieved.to(own.dtype),
+                                                   reduce="amax") > 0
     top, top_at = logits.max(dim=1, keepdim=True)
     top_class = classes.gather(1, top_at)
-    rival_of_top = classes != top_class
+    rival_of_top = (classes != top_class) & retrieved
     if rule == "lmle":
         # Every class but the top cluster's has that cluster as its nearest
         # rival; the top class's nearest rival is its best other-class one.
-        rival = top.expand(n_queries, n_classes).double()
+        rival = top.expand(n_queries, n_classes)
         top_rival = logits.masked_fill(~rival_of_top, float("-inf")).max(dim=1, keepdim=True)
-        rival = rival.scatter(1, top_class, top_rival.values.double())
+        rival = rival.scatter(1, top_class, top_rival.values)
     else:
-        # The rival sum is "all retrieved minus the class's own", in float64;
-        # it is exactly zero when only the class is retrieved. The subtraction
-        # loses no precision except for the class of the top cluster (its
-        # rivals may be e^-40 against 1, which would round to zero and score
-        # +inf), so that class's rival sum is added up directly instead.
-        weights = torch.exp((logits - top).double())
+        # The rival sum is "all retrieved minus the class's own"; it is
+        # exactly zero when only the class is retrieved. The subtraction loses
+        # no precision except for the class of the top cluster (its rivals may
+        # be e^-40 against 1, which would round to zero and score +inf), so
+        # that class's rival sum is added up directly instead.
+        weights = torch.exp(logits - top)
         per_class = weights.new_zeros(n_queries, n_classes).scatter_add_(1, classes, weights)
         rival_sum = weights.sum(dim=1, keepdim=True) - per_class
         top_rivals = torch.where(rival_of_top, weights, 0.0).sum(dim=1, keepdim=True)
         rival_sum = rival_sum.scatter(1, top_class, top_rivals)
-        rival = top.double() + torch.log(rival_sum.clamp_min(0))
-    score = (own.double() - rival).to(logits.dtype)
-    return torch.where(present, score, float("-inf"))
+        rival = top + torch.log(rival_sum.clamp_min(0))
+    return torch.where(present, own - rival, float("-inf"))
+

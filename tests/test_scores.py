@@ -1,0 +1,107 @@
+"""KNearestClusterClassifier scores work with scikit-learn's scoring, calibration and
+threshold tools (finite, graded, calibrated on the training distribution)."""
+
+import numpy as np
+import pytest
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.datasets import make_classification
+from sklearn.metrics import log_loss, roc_auc_score
+from sklearn.model_selection import (StratifiedKFold, TunedThresholdClassifierCV,
+                                     cross_val_score, train_test_split)
+
+from sklearn_clmle import KNearestClusterClassifier
+
+
+@pytest.fixture(scope="module")
+def binary_imbalanced():
+    X, y = make_classification(n_samples=900, n_features=10, n_informative=5,
+                               weights=[0.92, 0.08], class_sep=0.8, random_state=0)
+    return train_test_split(X, y, test_size=0.4, stratify=y, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def fitted(binary_imbalanced):
+    X_train, _, y_train, _ = binary_imbalanced
+    return KNearestClusterClassifier(random_state=0, device="cpu").fit(X_train, y_train)
+
+
+def test_scores_are_finite_graded_and_agree_with_predict(fitted, binary_imbalanced):
+    _, X_test, _, _ = binary_imbalanced
+    scores, proba = fitted.decision_function(X_test), fitted.predict_proba(X_test)
+    assert np.isfinite(scores).all() and np.isfinite(proba).all()
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-12)
+    pred = fitted.predict(X_test)
+    np.testing.assert_array_equal(fitted.classes_[proba.argmax(axis=1)], pred)
+    np.testing.assert_array_equal(fitted.classes_[(scores > 0).astype(int)], pred)
+    # Graded: many distinct values, and hardly any probability at exactly 0 or 1.
+    assert len(np.unique(np.round(scores, 6))) > 0.8 * len(scores)
+    assert np.mean((proba == 0) | (proba == 1)) < 0.01
+
+
+@pytest.mark.parametrize("n_neighbors", [1, 3])
+def test_scores_stay_finite_when_one_class_owns_the_neighbours(binary_imbalanced, n_neighbors):
+    # N = 1 used to give +-inf on every row (and hard 0/1 probabilities).
+    X_train, X_test, y_train, _ = binary_imbalanced
+    clf = KNearestClusterClassifier(n_neighbors=n_neighbors, random_state=0,
+                                    device="cpu").fit(X_train, y_train)
+    scores = clf.decision_function(X_test)
+    assert np.isfinite(scores).all()
+    assert len(np.unique(np.round(scores, 6))) > 0.8 * len(scores)
+
+
+def test_roc_auc_and_log_loss_scorers(binary_imbalanced):
+    X_train, _, y_train, _ = binary_imbalanced
+    folds = StratifiedKFold(3, shuffle=True, random_state=0)
+    clf = KNearestClusterClassifier(random_state=0, device="cpu")
+    auc = cross_val_score(clf, X_train, y_train, scoring="roc_auc", cv=folds)
+    assert np.isfinite(auc).all() and auc.mean() > 0.8
+    ap = cross_val_score(clf, X_train, y_train, scoring="average_precision", cv=folds)
+    assert np.isfinite(ap).all() and ap.mean() > 0.3
+    nll = cross_val_score(clf, X_train, y_train, scoring="neg_log_loss", cv=folds)
+    assert np.isfinite(nll).all()
+
+
+def test_temperature_calibrates_probabilities(fitted, binary_imbalanced):
+    _, X_test, _, y_test = binary_imbalanced
+    assert 0 < fitted.temperature_ != 1.0
+    calibrated = log_loss(y_test, fitted.predict_proba(X_test))
+    scores = fitted.decision_function(X_test)
+    # The same scores at temperature 1 (the raw rule) are far worse calibrated.
+    raw = 1.0 / (1.0 + np.exp(-scores))
+    assert calibrated < log_loss(y_test, np.column_stack([1 - raw, raw]))
+    assert calibrated < 0.5
+
+
+@pytest.mark.parametrize("method", ["sigmoid", "isotonic"])
+def test_calibrated_classifier_cv(binary_imbalanced, method):
+    X_train, X_test, y_train, y_test = binary_imbalanced
+    calibrated = CalibratedClassifierCV(
+        KNearestClusterClassifier(random_state=0, device="cpu"), method=method, cv=3
+    ).fit(X_train, y_train)
+    proba = calibrated.predict_proba(X_test)
+    assert np.isfinite(proba).all()
+    assert roc_auc_score(y_test, proba[:, 1]) > 0.8
+
+
+def test_tuned_threshold_classifier_cv(binary_imbalanced):
+    X_train, X_test, y_train, y_test = binary_imbalanced
+    tuned = TunedThresholdClassifierCV(
+        KNearestClusterClassifier(random_state=0, device="cpu"),
+        scoring="balanced_accuracy", cv=3, random_state=0).fit(X_train, y_train)
+    assert np.isfinite(tuned.best_threshold_)
+    assert tuned.score(X_test, y_test) > 0.5
+
+
+def test_prior_correction_weighs_classes_not_clusters():
+    # Query between a tail cluster and many head clusters, all at similar
+    # similarity: correction lifts the tail class's score.
+    rng = np.random.default_rng(0)
+    head = rng.normal([1.0, 0.0], 0.3, size=(200, 2))
+    tail = rng.normal([0.0, 1.0], 0.3, size=(10, 2))
+    X, y = np.vstack([head, tail]), np.r_[np.zeros(200, int), np.ones(10, int)]
+    query = np.array([[0.7, 0.7]])
+    plain = KNearestClusterClassifier(n_neighbors=20, random_state=0, device="cpu").fit(X, y)
+    balanced = KNearestClusterClassifier(n_neighbors=20, prior_correction=1.0, random_state=0,
+                                         device="cpu").fit(X, y)
+    assert balanced.decision_function(query)[0] > plain.decision_function(query)[0]
+    np.testing.assert_array_equal(balanced.cluster_centers_, plain.cluster_centers_)
