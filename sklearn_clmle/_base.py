@@ -8,7 +8,7 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.preprocessing import LabelEncoder
+from sklearn.preprocessing import LabelEncoder, QuantileTransformer, StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils import get_tags
@@ -24,6 +24,10 @@ from ._training import EmbeddingNet, EpochProgress, TrainingDivergedError, embed
 from ._validation import check_class_labels, check_cluster_size, check_device, check_input_shape
 from .nn.encoders import ConvEncoder, EmbeddingNetwork, MLPEncoder, MultiHeadEmbeddingNetwork
 from .nn.margin_losses import CosFaceLoss
+
+
+#: What ``feature_scaling="auto"`` does to feature rows (see docs/defaults.md).
+DEFAULT_FEATURE_SCALING = "quantile"
 
 
 class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -48,6 +52,7 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         "callbacks": [None, list],
         "transform_batch_size": [Interval(Integral, 1, None, closed="left")],
         "test_time_flip": ["boolean"],
+        "feature_scaling": [StrOptions({"auto", "quantile", "standard"}), None],
     }
 
     @abstractmethod
@@ -86,7 +91,10 @@ height, width), or torch Dataset
             X, y = validate_data(self, X, y, dtype=np.float32, multi_output=True,
                                  ensure_min_samples=2, allow_nd=True)
             self.input_shape_ = check_input_shape(X, type(self).__name__)
+            X = self._fit_scaler(X)
             features = probe = torch.from_numpy(X)
+        if isinstance(X, Dataset) or len(self.input_shape_) > 1:
+            self._check_no_scaling()
         if self.test_time_flip and len(self.input_shape_) == 1:
             raise ValueError(
                 "test_time_flip=True mirrors images left to right; it needs image inputs "
@@ -163,6 +171,11 @@ height, width), or torch Dataset
         """
         check_is_fitted(self)
         if isinstance(X, Dataset):
+            if self.scaler_ is not None:
+                raise ValueError(
+                    f"This embedder scales feature rows (feature_scaling="
+                    f"{self.feature_scaling!r}) and was fitted on an array; transform an "
+                    "array too, or fit on the dataset (datasets are not scaled).")
             check_input_shape(first_inputs(X, 1, type(self).__name__), type(self).__name__,
                               expected=self.input_shape_)
             return self._embed(X).cpu().numpy()
@@ -172,7 +185,45 @@ height, width), or torch Dataset
             check_input_shape(np.asarray(X), type(self).__name__, expected=self.input_shape_)
         X = validate_data(self, X, dtype=np.float32, reset=False, allow_nd=True)
         check_input_shape(X, type(self).__name__, expected=self.input_shape_)
+        if self.scaler_ is not None:
+            X = self.scaler_.transform(X).astype(np.float32)
         return self._embed(torch.from_numpy(X)).cpu().numpy()
+
+    def _fit_scaler(self, X):
+        """Fit ``scaler_`` on feature rows and return them scaled.
+
+        Users' columns come in their own units (counts up to 1e5 beside
+        0/1 flags); a network needs them on one scale. ``"quantile"`` maps
+        every column through its empirical quantiles to a standard normal,
+        robust to heavy tails and outliers (as tabular deep-learning work
+        preprocesses); ``"standard"`` removes mean and variance.
+        """
+        self.scaler_ = None
+        if len(self.input_shape_) > 1:
+            return X
+        method = self.feature_scaling
+        if method == "auto":
+            # A module of the user's own gets its inputs as given.
+            method = DEFAULT_FEATURE_SCALING if self.module is None else None
+        if method == "quantile":
+            seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+            self.scaler_ = QuantileTransformer(
+                n_quantiles=max(2, min(1000, len(X))), output_distribution="normal",
+                random_state=seed)
+        elif method == "standard":
+            self.scaler_ = StandardScaler()
+        if self.scaler_ is None:
+            return X
+        return self.scaler_.fit_transform(X).astype(np.float32)
+
+    def _check_no_scaling(self):
+        # Scaling applies to feature rows only: images and datasets pass as they are.
+        if self.feature_scaling not in ("auto", None):
+            raise ValueError(
+                f"feature_scaling={self.feature_scaling!r} applies to feature rows "
+                "(n_samples, n_features) only; images and torch datasets are passed to the "
+                "network as they are. Use feature_scaling='auto' or None.")
+        self.scaler_ = None
 
     def _check_dataset(self, dataset, y):
         """Checks of a torch dataset (validate_data's role for arrays).

@@ -98,6 +98,15 @@ class CLMLEEmbedder(BaseClusterEmbedder):
         by sqrt(2), so rows stay unit-norm and a cosine similarity is the
         mean of the two), as the paper does for faces. Doubles the output
         width to ``2 * embedding_dim_``.
+    feature_scaling : {"auto", "quantile", "standard"} or None, default="auto"
+        Scaling of feature rows before the network, fitted in ``fit``
+        (``scaler_``) and applied by ``transform``: users' columns come in
+        their own units. ``"quantile"`` maps each column through its
+        quantiles to a standard normal (robust to heavy tails and outliers),
+        ``"standard"`` removes mean and variance, ``None`` passes rows as they
+        are. ``"auto"`` is ``"quantile"`` for feature rows read by the
+        default MLP (see ``docs/defaults.md``) and ``None`` with a ``module``
+        of your own; images and torch datasets are never scaled.
 
     Attributes
     ----------
@@ -111,6 +120,9 @@ class CLMLEEmbedder(BaseClusterEmbedder):
         per attribute), in eval mode.
     history_ : skorch.History
         Per-epoch records: ``stage``, ``train_loss``, ``n_clusters``, ...
+    scaler_ : QuantileTransformer, StandardScaler or None
+        Fitted feature scaling (``None`` for images, datasets, or
+        ``feature_scaling=None``).
     embedding_dim_ : int
         Output dimension (of each head, with multi-label ``y``).
     device_ : torch.device
@@ -168,7 +180,7 @@ class CLMLEEmbedder(BaseClusterEmbedder):
                  query="hardest", cost_sensitive=True, module=None, module_params=None,
                  embedding_dim=64, lr=1e-3, weight_decay=5e-4, device="auto",
                  random_state=None, verbose=0, callbacks=None, transform_batch_size=1024,
-                 test_time_flip=False):
+                 test_time_flip=False, feature_scaling="auto"):
         self.inter_margin = inter_margin
         self.intra_margin = intra_margin
         self.scale = scale
@@ -192,6 +204,7 @@ class CLMLEEmbedder(BaseClusterEmbedder):
         self.callbacks = callbacks
         self.transform_batch_size = transform_batch_size
         self.test_time_flip = test_time_flip
+        self.feature_scaling = feature_scaling
 
     def _make_cluster_loss(self):
         return ClusterMarginLoss(self.inter_margin, self.intra_margin, self.scale,

@@ -46,7 +46,8 @@ class LMLEEmbedder(BaseClusterEmbedder):
     cluster_size, clusters_per_batch, samples_per_cluster, n_rounds, \
 steps_per_round, pretrain_steps, query, cost_sensitive, \
 module, module_params, embedding_dim, lr, weight_decay, device, \
-random_state, verbose, callbacks, transform_batch_size, test_time_flip
+random_state, verbose, callbacks, transform_batch_size, test_time_flip, \
+feature_scaling
         As in :class:`CLMLEEmbedder` (``query="hardest"`` ranks clusters by
         the cached hinge loss of their members; ``cost_sensitive`` weights
         each anchor by the inverse frequency of its class in the batch).
@@ -100,7 +101,7 @@ n_features_in_, feature_names_in_
                  query="hardest", cost_sensitive=True, module=None, module_params=None,
                  embedding_dim=64, lr=1e-3, weight_decay=5e-4, device="auto",
                  random_state=None, verbose=0, callbacks=None, transform_batch_size=1024,
-                 test_time_flip=False):
+                 test_time_flip=False, feature_scaling="auto"):
         self.intra_margin = intra_margin
         self.locality_margin = locality_margin
         self.inter_margin = inter_margin
@@ -125,6 +126,7 @@ n_features_in_, feature_names_in_
         self.callbacks = callbacks
         self.transform_batch_size = transform_batch_size
         self.test_time_flip = test_time_flip
+        self.feature_scaling = feature_scaling
 
     def _make_cluster_loss(self):
         margins = (self.intra_margin, self.locality_margin, self.inter_margin)

@@ -446,6 +446,12 @@ def fit_temperature(scores, codes):
     """
     scores = torch.nan_to_num(scores.double(), posinf=0.0)
     codes = codes.long()
+    # A class missing from a training fold has no cluster there (-inf): its
+    # held-out samples say nothing about the temperature.
+    scorable = torch.isfinite(scores.gather(1, codes[:, None]))[:, 0]
+    scores, codes = scores[scorable], codes[scorable]
+    if not len(codes):
+        return 1.0
 
     def log_loss(log_t):
         log_proba = torch.log_softmax(scores / math.exp(log_t), dim=1)

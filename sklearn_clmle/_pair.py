@@ -39,7 +39,8 @@ class PairEmbedder(BaseEmbedder):
     max_epochs : int, default=30
         Passes; each is ``ceil(n_samples / (P K))`` batches.
     module, module_params, embedding_dim, lr, weight_decay, device, \
-random_state, verbose, callbacks, transform_batch_size, test_time_flip
+random_state, verbose, callbacks, transform_batch_size, test_time_flip, \
+feature_scaling
         As in :class:`CLMLEEmbedder`.
 
     Attributes
@@ -76,7 +77,7 @@ feature_names_in_
                  samples_per_class=8, max_epochs=30, module=None, module_params=None,
                  embedding_dim=64, lr=1e-3, weight_decay=5e-4, device="auto",
                  random_state=None, verbose=0, callbacks=None, transform_batch_size=1024,
-                 test_time_flip=False):
+                 test_time_flip=False, feature_scaling="auto"):
         self.loss = loss
         self.margin = margin
         self.mining = mining
@@ -94,6 +95,7 @@ feature_names_in_
         self.callbacks = callbacks
         self.transform_batch_size = transform_batch_size
         self.test_time_flip = test_time_flip
+        self.feature_scaling = feature_scaling
 
     def _make_loss(self):
         kwargs = {} if self.margin is None else {"margin": self.margin}

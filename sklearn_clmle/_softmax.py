@@ -90,7 +90,8 @@ class SoftmaxEmbedder(BaseEmbedder):
     max_epochs : int, default=30
         Passes over the data (each ``ceil(n_samples / batch_size)`` batches).
     module, module_params, embedding_dim, lr, weight_decay, device, \
-random_state, verbose, callbacks, transform_batch_size, test_time_flip
+random_state, verbose, callbacks, transform_batch_size, test_time_flip, \
+feature_scaling
         As in :class:`CLMLEEmbedder`.
 
     Attributes
@@ -136,7 +137,7 @@ feature_names_in_
                  module_params=None, embedding_dim=64, lr=1e-3, weight_decay=5e-4,
                  device="auto", random_state=None, verbose=0, callbacks=None,
                  transform_batch_size=1024,
-                 test_time_flip=False):
+                 test_time_flip=False, feature_scaling="auto"):
         self.loss = loss
         self.margin = margin
         self.scale = scale
@@ -159,6 +160,7 @@ feature_names_in_
         self.callbacks = callbacks
         self.transform_batch_size = transform_batch_size
         self.test_time_flip = test_time_flip
+        self.feature_scaling = feature_scaling
 
     def _check_params_vs_input(self, class_counts):
         if self.loss == "focal" and self.class_weight == "deferred":
