@@ -152,7 +152,7 @@ def test_centre_weights_become_the_head(small_split):
     torch.testing.assert_close(norms, torch.ones(4))
     # The head classifies the training data by its nearest centre, mostly right.
     with torch.no_grad():
-        _, logits = emb.module_(torch.tensor(X, dtype=torch.float32))
+        _, logits = emb.module_(torch.tensor(emb.scaler_.transform(X), dtype=torch.float32))
     assert (logits.argmax(1).numpy() == np.searchsorted(emb.classes_, y)).mean() > 0.6
 
 
