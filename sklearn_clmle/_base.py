@@ -27,7 +27,7 @@ from .nn.margin_losses import CosFaceLoss
 
 
 #: What ``feature_scaling="auto"`` does to feature rows (see docs/defaults.md).
-DEFAULT_FEATURE_SCALING = "quantile"
+DEFAULT_FEATURE_SCALING = "standard"
 
 
 class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -418,10 +418,10 @@ class BaseClusterEmbedder(BaseEmbedder):
                                      if self.samples_per_cluster == "auto"
                                      else self.samples_per_cluster)
         batch_size = self.clusters_per_batch * self._samples_per_cluster
-        passes = math.ceil(n_samples / batch_size)
-        self._steps_per_round = (max(20, 2 * passes) if self.steps_per_round == "auto"
+        pretrain_steps, steps_per_round = auto_budget(n_samples, batch_size)
+        self._steps_per_round = (steps_per_round if self.steps_per_round == "auto"
                                  else self.steps_per_round)
-        self._pretrain_steps = (max(50, 10 * passes) if self.pretrain_steps == "auto"
+        self._pretrain_steps = (pretrain_steps if self.pretrain_steps == "auto"
                                 else self.pretrain_steps)
         if self.n_rounds == 0 and self._pretrain_steps == 0:
             raise ValueError("n_rounds=0 and pretrain_steps=0 leave nothing to train.")
@@ -442,6 +442,24 @@ class BaseClusterEmbedder(BaseEmbedder):
             steps_per_round=self._steps_per_round,
             query=self.query,
         )
+
+
+def auto_budget(n_samples, batch_size, *, pretrain_epochs=30, min_pretrain_steps=300,
+                round_epochs=5, min_round_steps=60, max_pretrain_steps=10_000,
+                max_round_steps=2_000):
+    """``"auto"`` training budget: ``(pretrain_steps, steps_per_round)``.
+
+    Epochs over the data (passes of ``batch_size`` samples), so that the
+    network trains as much on 20,000 samples as on 200, with floors for
+    small data sets (a few hundred steps are needed whatever the size) and
+    caps for very large ones. The keyword values are the defaults, chosen on
+    the development suite (``docs/defaults.md``); benchmarks call this with
+    other values to compare rules.
+    """
+    passes = math.ceil(n_samples / batch_size)
+    pretrain = min(max_pretrain_steps, max(min_pretrain_steps, pretrain_epochs * passes))
+    per_round = min(max_round_steps, max(min_round_steps, round_epochs * passes))
+    return pretrain, per_round
 
 
 def auto_cluster_size(class_counts):
