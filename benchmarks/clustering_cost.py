@@ -29,6 +29,7 @@ from threadpoolctl import threadpool_limits
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).parent)]
 import sklearn_clmle._plans as plans  # noqa: E402
+import sklearn_clmle.nn.cluster_index as cluster_index  # noqa: E402
 from sklearn_clmle import CLMLEEmbedder  # noqa: E402
 from sklearn_clmle.nn.clustering import equal_size_spherical_kmeans  # noqa: E402
 from _synthetic import sphere_modes  # noqa: E402
@@ -84,7 +85,7 @@ def round_share(args):
     X = X * 3.0  # raw features, not unit rows: the encoder sees ordinary inputs
     records = {"recluster": [], "kmeans": []}
     original_recluster = plans.ClusterPlan.recluster
-    original_cluster = plans.cluster_within_classes
+    original_cluster = cluster_index.cluster_within_classes
 
     def timed_recluster(self, net):
         seconds, n_clusters = _timed(lambda: original_recluster(self, net))
@@ -96,13 +97,14 @@ def round_share(args):
         records["kmeans"].append(seconds)
         return result
 
-    plans.ClusterPlan.recluster, plans.cluster_within_classes = timed_recluster, timed_cluster
+    plans.ClusterPlan.recluster = timed_recluster
+    cluster_index.cluster_within_classes = timed_cluster
     try:
         embedder = CLMLEEmbedder(n_rounds=args.rounds, pretrain_steps=20, device="cpu",
                                  random_state=args.seed).fit(X, y)
     finally:
-        plans.ClusterPlan.recluster, plans.cluster_within_classes = (original_recluster,
-                                                                    original_cluster)
+        plans.ClusterPlan.recluster = original_recluster
+        cluster_index.cluster_within_classes = original_cluster
     history = embedder.history_
     rounds = [row["dur"] for row in history if row["stage"] == "cluster"]
     return {

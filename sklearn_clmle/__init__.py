@@ -1,6 +1,7 @@
 """Deep embeddings for class-imbalanced data: CLMLE behind scikit-learn estimators."""
 
 from ._clmle import CLMLEEmbedder
+from ._imbalanced_sampler import ImbalancedSampler
 from ._lmle import LMLEEmbedder
 from ._margins import clmle_margin_bounds
 from ._nearest_cluster import KNearestClusterClassifier
@@ -10,6 +11,7 @@ from .metrics import balanced_accuracy, balanced_accuracy_scorer
 
 __all__ = [
     "CLMLEEmbedder",
+    "ImbalancedSampler",
     "KNearestClusterClassifier",
     "LMLEEmbedder",
     "PairEmbedder",

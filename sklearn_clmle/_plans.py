@@ -4,8 +4,8 @@ import math
 
 import torch
 
-from .nn.clustering import cluster_within_classes
-from .nn.sampling import ClassBalancedBatchSampler, ClusterBatchSampler, InterleavedBatchSampler
+from .nn.cluster_index import ClusterIndex
+from .nn.sampling import ClassBalancedBatchSampler, InterleavedBatchSampler
 from ._training import TrainingPlan
 
 
@@ -14,24 +14,12 @@ from ._training import TrainingPlan
 RECLUSTER_TOL = 0.01
 
 
-def recluster_head(embeddings, class_codes, cluster_size, sampler, generator):
-    """Step 1 for one embedding: equal-size spherical k-means per class.
-
-    Installs the clusters in ``sampler`` and returns each sample's cluster.
-    """
-    clusters = cluster_within_classes(embeddings, class_codes.to(embeddings.device),
-                                      cluster_size, tol=RECLUSTER_TOL, generator=generator)
-    sampler.set_clusters(*clusters)
-    return clusters[0]
-
-
-def cluster_head_loss(cluster_loss, sampler, sample_cluster, embeddings, class_codes, indices):
+def cluster_head_loss(cluster_loss, index, embeddings, class_codes, indices):
     """The cluster loss of one embedding on a batch; caches the per-sample losses in
-    ``sampler`` for its hardest-query choice."""
-    cluster_ids = sample_cluster[indices.to(sample_cluster.device)]
-    per_sample = cluster_loss.per_sample(embeddings, cluster_ids.to(embeddings.device),
-                                         class_codes)
-    sampler.record_losses(indices, per_sample)
+    the :class:`~.nn.ClusterIndex` ``index`` for its hardest-query choice."""
+    cluster_ids = index.cluster_ids(indices).to(embeddings.device)
+    per_sample = cluster_loss.per_sample(embeddings, cluster_ids, class_codes)
+    index.record_losses(indices, per_sample)
     return cluster_loss.reduce(per_sample, class_codes)
 
 
@@ -94,8 +82,11 @@ class ClusterPlan(TrainingPlan):
         """The batch samplers of the pre-training and of the cluster rounds."""
         return (ClassBalancedBatchSampler(class_codes, self.batch_size, pretrain_steps,
                                           self.generator),
-                ClusterBatchSampler(class_codes, clusters_per_batch, samples_per_cluster,
-                                    steps_per_round, self.generator, query=query))
+                ClusterIndex(class_codes, cluster_size=self.cluster_size,
+                             clusters_per_batch=clusters_per_batch,
+                             samples_per_cluster=samples_per_cluster,
+                             steps_per_epoch=steps_per_round, query=query,
+                             generator=self.generator, tol=RECLUSTER_TOL))
 
     def on_epoch_begin(self, net, **kwargs):
         epoch = len(net.history) - 1  # skorch has already opened this epoch's row
@@ -111,10 +102,7 @@ class ClusterPlan(TrainingPlan):
 
         Returns the number of clusters.
         """
-        self.sample_cluster = recluster_head(self.embed_training_data(net), self.class_codes,
-                                             self.cluster_size, self.cluster_sampler,
-                                             self.generator)
-        return int(self.cluster_sampler.centroids.shape[0])
+        return self.cluster_sampler.refresh(self.embed_training_data(net)).n_clusters
 
     def softmax_term(self, cosine_logits, class_codes):
         """The (cost-sensitive) cosine softmax of the pre-training and auxiliary term."""
@@ -122,8 +110,8 @@ class ClusterPlan(TrainingPlan):
 
     def cluster_term(self, embeddings, class_codes, indices):
         """The cluster loss of the batch, feeding the hardest-query cache."""
-        return cluster_head_loss(self.cluster_loss, self.cluster_sampler, self.sample_cluster,
-                                 embeddings, class_codes, indices)
+        return cluster_head_loss(self.cluster_loss, self.cluster_sampler, embeddings,
+                                 class_codes, indices)
 
     def loss(self, y_pred, class_codes, indices):
         embeddings, cosine_logits = y_pred
@@ -176,11 +164,8 @@ pretrain_steps, n_rounds, steps_per_round, query
     def recluster(self, net):
         embeddings = self.embed_training_data(net)
         heads = embeddings.reshape(len(embeddings), self.class_codes.shape[1], -1)
-        self.sample_cluster = torch.stack([
-            recluster_head(heads[:, a], self.class_codes[:, a], self.cluster_size, sampler,
-                           self.generator)
-            for a, sampler in enumerate(self.cluster_sampler.samplers)], dim=1)
-        return sum(int(s.centroids.shape[0]) for s in self.cluster_sampler.samplers)
+        return sum(index.refresh(heads[:, a]).n_clusters
+                   for a, index in enumerate(self.cluster_sampler.samplers))
 
     def softmax_term(self, cosine_logits, class_codes):
         single = super().softmax_term
@@ -189,9 +174,9 @@ pretrain_steps, n_rounds, steps_per_round, query
 
     def cluster_term(self, embeddings, class_codes, indices):
         return torch.stack([
-            cluster_head_loss(self.cluster_loss, sampler, self.sample_cluster[:, a],
-                              embeddings[:, a], class_codes[:, a], indices)
-            for a, sampler in enumerate(self.cluster_sampler.samplers)]).mean()
+            cluster_head_loss(self.cluster_loss, index, embeddings[:, a], class_codes[:, a],
+                              indices)
+            for a, index in enumerate(self.cluster_sampler.samplers)]).mean()
 
 
 class SingleLossPlan(TrainingPlan):

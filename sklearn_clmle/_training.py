@@ -78,8 +78,9 @@ class _LazySampler:
         # skorch's dataset indexes tensors through scikit-learn's
         # `_safe_indexing`, which wants NumPy index arrays; a DataLoader's
         # batch_sampler hands each index to the user's dataset, which wants ints.
+        # Samplers yield index tensors or (ClusterIndex, a torch Sampler) lists.
         convert = torch.Tensor.tolist if self.as_lists else torch.Tensor.numpy
-        return (convert(indices) for indices in self.plan.current_sampler)
+        return (convert(torch.as_tensor(indices)) for indices in self.plan.current_sampler)
 
     def __len__(self):
         return len(self.plan.current_sampler)

@@ -9,7 +9,7 @@ from sklearn_clmle import CLMLEEmbedder, KNearestClusterClassifier, LMLEEmbedder
 from sklearn_clmle._plans import ClusterPlan
 from sklearn_clmle.metrics import balanced_accuracy
 from sklearn_clmle.nn import (
-    ClusterBatchSampler,
+    ClusterIndex,
     TripleHeaderHingeLoss,
     cluster_within_classes,
     mine_quintuplets,
@@ -71,10 +71,10 @@ def test_plan_drives_the_hinge_loss_and_caches_its_values(fitted, small_long_tai
     Z = torch.as_tensor(fitted.transform(X))
     plan.cluster_sampler.set_clusters(*cluster_within_classes(
         Z, codes, 10, generator=torch.Generator().manual_seed(0)))
-    plan.sample_cluster, plan.stage = plan.cluster_sampler.sample_cluster, "cluster"
-    batch = next(iter(plan.cluster_sampler))
+    plan.stage = "cluster"
+    batch = torch.tensor(next(iter(plan.cluster_sampler)))
     total = plan.loss((Z[batch], None), codes[batch], batch)
-    per_sample = plan.cluster_loss.per_sample(Z[batch], plan.sample_cluster[batch],
+    per_sample = plan.cluster_loss.per_sample(Z[batch], plan.cluster_sampler.cluster_ids(batch),
                                               codes[batch])
     torch.testing.assert_close(total, per_sample.mean())
     torch.testing.assert_close(plan.cluster_sampler.sample_loss[batch], per_sample)
@@ -88,7 +88,8 @@ def test_cluster_batches_give_p_minus_partners(fitted, small_long_tailed):
     codes = torch.as_tensor(np.unique(y, return_inverse=True)[1])
     sample_cluster, centroids, cluster_class = cluster_within_classes(
         Z, codes, 10, generator=torch.Generator().manual_seed(0))
-    sampler = ClusterBatchSampler(codes, 4, 10, 30, torch.Generator().manual_seed(1))
+    sampler = ClusterIndex(codes, cluster_size=10, clusters_per_batch=4, samples_per_cluster=10,
+                           steps_per_epoch=30, generator=torch.Generator().manual_seed(1))
     sampler.set_clusters(sample_cluster, centroids, cluster_class)
     n_checked = 0
     for batch in sampler:

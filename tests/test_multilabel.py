@@ -27,7 +27,7 @@ from sklearn_clmle.metrics import (
     mean_balanced_accuracy_scorer,
 )
 from sklearn_clmle.nn import (
-    ClusterBatchSampler,
+    ClusterIndex,
     ClusterMarginLoss,
     CosFaceLoss,
     InterleavedBatchSampler,
@@ -104,7 +104,10 @@ def test_each_head_is_weighted_by_its_own_attribute(tiny_params):
     clusters = torch.tensor([[0, 2], [1, 3], [1, 3], [2, 4], [2, 5], [1, 5]])
     embeddings = torch.nn.functional.normalize(torch.randn(6, 2, 4, dtype=torch.float64), dim=2)
     plan = _plan(codes)
-    plan.sample_cluster = clusters
+    for a, index in enumerate(plan.cluster_sampler.samplers):
+        # install the hand-made clusters (the centroids play no part in the loss)
+        cluster_class = torch.zeros(6, dtype=torch.long).scatter_(0, clusters[:, a], codes[:, a])
+        index.set_clusters(clusters[:, a], torch.eye(6), cluster_class)
     indices = torch.arange(6)
     total = plan.cluster_term(embeddings, codes, indices)
 
@@ -148,18 +151,18 @@ def test_each_batch_is_drawn_from_one_attributes_clusters():
     plan.recluster(net=None)
     sampler = plan.cluster_sampler
     assert isinstance(sampler, InterleavedBatchSampler)
-    assert [type(s) for s in sampler.samplers] == [ClusterBatchSampler] * 2
+    assert [type(s) for s in sampler.samplers] == [ClusterIndex] * 2
     for a, s in enumerate(sampler.samplers):
-        assert_array_equal(s.class_codes, codes[:, a])
+        assert_array_equal(s.labels, codes[:, a])
     spans_other = []
     for step, batch in enumerate(sampler):
         own, other = step % 2, 1 - step % 2
-        _, sizes = torch.unique(plan.sample_cluster[batch, own], return_counts=True)
+        _, sizes = torch.unique(sampler.samplers[own].cluster_ids(batch), return_counts=True)
         # M = 3 clusters of the batch's attribute, at most 2 members each
         assert len(sizes) <= 3 and int(sizes.max()) <= 2
         # both classes of that attribute are in the batch (Sec. 3.3)
         assert set(codes[batch, own].tolist()) == {0, 1}
-        spans_other.append(len(torch.unique(plan.sample_cluster[batch, other])))
+        spans_other.append(len(torch.unique(sampler.samplers[other].cluster_ids(batch))))
     assert step == 5
     # the other attribute's clusters are not what the batch was built from
     assert max(spans_other) > 3

@@ -1,4 +1,6 @@
-"""Tests of the cluster batch sampler (Sec. 3.3) and the class-balanced sampler."""
+"""Tests of the cluster batches of Sec. 3.3 (drawn by ``ClusterIndex`` from installed
+clusters) and of the class-balanced sampler; ``test_cluster_index.py`` tests the
+clustering side of the index."""
 
 import math
 from collections import Counter
@@ -6,7 +8,8 @@ from collections import Counter
 import pytest
 import torch
 
-from sklearn_clmle.nn.sampling import ClassBalancedBatchSampler, ClusterBatchSampler
+from sklearn_clmle.nn.cluster_index import ClusterIndex
+from sklearn_clmle.nn.sampling import ClassBalancedBatchSampler
 
 
 def _layout(angles, classes, sizes):
@@ -22,8 +25,9 @@ def _layout(angles, classes, sizes):
 def _sampler(layout, n_clusters_per_batch, samples_per_cluster=3, n_batches=60, seed=0,
              query="hardest"):
     class_codes, sample_cluster, centroids, cluster_class = layout
-    sampler = ClusterBatchSampler(class_codes, n_clusters_per_batch, samples_per_cluster,
-                                  n_batches, torch.Generator().manual_seed(seed), query=query)
+    sampler = ClusterIndex(class_codes, cluster_size=1, clusters_per_batch=n_clusters_per_batch,
+                           samples_per_cluster=samples_per_cluster, steps_per_epoch=n_batches,
+                           generator=torch.Generator().manual_seed(seed), query=query)
     sampler.set_clusters(sample_cluster, centroids, cluster_class)
     return sampler
 
@@ -126,7 +130,8 @@ def test_samples_per_cluster_without_replacement_and_small_clusters_whole():
     sizes = torch.bincount(sample_cluster)
     taken = Counter()
     for batch in sampler:
-        assert batch.dtype == torch.long
+        assert all(type(i) is int for i in batch)  # index lists for batch_sampler=
+        batch = torch.tensor(batch)
         assert batch.unique().numel() == batch.numel()  # no sample twice
         clusters = sample_cluster[batch]
         for k in clusters.unique().tolist():
@@ -145,20 +150,20 @@ def test_batch_size_is_sum_of_per_cluster_takes():
     for batch in sampler:
         clusters = _batch_clusters(batch, CIRCLE)
         assert len(clusters) == 3
-        assert batch.numel() == sum(min(4, int(sizes[k])) for k in clusters)
+        assert len(batch) == sum(min(4, int(sizes[k])) for k in clusters)
 
 
 def test_more_clusters_requested_than_exist_takes_all():
     sampler = _sampler(CIRCLE, 10, samples_per_cluster=100, n_batches=5)
     for batch in sampler:
-        assert sorted(batch.tolist()) == list(range(len(CIRCLE[1])))
+        assert sorted(batch) == list(range(len(CIRCLE[1])))
 
 
 def test_same_seed_same_batches_different_seed_different():
     def run(seed):
         sampler = _sampler(CIRCLE, 3, n_batches=20, seed=seed)
         _record_cluster_losses(sampler, CIRCLE, [1.0, 2.0, 3.0, 0.5, None, 0.2])
-        return [batch.tolist() for batch in sampler]
+        return list(sampler)
 
     assert run(5) == run(5)
     assert run(5) != run(6)

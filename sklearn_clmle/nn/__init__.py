@@ -1,8 +1,9 @@
 """Torch building blocks of the library: losses, clustering, batch samplers,
-encoders, nearest-cluster search and open-set verification metrics. Nothing
-here imports scikit-learn, so the pieces can be used in any torch training
-loop."""
+the cluster index of Sec. 3.3, encoders, nearest-cluster search and open-set
+verification metrics. Nothing here imports scikit-learn, so the pieces can
+be used in any torch training loop."""
 
+from .cluster_index import ClusterIndex
 from .clustering import cluster_within_classes, equal_size_spherical_kmeans
 from .encoders import ConvEncoder, EmbeddingNetwork, MLPEncoder, MultiHeadEmbeddingNetwork
 from .losses import ClusterMarginLoss, inverse_frequency_weights
@@ -28,7 +29,6 @@ from .quintuplets import Quintuplets, TripleHeaderHingeLoss, mine_quintuplets
 from .sampling import (
     ClassBalancedBatchSampler,
     ClassBlockBatchSampler,
-    ClusterBatchSampler,
     InterleavedBatchSampler,
     RandomBatchSampler,
 )
@@ -49,7 +49,7 @@ __all__ = [
     "ClassBlockBatchSampler",
     "ClassCentreTracker",
     "ClassRectificationLoss",
-    "ClusterBatchSampler",
+    "ClusterIndex",
     "ClusterMarginLoss",
     "ContrastiveLoss",
     "ConvEncoder",

@@ -2,13 +2,15 @@
 
 They are meant for ``DataLoader(dataset, sampler=..., batch_size=None)``, so
 that a whole batch is gathered with one indexing operation instead of a
-Python loop over samples.
+Python loop over samples. The cluster batches of Sec. 3.3 come from
+:class:`~sklearn_clmle.nn.ClusterIndex` (``cluster_index.py``), which also
+holds the clusters they are drawn from.
 """
 
 import torch
 
-__all__ = ["ClassBalancedBatchSampler", "ClassBlockBatchSampler", "ClusterBatchSampler",
-           "InterleavedBatchSampler", "RandomBatchSampler"]
+__all__ = ["ClassBalancedBatchSampler", "ClassBlockBatchSampler", "InterleavedBatchSampler",
+           "RandomBatchSampler"]
 
 
 def _group_index(group_of_sample, n_groups):
@@ -80,119 +82,6 @@ class ClassBalancedBatchSampler:
             offset = (torch.rand(self.batch_size, generator=self.generator)
                       * self.counts[classes]).long()
             yield self.members[self.starts[classes] + offset]
-
-
-class ClusterBatchSampler:
-    """Mini-batches of clusters, Sec. 3.3 steps 2-3 of Huang et al.
-
-    For each batch: draw a class uniformly; take its query cluster (the one
-    with the highest cached mean sample loss, or a uniform one); add the
-    ``n_clusters_per_batch - 1`` clusters whose centroids have the largest
-    inner product with the query's, making sure that both another cluster of
-    the same class (when the class has one) and a cluster of another class are
-    among them; sample up to ``samples_per_cluster`` members of each cluster
-    without replacement.
-
-    Parameters
-    ----------
-    class_codes : Tensor of shape (n_samples,)
-        Integer class codes.
-    n_clusters_per_batch : int
-        ``M``, clusters per batch (at least 2).
-    samples_per_cluster : int
-        Members drawn from each cluster (all of a smaller cluster).
-    n_batches : int
-        Batches per pass (one skorch epoch).
-    generator : torch.Generator
-        CPU generator driving all random draws.
-    query : {"hardest", "uniform"}, default="hardest"
-        How the query cluster of the drawn class is chosen (Table 7 ablation).
-
-    Notes
-    -----
-    Call :meth:`set_clusters` before iterating and after every re-clustering.
-    Feed per-sample losses back with :meth:`record_losses`. Clusters none of
-    whose members have a recorded loss count as hardest, so every cluster is
-    visited early.
-    """
-
-    def __init__(self, class_codes, n_clusters_per_batch, samples_per_cluster, n_batches,
-                 generator, query="hardest"):
-        self.class_codes = class_codes.cpu()
-        self.n_classes = int(self.class_codes.max()) + 1
-        self.n_clusters_per_batch = n_clusters_per_batch
-        self.samples_per_cluster = samples_per_cluster
-        self.n_batches = n_batches
-        self.generator = generator
-        self.query = query
-        self.sample_loss = torch.full((self.class_codes.numel(),), float("nan"))
-
-    def set_clusters(self, sample_cluster, centroids, cluster_class):
-        """Install a new clustering (global cluster ids, unit centroids, class per cluster)."""
-        self.sample_cluster = sample_cluster.cpu()
-        self.centroids = centroids.detach().cpu()
-        self.cluster_class = cluster_class.cpu()
-        n_clusters = self.centroids.shape[0]
-        self.members, self.starts, self.counts = _group_index(self.sample_cluster, n_clusters)
-        # One sort instead of a scan per class: thousands of identities stay cheap.
-        by_class, _, class_counts = _group_index(self.cluster_class, self.n_classes)
-        self.class_clusters = list(torch.split(by_class, class_counts.tolist()))
-        # Only classes that own a cluster can provide a query cluster.
-        self.query_classes = [c for c, owned in enumerate(self.class_clusters) if owned.numel()]
-
-    def record_losses(self, indices, losses):
-        """Cache the latest loss of each sample in a batch."""
-        self.sample_loss[indices.cpu()] = losses.detach().float().cpu()
-
-    def cluster_losses(self):
-        """Mean cached loss per cluster; ``inf`` for clusters never seen."""
-        n_clusters = self.centroids.shape[0]
-        seen = ~torch.isnan(self.sample_loss)
-        total = torch.zeros(n_clusters).index_add_(
-            0, self.sample_cluster[seen], self.sample_loss[seen])
-        count = torch.bincount(self.sample_cluster[seen], minlength=n_clusters)
-        return torch.where(count > 0, total / count.clamp_min(1), torch.tensor(float("inf")))
-
-    def __len__(self):
-        return self.n_batches
-
-    def __iter__(self):
-        for _ in range(self.n_batches):
-            yield self._draw_batch(self._select_clusters())
-
-    def _pick(self, candidates):
-        choice = torch.randint(candidates.numel(), (1,), generator=self.generator)
-        return candidates[choice].item()
-
-    def _query_cluster(self):
-        klass = self.query_classes[
-            torch.randint(len(self.query_classes), (1,), generator=self.generator).item()]
-        candidates = self.class_clusters[klass]
-        if self.query == "hardest":
-            losses = self.cluster_losses()[candidates]
-            candidates = candidates[losses == losses.max()]
-        return self._pick(candidates)
-
-    def _select_clusters(self):
-        """Query cluster first, then its nearest clusters by centroid inner product."""
-        query = self._query_cluster()
-        similarity = self.centroids @ self.centroids[query]
-        similarity[query] = float("-inf")
-        n_others = min(self.n_clusters_per_batch - 1, similarity.numel() - 1)
-        nearest = similarity.topk(n_others).indices
-        same_class = self.cluster_class == self.cluster_class[query]
-        # Greedy fix-up (Sec. 3.3): when a kind of cluster is missing, the
-        # least similar pick gives way to the nearest cluster of that kind.
-        # Other-class clusters are fixed last so they win when M == 2.
-        for wanted in (same_class.clone(), ~same_class):
-            wanted[query] = False
-            if n_others and wanted.any() and not wanted[nearest].any():
-                nearest[-1] = torch.where(wanted, similarity, float("-inf")).argmax()
-        return torch.cat([torch.tensor([query]), nearest])
-
-    def _draw_batch(self, clusters):
-        return _draw_members(self.members, self.starts, self.counts, clusters,
-                             self.samples_per_cluster, self.generator)
 
 
 class RandomBatchSampler:

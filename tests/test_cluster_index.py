@@ -1,0 +1,281 @@
+"""Tests of the cluster index of Sec. 3.3 (``sklearn_clmle.nn.ClusterIndex``)."""
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+
+from sklearn_clmle import CLMLEEmbedder, KNearestClusterClassifier, LMLEEmbedder
+from sklearn_clmle.metrics import balanced_accuracy
+from sklearn_clmle.nn import (
+    ClassBalancedBatchSampler,
+    ClusterIndex,
+    ClusterMarginLoss,
+    CosFaceLoss,
+    EmbeddingNetwork,
+    MLPEncoder,
+)
+
+# Explicit settings (no "auto"), so the pinned numbers below do not move when
+# the "auto" rules change. The encoder is the default MLP (single-label) or
+# its trunk (multi-label) passed as a module of the user's own, which the
+# estimators feed with unscaled rows.
+PINNED_PARAMS = dict(cluster_size=10, clusters_per_batch=4, samples_per_cluster=5, n_rounds=2,
+                     steps_per_round=6, pretrain_steps=4, embedding_dim=8, module=MLPEncoder,
+                     random_state=0, device="cpu")
+MLP_PARAMS = dict(in_features=64, embedding_dim=8, hidden_units=(32,))
+TRUNK_PARAMS = {**MLP_PARAMS, "embedding_dim": None}
+
+# Recorded before ClusterPlan was moved onto ClusterIndex (one mechanism for
+# the estimators and for plain torch loops): the first 4 coordinates of the
+# embeddings of rows 0, 100 and 239 and the loss of every epoch.
+PINNED = {
+    "single": (CLMLEEmbedder,
+               [[-0.032929, 0.537661, -0.566309, 0.127280],
+                [0.191622, 0.568929, 0.037586, -0.113179],
+                [0.626298, 0.457806, -0.483747, 0.072307]],
+               [3.002138, 6.376048, 4.865023]),
+    "multilabel": (CLMLEEmbedder,
+                   [[-0.006332, 0.404817, -0.395322, 0.276912],
+                    [0.300053, 0.502034, -0.166661, -0.062662],
+                    [0.442309, 0.218756, -0.227873, 0.298398]],
+                   [1.246267, 5.710451, 5.110850]),
+    "lmle": (LMLEEmbedder,
+             [[-0.033146, 0.523590, -0.611223, -0.226975],
+              [0.170738, 0.538148, -0.167048, -0.268653],
+              [0.553024, 0.442936, -0.495927, -0.133224]],
+             [3.002138, 4.305117, 3.557538]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PINNED))
+def test_estimator_outputs_are_pinned(case, small_long_tailed):
+    X, y = small_long_tailed
+    estimator, embeddings, losses = PINNED[case]
+    target = np.column_stack([y % 2, y < 4]) if case == "multilabel" else y
+    module_params = TRUNK_PARAMS if case == "multilabel" else MLP_PARAMS
+    emb = estimator(**PINNED_PARAMS, module_params=module_params).fit(X, target)
+    np.testing.assert_allclose(emb.transform(X[[0, 100, 239]])[:, :4], embeddings, atol=2e-6)
+    np.testing.assert_allclose(emb.history_[:, "train_loss"], losses, rtol=1e-5)
+
+
+# ---------------------------------------------------------------------------
+# The index on its own
+
+
+def _blobs(sizes, dim=4, seed=0):
+    """Class codes and embeddings of classes of the given sizes (Gaussian blobs)."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes))
+    means = torch.randn(len(sizes), dim, generator=g)
+    return labels, means[labels] + 0.5 * torch.randn(len(labels), dim, generator=g)
+
+
+def _index(labels, seed=0, **kwargs):
+    params = dict(cluster_size=5, clusters_per_batch=4, samples_per_cluster=3,
+                  steps_per_epoch=30, generator=torch.Generator().manual_seed(seed))
+    return ClusterIndex(labels, **{**params, **kwargs})
+
+
+def test_refresh_gives_equal_size_clusters_within_each_class():
+    sizes = [37, 20, 9, 4, 1]
+    labels, Z = _blobs(sizes)
+    index = _index(labels).refresh(Z)
+    assert index.n_clusters == sum(max(1, n // 5) for n in sizes)
+    assert torch.equal(index.cluster_class[index.sample_cluster], labels)
+    torch.testing.assert_close(index.centroids.norm(dim=1), torch.ones(index.n_clusters))
+    for c, n in enumerate(sizes):
+        own = torch.nonzero(index.cluster_class == c).flatten()
+        assert len(own) == max(1, n // 5)
+        counts = torch.bincount(index.sample_cluster[labels == c] - own[0])
+        assert int(counts.sum()) == n and int(counts.max() - counts.min()) <= 1
+
+
+def _oracle_clusters(index, query):
+    # Plain-Python Sec. 3.3 step 2: the M - 1 clusters nearest to the query by
+    # centroid inner product, with the least similar pick replaced by the
+    # nearest same-class cluster, then the nearest other-class cluster, when
+    # that kind is missing and exists.
+    k = index.n_clusters
+    sim = [float(index.centroids[j] @ index.centroids[query]) for j in range(k)]
+    others = sorted((j for j in range(k) if j != query), key=lambda j: -sim[j])
+    picks = others[: index.clusters_per_batch - 1]
+    klass = int(index.cluster_class[query])
+    for same in (True, False):
+        kind = [j for j in others if (int(index.cluster_class[j]) == klass) == same]
+        if kind and not any(j in kind for j in picks):
+            picks[-1] = kind[0]
+    return {query, *picks}
+
+
+@pytest.mark.parametrize("query", ["hardest", "uniform"])
+def test_batches_are_a_query_cluster_and_its_nearest_clusters(query):
+    labels, Z = _blobs([30, 22, 12, 6])
+    index = _index(labels, query=query).refresh(Z)
+    for batch in index:
+        clusters = index.cluster_ids(batch)
+        query_cluster = int(clusters[0])  # the query's members come first
+        assert set(clusters.tolist()) == _oracle_clusters(index, query_cluster)
+        # up to samples_per_cluster distinct members of each cluster
+        assert len(set(batch)) == len(batch)
+        assert int(torch.bincount(clusters).max()) <= 3
+        if query == "hardest":
+            losses = index.cluster_losses()
+            own = index.cluster_class == index.cluster_class[query_cluster]
+            assert losses[query_cluster] == losses[own].max()
+        index.record_losses(batch, torch.rand(len(batch)))
+
+
+def test_recorded_losses_steer_the_hardest_query_across_a_refresh():
+    labels, Z = _blobs([30, 10])
+    index = _index(labels, clusters_per_batch=2).refresh(Z)
+    index.record_losses(torch.arange(40), torch.zeros(40))
+    hardest = int(index.sample_cluster[3])  # a class-0 cluster
+    members = torch.nonzero(index.sample_cluster == hardest).flatten()
+    index.record_losses(members, torch.ones(len(members)))
+    queries = {int(index.cluster_ids(batch)[0]) for batch in index
+               if int(labels[batch[0]]) == 0}
+    assert queries == {hardest}
+    # the cache is per sample, so it survives a refresh on the same embeddings
+    index.refresh(Z)
+    assert float(index.cluster_losses().max()) > 0
+
+
+def test_same_generator_seed_same_clusters_and_batches():
+    labels, Z = _blobs([25, 15, 7])
+
+    def run(seed):
+        index = _index(labels, seed=seed).refresh(Z)
+        return index.sample_cluster.tolist(), list(index)
+
+    assert run(3) == run(3)
+    assert run(3) != run(4)
+    torch.manual_seed(0)  # without a generator, torch's global seed decides
+    first = list(_index(labels, generator=None).refresh(Z))
+    torch.manual_seed(0)
+    assert list(_index(labels, generator=None).refresh(Z)) == first
+
+
+class IntIndexedDataset(Dataset):
+    """Map-style dataset that only accepts int indices (as a user's dataset might)."""
+
+    def __init__(self, features, labels):
+        self.features, self.labels = features, labels
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        assert type(i) is int
+        return self.features[i], self.labels[i], i
+
+
+def test_dataloader_over_a_map_style_dataset():
+    labels, Z = _blobs([25, 15, 7])
+    index = _index(labels, steps_per_epoch=7).refresh(Z)
+    loader = DataLoader(IntIndexedDataset(Z, labels), batch_sampler=index)
+    assert len(loader) == 7
+    batches = list(loader)
+    assert len(batches) == 7
+    for x, c, i in batches:
+        assert torch.equal(x, Z[i]) and torch.equal(c, labels[i])
+        assert 2 <= len(i) <= 4 * 3
+        assert index.cluster_ids(i).dtype == torch.long
+    assert len(list(loader)) == 7  # a second epoch
+
+
+def test_cluster_ids_accept_lists_and_keep_the_device():
+    labels, Z = _blobs([10, 10])
+    index = _index(labels).refresh(Z)
+    ids = index.cluster_ids([0, 19])
+    assert ids.tolist() == index.sample_cluster[[0, 19]].tolist()
+    assert index.cluster_ids(torch.tensor([0, 19])).device == torch.device("cpu")
+
+
+def test_bad_inputs_and_states_name_cause_and_fix():
+    labels, Z = _blobs([10, 10])
+    with pytest.raises(RuntimeError, match=r"call refresh\(embeddings\)"):
+        next(iter(_index(labels)))
+    with pytest.raises(RuntimeError, match=r"call refresh\(embeddings\)"):
+        _index(labels).cluster_ids([0])
+    with pytest.raises(ValueError, match=r"one row per label, got \(19, 4\)"):
+        _index(labels).refresh(Z[:19])
+    with pytest.raises(ValueError, match="integer class codes.*numpy.unique"):
+        ClusterIndex(labels.float(), cluster_size=5)
+    with pytest.raises(ValueError, match="class codes >= 0"):
+        ClusterIndex(labels - 1, cluster_size=5)
+    with pytest.raises(ValueError, match="clusters_per_batch must be an integer >= 2"):
+        ClusterIndex(labels, cluster_size=5, clusters_per_batch=1)
+    with pytest.raises(ValueError, match="cluster_size must be an integer >= 1"):
+        ClusterIndex(labels, cluster_size=0)
+    with pytest.raises(ValueError, match="query must be 'hardest' or 'uniform'"):
+        ClusterIndex(labels, cluster_size=5, query="easiest")
+    index = _index(labels).refresh(Z)
+    with pytest.raises(ValueError, match="one value per index.*per-sample"):
+        index.record_losses([0, 1], torch.tensor(1.0))
+
+
+# ---------------------------------------------------------------------------
+# A plain torch loop with the library's pieces
+
+
+def test_plain_torch_loop_reproduces_the_estimator_and_learns(small_long_tailed,
+                                                              long_tailed_digits):
+    # The loop of examples/plot_torch_training_loop.py on a small MLP: seeded
+    # as CLMLEEmbedder seeds torch, it makes the same draws through the same
+    # ClusterIndex, so it learns the very same embedding.
+    X, y = small_long_tailed
+    settings = dict(cluster_size=10, clusters_per_batch=4, samples_per_cluster=8,
+                    pretrain_steps=30, n_rounds=2, steps_per_round=15)
+    classes, codes = np.unique(y, return_inverse=True)
+    codes = torch.as_tensor(codes)
+    features = torch.tensor(X, dtype=torch.float32)
+
+    seed = int(np.random.RandomState(0).randint(np.iinfo(np.int32).max))
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    network = EmbeddingNetwork(MLPEncoder(64, 16, hidden_units=(64,)), 16, len(classes))
+    optimizer = torch.optim.AdamW(network.parameters(), lr=1e-3, weight_decay=5e-4)
+    dataset = TensorDataset(features, codes, torch.arange(len(codes)))
+    batch_size = settings["clusters_per_batch"] * settings["samples_per_cluster"]
+    softmax = CosFaceLoss(scale=8.0, margin=0.0, cost_sensitive=True)
+    cluster_loss = ClusterMarginLoss()
+
+    def step(loss):
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    network.train()
+    pretrain = ClassBalancedBatchSampler(codes, batch_size, settings["pretrain_steps"],
+                                         generator)
+    for x, c, _ in DataLoader(dataset, batch_sampler=pretrain):
+        step(softmax(network(x)[1], c))
+    index = ClusterIndex(codes, cluster_size=settings["cluster_size"],
+                         clusters_per_batch=settings["clusters_per_batch"],
+                         samples_per_cluster=settings["samples_per_cluster"],
+                         steps_per_epoch=settings["steps_per_round"], generator=generator)
+    for _ in range(settings["n_rounds"]):
+        network.eval()
+        with torch.no_grad():
+            index.refresh(network.embed(features))
+        network.train()
+        for x, c, i in DataLoader(dataset, batch_sampler=index):
+            per_sample = cluster_loss.per_sample(network.embed(x), index.cluster_ids(i), c)
+            index.record_losses(i, per_sample)
+            step(cluster_loss.reduce(per_sample, c))
+    network.eval()
+
+    keep = np.isin(long_tailed_digits.y_test, classes)
+    X_test, y_test = long_tailed_digits.X_test[keep], long_tailed_digits.y_test[keep]
+    with torch.no_grad():
+        Z_train = network.embed(features).numpy()
+        Z_test = network.embed(torch.as_tensor(X_test, dtype=torch.float32)).numpy()
+    estimator = CLMLEEmbedder(module=MLPEncoder, module_params=dict(
+        in_features=64, embedding_dim=16, hidden_units=(64,)), random_state=0, device="cpu",
+        **settings).fit(X, y)
+    np.testing.assert_array_equal(estimator.transform(X), Z_train)
+
+    classifier = KNearestClusterClassifier(random_state=0, device="cpu").fit(Z_train, y)
+    score = balanced_accuracy(y_test, classifier.predict(Z_test))
+    assert score > 0.9, score  # 0.98 when written; chance is 0.25 (4 balanced classes)
