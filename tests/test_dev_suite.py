@@ -130,3 +130,27 @@ def test_binary_folds_partition():
     with pytest.raises(ValueError, match="folds|fold"):
         _suite.task("binary:yeast3", 5)
 
+
+def test_dev_suite_methods_and_report():
+    """The command's pieces that need no training: variants, cache keys, factories, report."""
+    import dev_suite
+
+    assert dev_suite.parse_variant('v={"emb__n_rounds": 3}') == ("v", {"emb__n_rounds": 3})
+    assert (dev_suite.row_key("t", "CLMLE", {"b": 1, "a": 2}, 0, "1")
+            == dev_suite.row_key("t", "CLMLE", {"a": 2, "b": 1}, 0, "1"))
+    data = _suite.task("perceptual:digits-canvas-exp50", 0)
+    pipe = dev_suite.clmle(data, 0, {"emb__n_rounds": 3, "clf__n_neighbors": 10})
+    assert pipe.get_params()["emb__module_params"] == {"image_shape": (1, 11, 11)}
+    assert pipe.get_params()["clf__n_neighbors"] == 10
+    pipe = dev_suite.clmle(data, 0, {"readout": "logreg", "encoder": "mlp", "clf__C": 0.5})
+    assert pipe.get_params()["emb__module"] is None
+    assert pipe.get_params()["clf__logisticregression__C"] == 0.5
+    net = dev_suite.network(data, 0, "logit-adjusted")[-1]
+    assert (net.batch_size, net.max_epochs) == (64, 200)  # 402 rows: 6 steps an epoch
+    rows = [dict(task=t, name=m, seed=0, family="binary", half="A", n_train=10,
+                 balanced_accuracy=ba, fit_time=1.0, roc_auc=0.5, log_loss=0.7)
+            for t, m, ba in [("binary:a", "CLMLE", 0.9), ("binary:a", "SMOTE + kNN", 0.8),
+                             ("binary:b", "CLMLE", 0.7), ("binary:b", "SMOTE + kNN", 0.702)]]
+    rows.append(dict(rows[0], task="binary:c", balanced_accuracy=float("nan"), error="boom"))
+    text = dev_suite.report(rows, ["CLMLE", "SMOTE + kNN"])
+    assert "| CLMLE |  | 1/1/0 |" in text and "binary:c / CLMLE / seed 0: boom" in text
