@@ -25,7 +25,9 @@ Methods (``--methods``; names or glob patterns):
   the key ``"readout": "logreg"`` replaces the classifier by a class-weighted
   logistic regression on the standardised embedding (its own parameters are
   then ``clf__C`` and so on); ``"encoder": "mlp"`` uses the library's default
-  MLP on every task (the perceptual tasks' convolutional encoders ablated).
+  MLP on every task (the perceptual tasks' convolutional encoders ablated);
+  ``"budget": {...}`` sets explicit steps from ``auto_budget`` with those
+  keywords (e.g. the old rule, or pre-training alone at equal steps).
 * Peers at their best defaults: ``SMOTE + kNN``, ``BalancedRandomForest``,
   ``LightGBM (balanced)`` (skipped if lightgbm is missing),
   ``LogisticRegression (balanced)``, and the task's encoder trained end to
@@ -105,8 +107,28 @@ def clmle(data, seed, params=None):
                   for k, v in params.items()}
     else:
         raise ValueError(f"Unknown readout {readout!r}; use 'knc' or 'logreg'.")
+    budget = params.pop("budget", None)
     pipe = Pipeline([("emb", CLMLEEmbedder(random_state=seed, **encoder)), ("clf", clf)])
-    return pipe.set_params(**params)
+    pipe.set_params(**params)
+    if budget is not None:
+        pipe.set_params(**{f"emb__{k}": v for k, v in budget_steps(pipe[0], data, budget).items()})
+    return pipe
+
+
+def budget_steps(embedder, data, rule):
+    """Explicit steps of another ``"auto"`` budget rule (``auto_budget`` keywords)."""
+    import numpy as np
+
+    from sklearn_clmle._base import auto_budget, auto_cluster_size
+
+    counts = np.unique(data.y_train, return_counts=True)[1]
+    size = (auto_cluster_size(counts) if embedder.cluster_size == "auto"
+            else embedder.cluster_size)
+    per_cluster = (min(20, size) if embedder.samples_per_cluster == "auto"
+                   else embedder.samples_per_cluster)
+    pretrain, per_round = auto_budget(len(data.y_train), embedder.clusters_per_batch * per_cluster,
+                                      **rule)
+    return {"pretrain_steps": pretrain, "steps_per_round": per_round}
 
 
 def smote_knn(data, seed, params=None):

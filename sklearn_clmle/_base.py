@@ -445,8 +445,8 @@ class BaseClusterEmbedder(BaseEmbedder):
 
 
 def auto_budget(n_samples, batch_size, *, pretrain_epochs=30, min_pretrain_steps=300,
-                round_epochs=5, min_round_steps=60, max_pretrain_steps=10_000,
-                max_round_steps=2_000):
+                round_epochs=5, min_round_steps=60, max_pretrain_steps=1_500,
+                max_round_steps=100):
     """``"auto"`` training budget: ``(pretrain_steps, steps_per_round)``.
 
     Epochs over the data (passes of ``batch_size`` samples), so that the
