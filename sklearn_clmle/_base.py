@@ -23,7 +23,7 @@ from ._torch_data import IndexedDataset, dataset_labels, first_inputs
 from ._training import EmbeddingNet, EpochProgress, TrainingDivergedError, embed
 from ._validation import check_class_labels, check_cluster_size, check_device, check_input_shape
 from .nn.encoders import ConvEncoder, EmbeddingNetwork, MLPEncoder, MultiHeadEmbeddingNetwork
-from .nn.margin_losses import CosFaceLoss
+from .nn.margin_losses import CosFaceLoss, LogitAdjustedLoss
 
 
 #: What ``feature_scaling="auto"`` does to feature rows (see docs/defaults.md).
@@ -398,6 +398,7 @@ class BaseClusterEmbedder(BaseEmbedder):
         "softmax_weight": [Interval(Real, 0, None, closed="left")],
         "query": [StrOptions({"hardest", "uniform"})],
         "cost_sensitive": ["boolean"],
+        "pretrain_loss": [StrOptions({"balanced", "logit_adjusted"})],
     }
 
     @abstractmethod
@@ -408,6 +409,11 @@ class BaseClusterEmbedder(BaseEmbedder):
         # Multi-label counts are (n_attributes, 2): every row sums to n_samples,
         # and the cluster size is resolved over all classes of all attributes.
         n_samples = int(class_counts.sum(axis=-1).max())
+        if self.pretrain_loss == "logit_adjusted" and class_counts.ndim == 2:
+            raise ValueError("pretrain_loss='logit_adjusted' needs one label per sample (its "
+                             "prior is one class distribution); use pretrain_loss='balanced' "
+                             "with multi-label y.")
+        self._class_counts = class_counts
         class_counts = class_counts.ravel()
         if self.cluster_size == "auto":
             self.cluster_size_ = auto_cluster_size(class_counts)
@@ -426,13 +432,27 @@ class BaseClusterEmbedder(BaseEmbedder):
         if self.n_rounds == 0 and self._pretrain_steps == 0:
             raise ValueError("n_rounds=0 and pretrain_steps=0 leave nothing to train.")
 
+    def _make_softmax_loss(self):
+        """The cosine softmax of the pre-training (and of ``softmax_weight``).
+
+        ``"balanced"``: class-balanced batches, each sample weighted by the
+        inverse in-batch frequency of its class (``cost_sensitive``);
+        ``"logit_adjusted"``: instance-balanced batches and cross-entropy on
+        ``s cos + log prior`` (Menon et al. 2021), which learns the
+        representation from every sample as drawn (Kang et al. 2020).
+        """
+        if self.pretrain_loss == "logit_adjusted":
+            return LogitAdjustedLoss(self._class_counts, scale=self.scale)
+        return CosFaceLoss(scale=self.scale, margin=0.0, cost_sensitive=self.cost_sensitive)
+
     def _make_plan(self, features, class_codes, generator):
         plan = MultiLabelClusterPlan if class_codes.ndim == 2 else ClusterPlan
         return plan(
             features, class_codes, generator, self.transform_batch_size,
             cluster_loss=self._make_cluster_loss(),
-            softmax_loss=CosFaceLoss(scale=self.scale, margin=0.0,
-                                     cost_sensitive=self.cost_sensitive),
+            softmax_loss=self._make_softmax_loss(),
+            pretrain_sampling=("random" if self.pretrain_loss == "logit_adjusted"
+                               else "class_balanced"),
             softmax_weight=self.softmax_weight,
             cluster_size=self.cluster_size_,
             clusters_per_batch=self.clusters_per_batch,

@@ -63,7 +63,14 @@ class CLMLEEmbedder(BaseClusterEmbedder):
         Query cluster of a batch: the one with the highest cached loss in
         its class (paper), or a uniform one (Table 7 ablation).
     cost_sensitive : bool, default=True
-        Inverse in-batch class frequency weights (Table 7 ablation).
+        Inverse in-batch class frequency weights (Table 7 ablation), in the
+        cluster loss and in the ``"balanced"`` pre-training.
+    pretrain_loss : {"balanced", "logit_adjusted"}, default="balanced"
+        Pre-training: ``"balanced"`` draws class-balanced batches for a
+        cosine softmax (weighted by ``cost_sensitive``); ``"logit_adjusted"``
+        draws batches of samples as they come and trains a cosine softmax on
+        ``scale * cos + log prior`` (logit adjustment, Menon et al. 2021),
+        learning the representation from every sample (Kang et al. 2020).
     module : None, nn.Module subclass or instance, default=None
         Encoder. ``None`` uses :class:`~sklearn_clmle.nn.MLPEncoder`. A class
         is instantiated with ``module_params``; an instance is copied and
@@ -180,7 +187,8 @@ class CLMLEEmbedder(BaseClusterEmbedder):
                  query="hardest", cost_sensitive=True, module=None, module_params=None,
                  embedding_dim=64, lr=1e-3, weight_decay=5e-4, device="auto",
                  random_state=None, verbose=0, callbacks=None, transform_batch_size=1024,
-                 test_time_flip=False, feature_scaling="auto"):
+                 test_time_flip=False, feature_scaling="auto",
+                 pretrain_loss="balanced"):
         self.inter_margin = inter_margin
         self.intra_margin = intra_margin
         self.scale = scale
@@ -205,6 +213,7 @@ class CLMLEEmbedder(BaseClusterEmbedder):
         self.transform_batch_size = transform_batch_size
         self.test_time_flip = test_time_flip
         self.feature_scaling = feature_scaling
+        self.pretrain_loss = pretrain_loss
 
     def _make_cluster_loss(self):
         return ClusterMarginLoss(self.inter_margin, self.intra_margin, self.scale,

@@ -47,7 +47,7 @@ class LMLEEmbedder(BaseClusterEmbedder):
 steps_per_round, pretrain_steps, query, cost_sensitive, \
 module, module_params, embedding_dim, lr, weight_decay, device, \
 random_state, verbose, callbacks, transform_batch_size, test_time_flip, \
-feature_scaling
+feature_scaling, pretrain_loss
         As in :class:`CLMLEEmbedder` (``query="hardest"`` ranks clusters by
         the cached hinge loss of their members; ``cost_sensitive`` weights
         each anchor by the inverse frequency of its class in the batch).
@@ -101,7 +101,8 @@ n_features_in_, feature_names_in_
                  query="hardest", cost_sensitive=True, module=None, module_params=None,
                  embedding_dim=64, lr=1e-3, weight_decay=5e-4, device="auto",
                  random_state=None, verbose=0, callbacks=None, transform_batch_size=1024,
-                 test_time_flip=False, feature_scaling="auto"):
+                 test_time_flip=False, feature_scaling="auto",
+                 pretrain_loss="balanced"):
         self.intra_margin = intra_margin
         self.locality_margin = locality_margin
         self.inter_margin = inter_margin
@@ -127,6 +128,7 @@ n_features_in_, feature_names_in_
         self.transform_batch_size = transform_batch_size
         self.test_time_flip = test_time_flip
         self.feature_scaling = feature_scaling
+        self.pretrain_loss = pretrain_loss
 
     def _make_cluster_loss(self):
         margins = (self.intra_margin, self.locality_margin, self.inter_margin)

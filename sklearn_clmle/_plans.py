@@ -5,7 +5,7 @@ import math
 import torch
 
 from .nn.cluster_index import ClusterIndex
-from .nn.sampling import ClassBalancedBatchSampler, InterleavedBatchSampler
+from .nn.sampling import ClassBalancedBatchSampler, RandomBatchSampler, InterleavedBatchSampler
 from ._training import TrainingPlan
 
 
@@ -27,7 +27,8 @@ class ClusterPlan(TrainingPlan):
     """Cluster-based training (CLMLE Sec. 3.3 of Huang et al.; also LMLE).
 
     Epoch 0 (when ``pretrain_steps > 0``) pre-trains with a cosine softmax on
-    class-balanced batches, standing in for the paper's pre-trained CNN.
+    class-balanced (or, ``pretrain_sampling="random"``, instance-balanced)
+    batches, standing in for the paper's pre-trained CNN.
     Every later epoch is one round: re-cluster each class on the current
     embeddings (step 1), then ``steps_per_round`` cluster batches (steps 2-4)
     with ``cluster_loss``, plus ``softmax_weight`` times the cosine softmax.
@@ -59,11 +60,14 @@ class ClusterPlan(TrainingPlan):
         Cluster batches per round.
     query : {"hardest", "uniform"}
         Query cluster choice.
+    pretrain_sampling : {"class_balanced", "random"}, default="class_balanced"
+        Batches of the pre-training.
     """
 
     def __init__(self, features, class_codes, generator, embed_batch_size, *, cluster_loss,
                  softmax_loss, softmax_weight, cluster_size, clusters_per_batch,
-                 samples_per_cluster, pretrain_steps, n_rounds, steps_per_round, query):
+                 samples_per_cluster, pretrain_steps, n_rounds, steps_per_round, query,
+                 pretrain_sampling="class_balanced"):
         n_epochs = n_rounds + (1 if pretrain_steps > 0 else 0)
         super().__init__(features, class_codes, n_epochs, generator, embed_batch_size)
         self.cluster_loss = cluster_loss
@@ -72,6 +76,7 @@ class ClusterPlan(TrainingPlan):
         self.cluster_size = cluster_size
         self.pretrain_steps = pretrain_steps
         self.batch_size = clusters_per_batch * samples_per_cluster
+        self.pretrain_sampling = pretrain_sampling
         self.pretrain_sampler, self.cluster_sampler = self.make_samplers(
             class_codes, clusters_per_batch, samples_per_cluster, pretrain_steps,
             steps_per_round, query)
@@ -80,8 +85,13 @@ class ClusterPlan(TrainingPlan):
     def make_samplers(self, class_codes, clusters_per_batch, samples_per_cluster,
                       pretrain_steps, steps_per_round, query):
         """The batch samplers of the pre-training and of the cluster rounds."""
-        return (ClassBalancedBatchSampler(class_codes, self.batch_size, pretrain_steps,
-                                          self.generator),
+        if self.pretrain_sampling == "random":
+            pretrain = RandomBatchSampler(len(class_codes), self.batch_size, pretrain_steps,
+                                          self.generator)
+        else:
+            pretrain = ClassBalancedBatchSampler(class_codes, self.batch_size, pretrain_steps,
+                                                 self.generator)
+        return (pretrain,
                 ClusterIndex(class_codes, cluster_size=self.cluster_size,
                              clusters_per_batch=clusters_per_batch,
                              samples_per_cluster=samples_per_cluster,
