@@ -1,0 +1,96 @@
+"""The data-dependent defaults: training budget, feature scaling, pre-training loss."""
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_classification
+from sklearn.preprocessing import QuantileTransformer, StandardScaler
+
+from sklearn_clmle import CLMLEEmbedder, LMLEEmbedder
+from sklearn_clmle._base import auto_budget
+from sklearn_clmle.nn import MLPEncoder
+
+TINY = dict(n_rounds=1, pretrain_steps=4, steps_per_round=3, embedding_dim=8,
+            module_params={"hidden_units": (16,)}, random_state=0, device="cpu")
+
+
+@pytest.mark.parametrize("n_samples, batch_size, expected", [
+    (100, 36, (300, 60)),          # floors: a few hundred steps whatever the size
+    (3_000, 144, (630, 100)),      # epochs (30 passes), per-round cap
+    (20_000, 240, (1_500, 100)),   # caps
+    (10**6, 240, (1_500, 100)),
+])
+def test_auto_budget_grows_with_the_data_between_floor_and_cap(n_samples, batch_size, expected):
+    assert auto_budget(n_samples, batch_size) == expected
+
+
+def test_auto_budget_is_monotone_in_the_data_size():
+    sizes = [50, 200, 1_000, 5_000, 20_000, 100_000]
+    budgets = [auto_budget(n, 120) for n in sizes]
+    for (pre, per_round), (next_pre, next_round) in zip(budgets, budgets[1:]):
+        assert pre <= next_pre and per_round <= next_round
+    assert auto_budget(5_000, 120, pretrain_epochs=10, min_pretrain_steps=50, round_epochs=2,
+                       min_round_steps=20, max_pretrain_steps=10**9,
+                       max_round_steps=10**9) == (420, 84)  # the rule before issue 9
+
+
+def test_auto_budget_reaches_the_estimator():
+    X, y = make_classification(n_samples=400, n_features=6, random_state=0)
+    emb = CLMLEEmbedder(n_rounds=1, embedding_dim=4, module_params={"hidden_units": (8,)},
+                        random_state=0, device="cpu").fit(X, y)
+    pretrain, per_round = auto_budget(400, emb.clusters_per_batch * min(20, emb.cluster_size_))
+    stages = emb.history_[:, "stage"]
+    assert stages == ["pretrain", "cluster"]
+    assert emb._pretrain_steps == pretrain and emb._steps_per_round == per_round
+
+
+@pytest.fixture(scope="module")
+def wide_units():
+    # Columns on very different scales, as users' tables come.
+    X, y = make_classification(n_samples=300, n_features=6, n_informative=4, random_state=0)
+    return X * np.array([1e-3, 1.0, 1e2, 1e5, 1.0, 10.0]), y
+
+
+@pytest.mark.parametrize("scaling, kind", [("auto", StandardScaler), ("standard", StandardScaler),
+                                           ("quantile", QuantileTransformer), (None, type(None))])
+def test_feature_scaling_is_fitted_and_applied(wide_units, scaling, kind):
+    X, y = wide_units
+    emb = CLMLEEmbedder(**TINY, feature_scaling=scaling).fit(X, y)
+    assert isinstance(emb.scaler_, kind)
+    Z = emb.transform(X)
+    assert np.isfinite(Z).all()
+    np.testing.assert_allclose(np.linalg.norm(Z, axis=1), 1.0, atol=1e-5)
+    if emb.scaler_ is not None:
+        # transform == the network on the scaled rows
+        # (fit validates rows to float32 before scaling them)
+        scaled = emb.scaler_.transform(X.astype(np.float32))
+        unscaled = CLMLEEmbedder(**TINY, feature_scaling=None).fit(scaled, y)
+        np.testing.assert_allclose(unscaled.transform(scaled), Z, atol=1e-6)
+
+
+def test_feature_scaling_auto_leaves_a_users_module_alone(wide_units):
+    X, y = wide_units
+    emb = CLMLEEmbedder(**{**TINY, "module": MLPEncoder,
+                           "module_params": dict(in_features=6, embedding_dim=8,
+                                                 hidden_units=(16,))}).fit(X, y)
+    assert emb.scaler_ is None
+
+
+def test_feature_scaling_is_refused_for_images():
+    rng = np.random.default_rng(0)
+    images, y = rng.random((40, 1, 8, 8)).astype(np.float32), np.repeat([0, 1], 20)
+    params = {**TINY, "module_params": {"channels": (4,)}}
+    assert CLMLEEmbedder(**params).fit(images, y).scaler_ is None
+    with pytest.raises(ValueError, match="feature rows"):
+        CLMLEEmbedder(**params, feature_scaling="quantile").fit(images, y)
+
+
+@pytest.mark.parametrize("cls", [CLMLEEmbedder, LMLEEmbedder])
+def test_logit_adjusted_pretraining(wide_units, cls):
+    X, y = wide_units
+    emb = cls(**TINY, pretrain_loss="logit_adjusted").fit(X, y)
+    balanced = cls(**TINY).fit(X, y)
+    assert np.isfinite(emb.history_[:, "train_loss"]).all()
+    # A different pre-training: not the same network.
+    assert not np.allclose(emb.transform(X), balanced.transform(X))
+    with pytest.raises(ValueError, match="one label per sample"):
+        cls(**TINY, pretrain_loss="logit_adjusted").fit(X, np.column_stack([y, 1 - y]))
