@@ -20,6 +20,7 @@ from torch.utils.data import Dataset
 from ._persistence import load_arrays, loadable_device, module_to_arrays
 from ._plans import ClusterPlan, MultiLabelClusterPlan
 from ._torch_data import IndexedDataset, dataset_labels, first_inputs
+from ._threads import N_JOBS_CONSTRAINT, uses_n_jobs
 from ._training import EmbeddingNet, EpochProgress, TrainingDivergedError, embed
 from ._validation import check_class_labels, check_cluster_size, check_device, check_input_shape
 from .nn.encoders import ConvEncoder, EmbeddingNetwork, MLPEncoder, MultiHeadEmbeddingNetwork
@@ -43,6 +44,7 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         # Any string may name a device ("cuda:1"): fit parses it (check_device).
         "device": [str, torch.device],
+        "n_jobs": N_JOBS_CONSTRAINT,
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "callbacks": [None, list],
@@ -57,6 +59,7 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     def _check_params_vs_input(self, class_counts):
         """Data-dependent checks and ``auto`` resolution (stores ``self._name``)."""
 
+    @uses_n_jobs
     def fit(self, X, y=None):
         """Learn the embedding.
 
@@ -142,6 +145,7 @@ height, width), or torch Dataset
         self.history_ = net.history
         return self
 
+    @uses_n_jobs
     def transform(self, X):
         """Embed ``X`` on the unit sphere.
 

@@ -83,6 +83,16 @@ class CLMLEEmbedder(BaseClusterEmbedder):
         AdamW weight decay (paper: 5e-4).
     device : {"auto", "cpu", "cuda"} or torch.device, default="auto"
         ``"auto"`` uses CUDA when available.
+    n_jobs : int, default=None
+        torch threads (intra-op) during ``fit``, ``transform`` and
+        ``predict``; the previous setting is restored afterwards. ``None``
+        keeps torch's setting, which follows ``OMP_NUM_THREADS``,
+        ``threadpoolctl.threadpool_limits`` and joblib's limits in its
+        workers (one thread each under ``GridSearchCV(n_jobs=n_cores)``),
+        at most the CPUs available. ``-1`` is every CPU, ``-2`` all but one.
+        Set ``n_jobs=1`` when several fits run side by side (notebooks,
+        scripts): threads that outnumber the cores make each fit many times
+        slower.
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation, sampling and clustering; an int gives
         bit-identical results on the CPU.
@@ -166,9 +176,10 @@ class CLMLEEmbedder(BaseClusterEmbedder):
                  clusters_per_batch=12, samples_per_cluster="auto", n_rounds=5,
                  steps_per_round="auto", pretrain_steps="auto", softmax_weight=0.0,
                  query="hardest", cost_sensitive=True, module=None, module_params=None,
-                 embedding_dim=64, lr=1e-3, weight_decay=5e-4, device="auto",
+                 embedding_dim=64, lr=1e-3, weight_decay=5e-4, device="auto", n_jobs=None,
                  random_state=None, verbose=0, callbacks=None, transform_batch_size=1024,
-                 test_time_flip=False):
+                 test_time_flip=False, validation_fraction=None,
+                 restore_best=True):
         self.inter_margin = inter_margin
         self.intra_margin = intra_margin
         self.scale = scale
@@ -187,11 +198,14 @@ class CLMLEEmbedder(BaseClusterEmbedder):
         self.lr = lr
         self.weight_decay = weight_decay
         self.device = device
+        self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
         self.transform_batch_size = transform_batch_size
         self.test_time_flip = test_time_flip
+        self.validation_fraction = validation_fraction
+        self.restore_best = restore_best
 
     def _make_cluster_loss(self):
         return ClusterMarginLoss(self.inter_margin, self.intra_margin, self.scale,

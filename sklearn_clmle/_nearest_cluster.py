@@ -15,6 +15,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._persistence import loadable_device
+from ._threads import N_JOBS_CONSTRAINT, uses_n_jobs
 from ._validation import check_class_labels, check_cluster_size, check_device
 from .metrics import balanced_accuracy
 from .nn.clustering import cluster_within_classes
@@ -75,6 +76,16 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         ``"auto"`` uses CUDA when available.
     batch_size : int, default=4096
         Queries scored per matrix product.
+    n_jobs : int, default=None
+        torch threads (intra-op) during ``fit`` and the prediction
+        methods; the previous setting is restored afterwards. ``None``
+        keeps torch's setting, which follows ``OMP_NUM_THREADS``,
+        ``threadpoolctl.threadpool_limits`` and joblib's limits in its
+        workers (one thread each under ``GridSearchCV(n_jobs=n_cores)``),
+        at most the CPUs available. ``-1`` is every CPU, ``-2`` all but one.
+        Set ``n_jobs=1`` when several fits run side by side (notebooks,
+        scripts): threads that outnumber the cores make each fit many times
+        slower.
     random_state : int, RandomState instance or None, default=None
         Seeds the clustering and the validation folds.
     feature_blocks : "auto", "all" or list, default="auto"
@@ -142,13 +153,14 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         # Any string may name a device ("cuda:1"): fit parses it (check_device).
         "device": [str, torch.device],
+        "n_jobs": N_JOBS_CONSTRAINT,
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "feature_blocks": [StrOptions({"auto", "all"}), list],
     }
 
     def __init__(self, *, n_neighbors="auto", cluster_size=5, similarity_scale=16.0,
-                 rule="clmle", n_neighbors_grid=None, max_iter=20, device="auto",
+                 rule="clmle", n_neighbors_grid=None, max_iter=20, device="auto", n_jobs=None,
                  batch_size=4096, random_state=None, feature_blocks="auto"):
         self.n_neighbors = n_neighbors
         self.cluster_size = cluster_size
@@ -157,10 +169,12 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         self.n_neighbors_grid = n_neighbors_grid
         self.max_iter = max_iter
         self.device = device
+        self.n_jobs = n_jobs
         self.batch_size = batch_size
         self.random_state = random_state
         self.feature_blocks = feature_blocks
 
+    @uses_n_jobs
     def fit(self, X, y):
         """Cluster every class of the training data.
 
@@ -288,6 +302,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         return int(grid[np.argmax(scores)])
 
     @available_if(lambda self: not hasattr(self, "estimators_"))
+    @uses_n_jobs
     def decision_function(self, X):
         """Per-class score of the rule: the log of the Eq. (10) ratio, or LMLE's gap.
 
@@ -310,6 +325,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
             return (scores[:, 1] - scores[:, 0]).numpy()
         return scores.numpy()
 
+    @uses_n_jobs
     def predict_proba(self, X):
         """Class probabilities: a softmax over the rule's scores.
 
@@ -335,6 +351,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         # -inf, so 0 gives it probability one.
         return torch.softmax(torch.nan_to_num(scores, posinf=0.0), dim=1).numpy()
 
+    @uses_n_jobs
     def predict(self, X):
         """Class of maximal score (Eq. (10) ratio, or LMLE's distance gap).
 

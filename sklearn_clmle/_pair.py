@@ -38,7 +38,7 @@ class PairEmbedder(BaseEmbedder):
         ``K``.
     max_epochs : int, default=30
         Passes; each is ``ceil(n_samples / (P K))`` batches.
-    module, module_params, embedding_dim, lr, weight_decay, device, \
+    module, module_params, embedding_dim, lr, weight_decay, device, n_jobs, \
 random_state, verbose, callbacks, transform_batch_size, test_time_flip
         As in :class:`CLMLEEmbedder`.
 
@@ -74,7 +74,7 @@ feature_names_in_
 
     def __init__(self, *, loss="triplet", margin=None, mining="semihard", classes_per_batch=8,
                  samples_per_class=8, max_epochs=30, module=None, module_params=None,
-                 embedding_dim=64, lr=1e-3, weight_decay=5e-4, device="auto",
+                 embedding_dim=64, lr=1e-3, weight_decay=5e-4, device="auto", n_jobs=None,
                  random_state=None, verbose=0, callbacks=None, transform_batch_size=1024,
                  test_time_flip=False):
         self.loss = loss
@@ -89,6 +89,7 @@ feature_names_in_
         self.lr = lr
         self.weight_decay = weight_decay
         self.device = device
+        self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks

@@ -89,7 +89,7 @@ class SoftmaxEmbedder(BaseEmbedder):
         Samples per batch.
     max_epochs : int, default=30
         Passes over the data (each ``ceil(n_samples / batch_size)`` batches).
-    module, module_params, embedding_dim, lr, weight_decay, device, \
+    module, module_params, embedding_dim, lr, weight_decay, device, n_jobs, \
 random_state, verbose, callbacks, transform_batch_size, test_time_flip
         As in :class:`CLMLEEmbedder`.
 
@@ -134,7 +134,7 @@ feature_names_in_
                  auxiliary_weight="auto", sampling="random", batch_size=128, max_epochs=30,
                  module=None,
                  module_params=None, embedding_dim=64, lr=1e-3, weight_decay=5e-4,
-                 device="auto", random_state=None, verbose=0, callbacks=None,
+                 device="auto", n_jobs=None, random_state=None, verbose=0, callbacks=None,
                  transform_batch_size=1024,
                  test_time_flip=False):
         self.loss = loss
@@ -154,6 +154,7 @@ feature_names_in_
         self.lr = lr
         self.weight_decay = weight_decay
         self.device = device
+        self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
