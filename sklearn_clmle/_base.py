@@ -15,14 +15,15 @@ from sklearn.utils import get_tags
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 from skorch.history import History
 from torch import nn
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 
 from ._persistence import load_arrays, loadable_device, module_to_arrays
 from ._plans import ClusterPlan, MultiLabelClusterPlan
 from ._torch_data import IndexedDataset, dataset_labels, first_inputs
 from ._threads import N_JOBS_CONSTRAINT, uses_n_jobs
-from ._training import EmbeddingNet, EpochProgress, TrainingDivergedError, embed
-from ._validation import check_class_labels, check_cluster_size, check_device, check_input_shape
+from ._training import EmbeddingNet, BatchProgress, TrainingDivergedError, embed
+from ._validation import (check_callbacks, check_class_labels, check_cluster_size, check_device,
+                          check_input_shape, stratified_hold_out)
 from .nn.encoders import ConvEncoder, EmbeddingNetwork, MLPEncoder, MultiHeadEmbeddingNetwork
 from .nn.margin_losses import CosFaceLoss
 
@@ -53,11 +54,27 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     }
 
     @abstractmethod
-    def _make_plan(self, features, class_codes, generator):
-        """Return the :class:`~._training.TrainingPlan` of this method."""
+    def _make_plan(self, features, class_codes, generator, validation=None):
+        """Return the :class:`~._training.TrainingPlan` of this method.
+
+        ``validation`` is what :meth:`_hold_out` held out, or ``None``.
+        """
 
     def _check_params_vs_input(self, class_counts):
         """Data-dependent checks and ``auto`` resolution (stores ``self._name``)."""
+
+    def _hold_out(self, features, class_codes, rng):
+        """Split off validation data: ``(features, class_codes, validation)``.
+
+        The base class trains on everything (``validation=None``).
+        """
+        return features, class_codes, None
+
+    def _monitorable(self):
+        """History keys a skorch callback may monitor, with why others cannot."""
+        return {"train_loss", "train_loss_best"}, (
+            "this embedder records no validation score (it has no validation split); "
+            "monitor 'train_loss' (one loss throughout the training)")
 
     @uses_n_jobs
     def fit(self, X, y=None):
@@ -109,10 +126,13 @@ height, width), or torch Dataset
             codes = encoder.transform(y)
             counts = np.bincount(codes)
         self._check_params_vs_input(counts)
+        check_callbacks(self.callbacks, self._monitorable(), type(self).__name__)
 
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(np.iinfo(np.int32).max))
         self.device_ = check_device(self.device, type(self).__name__)
         class_codes = torch.from_numpy(codes).long()
+        features, class_codes, validation = self._hold_out(features, class_codes, rng)
         if isinstance(features, Dataset):
             training_data, targets = IndexedDataset(features, class_codes), None
         else:
@@ -127,13 +147,13 @@ height, width), or torch Dataset
             network = self._build_network(probe, *self._network_targets())
             # Known before the plan is made: losses with per-class parameters need it.
             self.embedding_dim_ = network.class_weight.shape[-1]
-            plan = self._make_plan(features, class_codes, generator)
+            plan = self._make_plan(features, class_codes, generator, validation)
             net = EmbeddingNet(
                 network, plan=plan, criterion=plan.criterion, optimizer=torch.optim.AdamW,
                 lr=self.lr, optimizer__weight_decay=self.weight_decay,
                 max_epochs=plan.n_epochs, train_split=None, device=self.device_,
                 callbacks=[("plan", plan),
-                           ("progress", EpochProgress(plan.n_epochs, bool(self.verbose))),
+                           ("progress", BatchProgress(plan, bool(self.verbose))),
                            *(self.callbacks or [])],
                 verbose=0,
             )
@@ -143,6 +163,9 @@ height, width), or torch Dataset
                 raise ValueError(str(exc)) from exc
         self.module_ = net.module_.eval()
         self.history_ = net.history
+        self.__dict__.pop("best_epoch_", None)
+        if validation is not None:
+            self.best_epoch_ = plan.best_epoch_
         return self
 
     @uses_n_jobs
@@ -351,6 +374,8 @@ class BaseClusterEmbedder(BaseEmbedder):
         "softmax_weight": [Interval(Real, 0, None, closed="left")],
         "query": [StrOptions({"hardest", "uniform"})],
         "cost_sensitive": ["boolean"],
+        "validation_fraction": [None, Interval(Real, 0, 1, closed="neither")],
+        "restore_best": ["boolean"],
     }
 
     @abstractmethod
@@ -360,6 +385,9 @@ class BaseClusterEmbedder(BaseEmbedder):
     def _check_params_vs_input(self, class_counts):
         # Multi-label counts are (n_attributes, 2): every row sums to n_samples,
         # and the cluster size is resolved over all classes of all attributes.
+        if self.validation_fraction is not None and class_counts.ndim == 2:
+            raise ValueError("validation_fraction supports one label per sample; with "
+                             "multi-label y, leave it None and hold out data yourself.")
         n_samples = int(class_counts.sum(axis=-1).max())
         class_counts = class_counts.ravel()
         if self.cluster_size == "auto":
@@ -378,9 +406,44 @@ class BaseClusterEmbedder(BaseEmbedder):
                                 else self.pretrain_steps)
         if self.n_rounds == 0 and self._pretrain_steps == 0:
             raise ValueError("n_rounds=0 and pretrain_steps=0 leave nothing to train.")
+        if self.validation_fraction is None and not self.restore_best:
+            raise ValueError("restore_best=False has no effect without a validation split; "
+                             "set validation_fraction, or leave restore_best at its default.")
 
-    def _make_plan(self, features, class_codes, generator):
+    def _hold_out(self, features, class_codes, rng):
+        """A stratified ``validation_fraction`` of every class large enough.
+
+        A class gives samples to validation only when it has at least two and
+        ``validation_fraction`` of it is at least one sample; smaller classes
+        stay whole in training (they could not be learnt from nothing).
+        """
+        if self.validation_fraction is None:
+            return features, class_codes, None
+        train, valid = stratified_hold_out(class_codes.numpy(), self.validation_fraction,
+                                           rng, type(self).__name__)
+        train, valid = torch.from_numpy(train), torch.from_numpy(valid)
+        if isinstance(features, Dataset):
+            held_out = (Subset(features, valid.tolist()), class_codes[valid])
+            return Subset(features, train.tolist()), class_codes[train], held_out
+        return features[train], class_codes[train], (features[valid], class_codes[valid])
+
+    def _monitorable(self):
+        if self.validation_fraction is None:
+            return set(), (
+                "the cluster embedders record no validation score without a validation "
+                "split, and 'train_loss' mixes the pre-training loss with the cluster "
+                "loss (different scales); set validation_fraction (e.g. 0.2) and monitor "
+                "'valid_bacc' with lower_is_better=False")
+        return {"valid_bacc", "valid_bacc_best"}, (
+            "the cluster embedders record 'valid_bacc' (higher is better), not a "
+            "validation loss, and 'train_loss' mixes the pre-training loss with the "
+            "cluster loss (different scales); monitor 'valid_bacc' with "
+            "lower_is_better=False")
+
+    def _make_plan(self, features, class_codes, generator, validation=None):
         plan = MultiLabelClusterPlan if class_codes.ndim == 2 else ClusterPlan
+        extra = {} if validation is None else dict(validation=validation,
+                                                   restore_best=self.restore_best)
         return plan(
             features, class_codes, generator, self.transform_batch_size,
             cluster_loss=self._make_cluster_loss(),
@@ -394,6 +457,7 @@ class BaseClusterEmbedder(BaseEmbedder):
             n_rounds=self.n_rounds,
             steps_per_round=self._steps_per_round,
             query=self.query,
+            **extra,
         )
 
 

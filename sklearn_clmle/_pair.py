@@ -102,7 +102,7 @@ feature_names_in_
             kwargs["mining"] = self.mining
         return _LOSSES[self.loss](**kwargs)
 
-    def _make_plan(self, features, class_codes, generator):
+    def _make_plan(self, features, class_codes, generator, validation=None):
         batch = self.classes_per_batch * self.samples_per_class
         sampler = ClassBlockBatchSampler(class_codes, self.classes_per_batch,
                                          self.samples_per_class,

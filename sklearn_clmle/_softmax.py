@@ -220,7 +220,7 @@ feature_names_in_
             return CenterLoss(n_classes, self.embedding_dim_)
         return {"range": RangeLoss, "crl": ClassRectificationLoss}[self.auxiliary_loss]()
 
-    def _make_plan(self, features, class_codes, generator):
+    def _make_plan(self, features, class_codes, generator, validation=None):
         counts = torch.bincount(class_codes).double()
         weights = self._class_weights(counts)
         deferred = self.class_weight == "deferred"

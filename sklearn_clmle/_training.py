@@ -126,20 +126,40 @@ class TrainingPlan(Callback):
     def batch_sampler(self, as_lists=False):
         return _LazySampler(self, as_lists)
 
+    @property
+    def n_batches(self):
+        """Training batches of all epochs (the progress bar's total)."""
+        return self.n_epochs * len(self.current_sampler)
+
+    def stage_label(self, epoch):
+        """Name of epoch ``epoch`` (from 0) for the progress bar and the log."""
+        return f"epoch {epoch + 1}/{self.n_epochs}"
+
     def loss(self, y_pred, class_codes, indices):
         raise NotImplementedError
 
-    @torch.no_grad()
     def embed_training_data(self, net):
-        """Unit-norm embeddings of the whole training set, in eval mode."""
+        """Unit-norm embeddings of the whole training set, in eval mode.
+
+        Embeddings computed at the end of an epoch (by the validation
+        readout) are reused once: no step happens before the next epoch.
+        """
+        cached = self.__dict__.pop("_embedding_cache", None)
+        if cached is not None:
+            return cached
+        return self.embed_inputs(net, self.features, "training data")
+
+    @torch.no_grad()
+    def embed_inputs(self, net, features, what):
+        """Unit-norm embeddings of ``features`` in eval mode; refuses NaN/inf."""
         module = net.module_
         was_training = module.training
         module.eval()
-        out = embed(module, self.features, net.device, self.embed_batch_size)
+        out = embed(module, features, net.device, self.embed_batch_size)
         module.train(was_training)
         if not torch.isfinite(out).all():
             raise TrainingDivergedError(
-                f"Training diverged: the embeddings of the training data became NaN or "
+                f"Training diverged: the embeddings of the {what} became NaN or "
                 f"infinite in epoch {len(net.history)}. Lower `lr`, the margins or `scale`, "
                 "or check the module for numerical problems."
             )
@@ -167,22 +187,40 @@ def embed(module, features, device, batch_size, flip=False):
     return torch.cat(chunks)
 
 
-class EpochProgress(Callback):
-    """tqdm bar over epochs, with the latest loss, plus a log line per epoch."""
+class BatchProgress(Callback):
+    """tqdm bar over the batches of all stages, plus a log line per epoch.
 
-    def __init__(self, total, enabled):
-        self.total = total
+    The bar's total is every batch of the plan (``plan.n_batches``), its
+    description names the stage (``plan.stage_label``: "pretrain", "round
+    2/5", "epoch 3/30"), its postfix shows the running mean loss of the
+    stage's batches so far, and it stays on screen at the end.
+    """
+
+    def __init__(self, plan, enabled):
+        self.plan = plan
         self.enabled = enabled
 
     def on_train_begin(self, net, **kwargs):
-        self.bar_ = tqdm(total=self.total, disable=not self.enabled, desc="fit", leave=False)
+        self.bar_ = tqdm(total=self.plan.n_batches, disable=not self.enabled, leave=True,
+                         desc="fit", unit="batch")
+
+    def on_epoch_begin(self, net, **kwargs):
+        self.bar_.set_description(self.plan.stage_label(len(net.history) - 1), refresh=False)
+        self.loss_sum_, self.n_seen_ = 0.0, 0
+
+    def on_batch_end(self, net, batch=None, training=None, **kwargs):
+        if not training:
+            return
+        self.loss_sum_ += net.history[-1, "batches", -1, "train_loss"]
+        self.n_seen_ += 1
+        self.bar_.set_postfix(loss=f"{self.loss_sum_ / self.n_seen_:.4f}", refresh=False)
+        self.bar_.update(1)
 
     def on_epoch_end(self, net, **kwargs):
         row = net.history[-1]
-        logger.info("epoch %d (%s): loss %.4f", row["epoch"], row.get("stage", ""),
-                    row["train_loss"])
-        self.bar_.set_postfix(stage=row.get("stage", ""), loss=f"{row['train_loss']:.4f}")
-        self.bar_.update(1)
+        extra = f", valid_bacc {row['valid_bacc']:.4f}" if "valid_bacc" in row else ""
+        logger.info("epoch %d (%s): loss %.4f%s", row["epoch"],
+                    self.plan.stage_label(row["epoch"] - 1), row["train_loss"], extra)
 
     def on_train_end(self, net, **kwargs):
         self.bar_.close()
