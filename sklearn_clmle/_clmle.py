@@ -97,9 +97,17 @@ class CLMLEEmbedder(BaseClusterEmbedder):
         Seeds initialisation, sampling and clustering; an int gives
         bit-identical results on the CPU.
     verbose : int, default=0
-        Progress bar over epochs when positive.
+        When positive, a progress bar over the batches of all stages, named
+        by stage ("pretrain", "round 2/5") with the stage's mean loss so far,
+        and an INFO log line per epoch (logger ``"sklearn_clmle"``).
     callbacks : list of skorch callbacks, default=None
-        Extra skorch callbacks (checkpoints, early stopping, logging, ...).
+        Extra skorch callbacks, run after each epoch's records are written
+        (checkpoints, logging, ...). Early stopping and checkpoints need
+        ``validation_fraction`` and ``monitor="valid_bacc"`` (or
+        ``"valid_bacc_best"``): ``train_loss`` mixes the pre-training and
+        cluster losses and there is no ``valid_loss``. skorch's scoring
+        callbacks (``EpochScoring``, ``BatchScoring``) are refused: there is
+        no skorch validation iterator.
     transform_batch_size : int, default=1024
         Samples embedded at once by ``transform``.
     test_time_flip : bool, default=False
@@ -108,6 +116,21 @@ class CLMLEEmbedder(BaseClusterEmbedder):
         by sqrt(2), so rows stay unit-norm and a cosine similarity is the
         mean of the two), as the paper does for faces. Doubles the output
         width to ``2 * embedding_dim_``.
+    validation_fraction : float in (0, 1) or None, default=None
+        Hold out this stratified fraction of the training data (classes of
+        fewer than ``max(2, 1 / validation_fraction)`` samples stay whole in
+        training) and, after the pre-training and after every round, record
+        in ``history_`` the balanced accuracy ``valid_bacc`` of a
+        nearest-cluster readout: the training data are clustered as in a
+        round and each held-out sample takes the class of its most similar
+        centroid. skorch's ``EarlyStopping(monitor="valid_bacc",
+        lower_is_better=False)`` and ``Checkpoint(monitor="valid_bacc_best")``
+        work on it. Single-label ``y`` only.
+    restore_best : bool, default=True
+        With ``validation_fraction``: return the network of the epoch of
+        best ``valid_bacc`` (the pre-training counts as an epoch), so rounds
+        that hurt are never returned. ``False`` (the last epoch's network)
+        is refused without ``validation_fraction``, where it has no effect.
 
     Attributes
     ----------
@@ -120,7 +143,12 @@ class CLMLEEmbedder(BaseClusterEmbedder):
         Trained network (encoder plus cosine head, or trunk plus one head
         per attribute), in eval mode.
     history_ : skorch.History
-        Per-epoch records: ``stage``, ``train_loss``, ``n_clusters``, ...
+        Per-epoch records: ``stage``, ``train_loss``, ``n_clusters``, and
+        with ``validation_fraction``, ``valid_bacc`` and ``valid_bacc_best``.
+    best_epoch_ : int
+        With ``validation_fraction``: the epoch (as numbered in
+        ``history_``, 1 being the pre-training) of best ``valid_bacc``,
+        whose network ``module_`` is when ``restore_best``.
     embedding_dim_ : int
         Output dimension (of each head, with multi-label ``y``).
     device_ : torch.device

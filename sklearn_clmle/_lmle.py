@@ -46,14 +46,15 @@ class LMLEEmbedder(BaseClusterEmbedder):
     cluster_size, clusters_per_batch, samples_per_cluster, n_rounds, \
 steps_per_round, pretrain_steps, query, cost_sensitive, \
 module, module_params, embedding_dim, lr, weight_decay, device, n_jobs, \
-random_state, verbose, callbacks, transform_batch_size, test_time_flip
+random_state, verbose, callbacks, transform_batch_size, test_time_flip, \
+validation_fraction, restore_best
         As in :class:`CLMLEEmbedder` (``query="hardest"`` ranks clusters by
         the cached hinge loss of their members; ``cost_sensitive`` weights
         each anchor by the inverse frequency of its class in the batch).
 
     Attributes
     ----------
-    classes_, module_, history_, embedding_dim_, device_, cluster_size_, \
+    classes_, module_, history_, best_epoch_, embedding_dim_, device_, cluster_size_, \
 n_features_in_, feature_names_in_
         As in :class:`CLMLEEmbedder`.
 

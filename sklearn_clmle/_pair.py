@@ -40,7 +40,8 @@ class PairEmbedder(BaseEmbedder):
         Passes; each is ``ceil(n_samples / (P K))`` batches.
     module, module_params, embedding_dim, lr, weight_decay, device, n_jobs, \
 random_state, verbose, callbacks, transform_batch_size, test_time_flip
-        As in :class:`CLMLEEmbedder`.
+        As in :class:`CLMLEEmbedder`, except that ``callbacks`` may
+        monitor ``train_loss`` (one loss throughout), not ``valid_loss``.
 
     Attributes
     ----------
