@@ -23,7 +23,8 @@ from ._torch_data import IndexedDataset, dataset_labels, first_inputs
 from ._threads import N_JOBS_CONSTRAINT, uses_n_jobs
 from ._training import EmbeddingNet, BatchProgress, TrainingDivergedError, embed
 from ._validation import (check_callbacks, check_class_labels, check_cluster_size, check_device,
-                          check_input_shape, stratified_hold_out)
+                          check_input_shape, check_no_effect, stratified_hold_out,
+                          to_tensor)
 from .nn.encoders import ConvEncoder, EmbeddingNetwork, MLPEncoder, MultiHeadEmbeddingNetwork
 from .nn.margin_losses import CosFaceLoss
 
@@ -106,7 +107,7 @@ height, width), or torch Dataset
             X, y = validate_data(self, X, y, dtype=np.float32, multi_output=True,
                                  ensure_min_samples=2, allow_nd=True)
             self.input_shape_ = check_input_shape(X, type(self).__name__)
-            features = probe = torch.from_numpy(X)
+            features = probe = to_tensor(X)
         if self.test_time_flip and len(self.input_shape_) == 1:
             raise ValueError(
                 "test_time_flip=True mirrors images left to right; it needs image inputs "
@@ -199,7 +200,7 @@ height, width), or torch Dataset
             check_input_shape(np.asarray(X), type(self).__name__, expected=self.input_shape_)
         X = validate_data(self, X, dtype=np.float32, reset=False, allow_nd=True)
         check_input_shape(X, type(self).__name__, expected=self.input_shape_)
-        return self._embed(torch.from_numpy(X)).cpu().numpy()
+        return self._embed(to_tensor(X)).cpu().numpy()
 
     def _check_dataset(self, dataset, y):
         """Checks of a torch dataset (validate_data's role for arrays).
@@ -218,6 +219,14 @@ height, width), or torch Dataset
     def _embed(self, features):
         out = embed(self.module_, features, self.device_, self.transform_batch_size,
                     flip=self.test_time_flip)
+        bad = ~torch.isfinite(out).all(dim=1)
+        if bad.any():
+            raise ValueError(
+                f"The network gives NaN or infinite embeddings for {int(bad.sum())} of "
+                f"{len(out)} inputs: their values overflow its float32 layers (they are far "
+                "larger than the training data, or not finite). Scale the inputs as in fit "
+                "(e.g. a StandardScaler fitted on the training data in a Pipeline)."
+            )
         if self.test_time_flip and hasattr(self, "n_attributes_"):
             # [all heads of the image | all of the mirror] -> per attribute
             # [head of the image, head of the mirror]: blocks stay contiguous.
@@ -282,6 +291,15 @@ height, width), or torch Dataset
                 f"per input; got {shape} for a batch of {len(batch)}."
             )
         embedding_dim = int(np.prod(probe.shape[1:]))
+        if n_heads is None and not any(p.requires_grad for p in encoder.parameters()):
+            # The cosine head would train alone in pre-training, and the
+            # cluster losses, on the embeddings only, would have no gradient.
+            raise ValueError(
+                f"The module {type(encoder).__name__} has no trainable parameters, so "
+                "there is no embedding to learn. Pass a module with parameters (or "
+                "module=None for the default MLP); to cluster fixed features, use "
+                "KNearestClusterClassifier on them directly."
+            )
         if n_heads is not None:
             return MultiHeadEmbeddingNetwork(encoder, embedding_dim, self.embedding_dim,
                                              n_heads, n_classes).to(self.device_)
@@ -306,6 +324,10 @@ height, width), or torch Dataset
                     f"module_params={params} do not fit {default.__name__}, the default "
                     f"encoder for inputs of shape {input_shape} ({exc})."
                 ) from exc
+        if not trunk:
+            check_no_effect(self, "embedding_dim", "with a custom `module`, whose output "
+                            "sets the dimension (embedding_dim_)",
+                            "leave it at its default, or size the module's output")
         if isinstance(self.module, nn.Module):
             if params:
                 raise ValueError("module_params apply only when `module` is a class, "
@@ -406,9 +428,9 @@ class BaseClusterEmbedder(BaseEmbedder):
                                 else self.pretrain_steps)
         if self.n_rounds == 0 and self._pretrain_steps == 0:
             raise ValueError("n_rounds=0 and pretrain_steps=0 leave nothing to train.")
-        if self.validation_fraction is None and not self.restore_best:
-            raise ValueError("restore_best=False has no effect without a validation split; "
-                             "set validation_fraction, or leave restore_best at its default.")
+        if self.validation_fraction is None:
+            check_no_effect(self, "restore_best", "without a validation split",
+                            "set validation_fraction, or leave restore_best at its default")
 
     def _hold_out(self, features, class_codes, rng):
         """A stratified ``validation_fraction`` of every class large enough.

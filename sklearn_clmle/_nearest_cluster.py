@@ -5,7 +5,6 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import LabelEncoder
@@ -16,9 +15,10 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._persistence import loadable_device
 from ._threads import N_JOBS_CONSTRAINT, uses_n_jobs
-from ._validation import check_class_labels, check_cluster_size, check_device
+from ._validation import check_class_labels, check_cluster_size, check_device, to_tensor
 from .metrics import balanced_accuracy
 from .nn.clustering import cluster_within_classes
+from .nn.functional import unit_normalize
 from .nn.search import nearest_cluster_log_scores
 
 DEFAULT_NEIGHBOR_GRID = (1, 2, 3, 5, 8, 12, 20, 30, 50, 80, 120, 200)
@@ -207,7 +207,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         check_cluster_size(self.cluster_size, np.bincount(codes.numpy()))
         self.device_ = check_device(self.device, type(self).__name__)
         rng = check_random_state(self.random_state)
-        features = F.normalize(torch.from_numpy(X).to(self.device_), dim=1)
+        features = unit_normalize(to_tensor(X).to(self.device_), dim=1)
         codes = codes.to(self.device_)
 
         if self.n_neighbors == "auto":
@@ -379,8 +379,8 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         """Scores of the rule for ``batch_size`` queries at a time."""
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float32, reset=False)
-        for chunk in torch.split(torch.from_numpy(X), self.batch_size):
-            queries = F.normalize(chunk.to(self.device_), dim=1)
+        for chunk in torch.split(to_tensor(X), self.batch_size):
+            queries = unit_normalize(chunk.to(self.device_), dim=1)
             yield nearest_cluster_log_scores(
                 queries, self._centroids, self._cluster_codes, len(self.classes_),
                 self.n_neighbors_, self.similarity_scale, self.batch_size, self.rule)

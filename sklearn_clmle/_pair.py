@@ -7,6 +7,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseEmbedder
 from ._plans import SingleLossPlan
+from ._validation import check_no_effect
 from .nn.pair_losses import ContrastiveLoss, RangeLoss, TripletLoss
 from .nn.sampling import ClassBlockBatchSampler
 
@@ -96,6 +97,12 @@ feature_names_in_
         self.callbacks = callbacks
         self.transform_batch_size = transform_batch_size
         self.test_time_flip = test_time_flip
+
+    def _check_params_vs_input(self, class_counts):
+        if self.loss != "triplet":
+            check_no_effect(self, "mining", f"with loss={self.loss!r} (it picks the "
+                            "negatives of triplets)",
+                            "leave mining='semihard', or use loss='triplet'")
 
     def _make_loss(self):
         kwargs = {} if self.margin is None else {"margin": self.margin}

@@ -8,6 +8,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseEmbedder
 from ._plans import SingleLossPlan
+from ._validation import check_no_effect
 from .nn.centres import ClassCentreTracker
 from .nn.margin_losses import (
     ArcFaceLoss,
@@ -167,15 +168,22 @@ feature_names_in_
             raise ValueError("class_weight='deferred' re-weights a cross-entropy late in "
                              "training; loss='focal' takes its class weights as alpha from "
                              "the start. Use 'balanced' or 'effective' with focal.")
-        if self.auxiliary_loss is None and self.auxiliary_weight != "auto":
-            raise ValueError(f"auxiliary_weight={self.auxiliary_weight} needs an "
-                             "auxiliary_loss; got auxiliary_loss=None.")
+        if self.auxiliary_loss is None:
+            check_no_effect(self, "auxiliary_weight", "without an auxiliary_loss",
+                            "set auxiliary_loss, or leave auxiliary_weight='auto'")
+        if self.class_centres != "running":
+            check_no_effect(self, "centre_momentum",
+                            f"with class_centres={self.class_centres!r} (it moves the "
+                            "running centres only)",
+                            "set class_centres='running', or leave centre_momentum at 0.9")
         if self.auxiliary_loss == "crl" and self.sampling == "class_balanced":
             raise ValueError("auxiliary_loss='crl' mines the minority classes of batches as "
                              "they come; class-balanced batches have none. Use "
                              "sampling='random' with CRL.")
-        if self.margin is not None and self.loss not in _MARGIN_KEYWORD:
-            raise ValueError(f"loss={self.loss!r} takes no margin; got margin={self.margin}.")
+        if self.loss not in _MARGIN_KEYWORD:
+            check_no_effect(self, "margin", f"with loss={self.loss!r}, which takes no margin",
+                            "leave margin=None, or use a margin loss (cosface, arcface, "
+                            "sphereface, ldam)")
         if self.loss == "sphereface" and self.margin is not None and (
                 self.margin < 1 or self.margin != int(self.margin)):
             raise ValueError(f"loss='sphereface' needs an integer margin >= 1; got "

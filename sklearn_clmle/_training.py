@@ -63,7 +63,8 @@ class EmbeddingNet(NeuralNet):
         if not all(torch.isfinite(t).all() for t in tensors if t.is_floating_point()):
             raise TrainingDivergedError(
                 "Training diverged: the network's weights became NaN or infinite. Lower "
-                "`lr`, the margins or `scale`, or check the module for numerical problems."
+                "`lr`, the margins or `scale`, scale the inputs (e.g. StandardScaler), or "
+                "check the module for numerical problems."
             )
 
 

@@ -1,5 +1,7 @@
 """Input checks shared by the estimators."""
 
+import inspect
+
 import numpy as np
 import torch
 from scipy.sparse import issparse
@@ -172,3 +174,33 @@ def check_callbacks(callbacks, monitorable, estimator_name):
         if monitor in ("valid_bacc",) and getattr(callback, "lower_is_better", False):
             raise ValueError(f"{kind}(monitor='valid_bacc') needs lower_is_better=False: "
                              "a higher balanced accuracy is better.")
+
+
+def to_tensor(X):
+    """``torch.from_numpy`` without its warning on read-only arrays.
+
+    Validated arrays may be read-only (a caller's ``setflags(write=False)``,
+    a read-only memmap, pandas' copy-on-write); torch warns that writing to
+    such a tensor is undefined behaviour. Those are copied, others shared.
+    """
+    return torch.from_numpy(X if X.flags.writeable else X.copy())
+
+
+def check_no_effect(estimator, name, condition, fix):
+    """Refuse a parameter set away from its default where it has no effect.
+
+    The one rule of the family for parameters that a configuration ignores
+    (an auxiliary weight without an auxiliary loss, triplet mining for
+    another loss, ...): a ``ValueError`` naming the parameter, the reason
+    and the fix, rather than a setting silently ignored. The default value
+    is always accepted.
+    """
+    default = inspect.signature(type(estimator).__init__).parameters[name].default
+    value = getattr(estimator, name)
+    try:
+        unchanged = value is default or bool(value == default)
+    except (TypeError, ValueError):  # e.g. an array compared with a scalar
+        unchanged = False
+    if not unchanged:
+        raise ValueError(f"{type(estimator).__name__}: {name}={value!r} has no effect "
+                         f"{condition}; {fix}.")
