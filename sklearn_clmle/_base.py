@@ -291,6 +291,10 @@ height, width), or torch Dataset
                 f"per input; got {shape} for a batch of {len(batch)}."
             )
         embedding_dim = int(np.prod(probe.shape[1:]))
+        if n_heads is None and self.module is not None:
+            check_no_effect(self, "embedding_dim", "with a custom `module`, whose output "
+                            f"sets the dimension (here {embedding_dim})",
+                            "leave it at its default, or size the module's output")
         if n_heads is None and not any(p.requires_grad for p in encoder.parameters()):
             # The cosine head would train alone in pre-training, and the
             # cluster losses, on the embeddings only, would have no gradient.
@@ -324,10 +328,6 @@ height, width), or torch Dataset
                     f"module_params={params} do not fit {default.__name__}, the default "
                     f"encoder for inputs of shape {input_shape} ({exc})."
                 ) from exc
-        if not trunk:
-            check_no_effect(self, "embedding_dim", "with a custom `module`, whose output "
-                            "sets the dimension (embedding_dim_)",
-                            "leave it at its default, or size the module's output")
         if isinstance(self.module, nn.Module):
             if params:
                 raise ValueError("module_params apply only when `module` is a class, "
