@@ -15,13 +15,16 @@ from sklearn.utils import get_tags
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 from skorch.history import History
 from torch import nn
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 
 from ._persistence import load_arrays, loadable_device, module_to_arrays
 from ._plans import ClusterPlan, MultiLabelClusterPlan
 from ._torch_data import IndexedDataset, dataset_labels, first_inputs
-from ._training import EmbeddingNet, EpochProgress, TrainingDivergedError, embed
-from ._validation import check_class_labels, check_cluster_size, check_device, check_input_shape
+from ._threads import N_JOBS_CONSTRAINT, uses_n_jobs
+from ._training import EmbeddingNet, BatchProgress, TrainingDivergedError, embed
+from ._validation import (check_callbacks, check_class_labels, check_cluster_size, check_device,
+                          check_input_shape, check_no_effect, stratified_hold_out,
+                          to_tensor)
 from .nn.encoders import ConvEncoder, EmbeddingNetwork, MLPEncoder, MultiHeadEmbeddingNetwork
 from .nn.margin_losses import CosFaceLoss, LogitAdjustedLoss
 
@@ -47,6 +50,7 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         # Any string may name a device ("cuda:1"): fit parses it (check_device).
         "device": [str, torch.device],
+        "n_jobs": N_JOBS_CONSTRAINT,
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "callbacks": [None, list],
@@ -56,12 +60,29 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     }
 
     @abstractmethod
-    def _make_plan(self, features, class_codes, generator):
-        """Return the :class:`~._training.TrainingPlan` of this method."""
+    def _make_plan(self, features, class_codes, generator, validation=None):
+        """Return the :class:`~._training.TrainingPlan` of this method.
+
+        ``validation`` is what :meth:`_hold_out` held out, or ``None``.
+        """
 
     def _check_params_vs_input(self, class_counts):
         """Data-dependent checks and ``auto`` resolution (stores ``self._name``)."""
 
+    def _hold_out(self, features, class_codes, rng):
+        """Split off validation data: ``(features, class_codes, validation)``.
+
+        The base class trains on everything (``validation=None``).
+        """
+        return features, class_codes, None
+
+    def _monitorable(self):
+        """History keys a skorch callback may monitor, with why others cannot."""
+        return {"train_loss", "train_loss_best"}, (
+            "this embedder records no validation score (it has no validation split); "
+            "monitor 'train_loss' (one loss throughout the training)")
+
+    @uses_n_jobs
     def fit(self, X, y=None):
         """Learn the embedding.
 
@@ -92,7 +113,7 @@ height, width), or torch Dataset
                                  ensure_min_samples=2, allow_nd=True)
             self.input_shape_ = check_input_shape(X, type(self).__name__)
             X = self._fit_scaler(X)
-            features = probe = torch.from_numpy(X)
+            features = probe = to_tensor(X)
         if isinstance(X, Dataset) or len(self.input_shape_) > 1:
             self._check_no_scaling()
         if self.test_time_flip and len(self.input_shape_) == 1:
@@ -114,10 +135,13 @@ height, width), or torch Dataset
             codes = encoder.transform(y)
             counts = np.bincount(codes)
         self._check_params_vs_input(counts)
+        check_callbacks(self.callbacks, self._monitorable(), type(self).__name__)
 
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(np.iinfo(np.int32).max))
         self.device_ = check_device(self.device, type(self).__name__)
         class_codes = torch.from_numpy(codes).long()
+        features, class_codes, validation = self._hold_out(features, class_codes, rng)
         if isinstance(features, Dataset):
             training_data, targets = IndexedDataset(features, class_codes), None
         else:
@@ -132,13 +156,13 @@ height, width), or torch Dataset
             network = self._build_network(probe, *self._network_targets())
             # Known before the plan is made: losses with per-class parameters need it.
             self.embedding_dim_ = network.class_weight.shape[-1]
-            plan = self._make_plan(features, class_codes, generator)
+            plan = self._make_plan(features, class_codes, generator, validation)
             net = EmbeddingNet(
                 network, plan=plan, criterion=plan.criterion, optimizer=torch.optim.AdamW,
                 lr=self.lr, optimizer__weight_decay=self.weight_decay,
                 max_epochs=plan.n_epochs, train_split=None, device=self.device_,
                 callbacks=[("plan", plan),
-                           ("progress", EpochProgress(plan.n_epochs, bool(self.verbose))),
+                           ("progress", BatchProgress(plan, int(self.verbose))),
                            *(self.callbacks or [])],
                 verbose=0,
             )
@@ -148,8 +172,12 @@ height, width), or torch Dataset
                 raise ValueError(str(exc)) from exc
         self.module_ = net.module_.eval()
         self.history_ = net.history
+        self.__dict__.pop("best_epoch_", None)
+        if validation is not None:
+            self.best_epoch_ = plan.best_epoch_
         return self
 
+    @uses_n_jobs
     def transform(self, X):
         """Embed ``X`` on the unit sphere.
 
@@ -187,7 +215,7 @@ height, width), or torch Dataset
         check_input_shape(X, type(self).__name__, expected=self.input_shape_)
         if self.scaler_ is not None:
             X = self.scaler_.transform(X).astype(np.float32)
-        return self._embed(torch.from_numpy(X)).cpu().numpy()
+        return self._embed(to_tensor(X)).cpu().numpy()
 
     def _fit_scaler(self, X):
         """Fit ``scaler_`` on feature rows and return them scaled.
@@ -242,6 +270,14 @@ height, width), or torch Dataset
     def _embed(self, features):
         out = embed(self.module_, features, self.device_, self.transform_batch_size,
                     flip=self.test_time_flip)
+        bad = ~torch.isfinite(out).all(dim=1)
+        if bad.any():
+            raise ValueError(
+                f"The network gives NaN or infinite embeddings for {int(bad.sum())} of "
+                f"{len(out)} inputs: their values overflow its float32 layers (they are far "
+                "larger than the training data, or not finite). Scale the inputs as in fit "
+                "(e.g. a StandardScaler fitted on the training data in a Pipeline)."
+            )
         if self.test_time_flip and hasattr(self, "n_attributes_"):
             # [all heads of the image | all of the mirror] -> per attribute
             # [head of the image, head of the mirror]: blocks stay contiguous.
@@ -306,6 +342,20 @@ height, width), or torch Dataset
                 f"per input; got {shape} for a batch of {len(batch)}."
             )
         embedding_dim = int(np.prod(probe.shape[1:]))
+        if n_heads is None and self.module is not None and self.embedding_dim != embedding_dim:
+            # The same value as the module's output (a record of it) is harmless.
+            check_no_effect(self, "embedding_dim", "with a custom `module`, whose output "
+                            f"sets the dimension (here {embedding_dim})",
+                            "leave it at its default, or size the module's output")
+        if n_heads is None and not any(p.requires_grad for p in encoder.parameters()):
+            # The cosine head would train alone in pre-training, and the
+            # cluster losses, on the embeddings only, would have no gradient.
+            raise ValueError(
+                f"The module {type(encoder).__name__} has no trainable parameters, so "
+                "there is no embedding to learn. Pass a module with parameters (or "
+                "module=None for the default MLP); to cluster fixed features, use "
+                "KNearestClusterClassifier on them directly."
+            )
         if n_heads is not None:
             return MultiHeadEmbeddingNetwork(encoder, embedding_dim, self.embedding_dim,
                                              n_heads, n_classes).to(self.device_)
@@ -399,6 +449,8 @@ class BaseClusterEmbedder(BaseEmbedder):
         "query": [StrOptions({"hardest", "uniform"})],
         "cost_sensitive": ["boolean"],
         "pretrain_loss": [StrOptions({"balanced", "logit_adjusted"})],
+        "validation_fraction": [None, Interval(Real, 0, 1, closed="neither")],
+        "restore_best": ["boolean"],
     }
 
     @abstractmethod
@@ -408,6 +460,9 @@ class BaseClusterEmbedder(BaseEmbedder):
     def _check_params_vs_input(self, class_counts):
         # Multi-label counts are (n_attributes, 2): every row sums to n_samples,
         # and the cluster size is resolved over all classes of all attributes.
+        if self.validation_fraction is not None and class_counts.ndim == 2:
+            raise ValueError("validation_fraction supports one label per sample; with "
+                             "multi-label y, leave it None and hold out data yourself.")
         n_samples = int(class_counts.sum(axis=-1).max())
         if self.pretrain_loss == "logit_adjusted" and class_counts.ndim == 2:
             raise ValueError("pretrain_loss='logit_adjusted' needs one label per sample (its "
@@ -431,6 +486,9 @@ class BaseClusterEmbedder(BaseEmbedder):
                                 else self.pretrain_steps)
         if self.n_rounds == 0 and self._pretrain_steps == 0:
             raise ValueError("n_rounds=0 and pretrain_steps=0 leave nothing to train.")
+        if self.validation_fraction is None:
+            check_no_effect(self, "restore_best", "without a validation split",
+                            "set validation_fraction, or leave restore_best at its default")
 
     def _make_softmax_loss(self):
         """The cosine softmax of the pre-training (and of ``softmax_weight``).
@@ -445,8 +503,40 @@ class BaseClusterEmbedder(BaseEmbedder):
             return LogitAdjustedLoss(self._class_counts, scale=self.scale)
         return CosFaceLoss(scale=self.scale, margin=0.0, cost_sensitive=self.cost_sensitive)
 
-    def _make_plan(self, features, class_codes, generator):
+    def _hold_out(self, features, class_codes, rng):
+        """A stratified ``validation_fraction`` of every class large enough.
+
+        A class gives samples to validation only when it has at least two and
+        ``validation_fraction`` of it is at least one sample; smaller classes
+        stay whole in training (they could not be learnt from nothing).
+        """
+        if self.validation_fraction is None:
+            return features, class_codes, None
+        train, valid = stratified_hold_out(class_codes.numpy(), self.validation_fraction,
+                                           rng, type(self).__name__)
+        train, valid = torch.from_numpy(train), torch.from_numpy(valid)
+        if isinstance(features, Dataset):
+            held_out = (Subset(features, valid.tolist()), class_codes[valid])
+            return Subset(features, train.tolist()), class_codes[train], held_out
+        return features[train], class_codes[train], (features[valid], class_codes[valid])
+
+    def _monitorable(self):
+        if self.validation_fraction is None:
+            return set(), (
+                "the cluster embedders record no validation score without a validation "
+                "split, and 'train_loss' mixes the pre-training loss with the cluster "
+                "loss (different scales); set validation_fraction (e.g. 0.2) and monitor "
+                "'valid_bacc' with lower_is_better=False")
+        return {"valid_bacc", "valid_bacc_best"}, (
+            "the cluster embedders record 'valid_bacc' (higher is better), not a "
+            "validation loss, and 'train_loss' mixes the pre-training loss with the "
+            "cluster loss (different scales); monitor 'valid_bacc' with "
+            "lower_is_better=False")
+
+    def _make_plan(self, features, class_codes, generator, validation=None):
         plan = MultiLabelClusterPlan if class_codes.ndim == 2 else ClusterPlan
+        extra = {} if validation is None else dict(validation=validation,
+                                                   restore_best=self.restore_best)
         return plan(
             features, class_codes, generator, self.transform_batch_size,
             cluster_loss=self._make_cluster_loss(),
@@ -461,6 +551,7 @@ class BaseClusterEmbedder(BaseEmbedder):
             n_rounds=self.n_rounds,
             steps_per_round=self._steps_per_round,
             query=self.query,
+            **extra,
         )
 
 

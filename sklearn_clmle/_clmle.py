@@ -90,13 +90,33 @@ class CLMLEEmbedder(BaseClusterEmbedder):
         AdamW weight decay (paper: 5e-4).
     device : {"auto", "cpu", "cuda"} or torch.device, default="auto"
         ``"auto"`` uses CUDA when available.
+    n_jobs : int, default=None
+        torch threads (intra-op) during ``fit``, ``transform`` and
+        ``predict``; the previous setting is restored afterwards. ``None``
+        means 1 unless ``OMP_NUM_THREADS`` is set (then that, as in joblib's
+        workers) or in a ``joblib.parallel_config(n_jobs=k)`` context (then
+        ``k``), never above an active ``threadpoolctl`` limit. ``-1`` uses
+        every CPU, ``-2`` all but one. One thread is the default because
+        these networks are small: on an idle machine more threads speed a
+        fit up (about 1.9x with 2 cores), but when other fits or programs
+        share the cores, busy-waiting OpenMP threads make it many times
+        slower (``benchmarks/threads.py``).
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation, sampling and clustering; an int gives
         bit-identical results on the CPU.
     verbose : int, default=0
-        Progress bar over epochs when positive.
+        When positive, a progress bar over the batches of all stages, named
+        by stage ("pretrain", "round 2/5") with the stage's mean loss so far;
+        ``2`` also writes each epoch's summary above the bar. Every epoch is
+        logged at INFO level (logger ``"sklearn_clmle"``).
     callbacks : list of skorch callbacks, default=None
-        Extra skorch callbacks (checkpoints, early stopping, logging, ...).
+        Extra skorch callbacks, run after each epoch's records are written
+        (checkpoints, logging, ...). Early stopping and checkpoints need
+        ``validation_fraction`` and ``monitor="valid_bacc"`` (or
+        ``"valid_bacc_best"``): ``train_loss`` mixes the pre-training and
+        cluster losses and there is no ``valid_loss``. skorch's scoring
+        callbacks (``EpochScoring``, ``BatchScoring``) are refused: there is
+        no skorch validation iterator.
     transform_batch_size : int, default=1024
         Samples embedded at once by ``transform``.
     test_time_flip : bool, default=False
@@ -114,6 +134,21 @@ class CLMLEEmbedder(BaseClusterEmbedder):
         are. ``"auto"`` is ``"quantile"`` for feature rows read by the
         default MLP (see ``docs/defaults.md``) and ``None`` with a ``module``
         of your own; images and torch datasets are never scaled.
+    validation_fraction : float in (0, 1) or None, default=None
+        Hold out this stratified fraction of the training data (classes of
+        fewer than ``max(2, 1 / validation_fraction)`` samples stay whole in
+        training) and, after the pre-training and after every round, record
+        in ``history_`` the balanced accuracy ``valid_bacc`` of a
+        nearest-cluster readout: the training data are clustered as in a
+        round and each held-out sample takes the class of its most similar
+        centroid. skorch's ``EarlyStopping(monitor="valid_bacc",
+        lower_is_better=False)`` and ``Checkpoint(monitor="valid_bacc_best")``
+        work on it. Single-label ``y`` only.
+    restore_best : bool, default=True
+        With ``validation_fraction``: return the network of the epoch of
+        best ``valid_bacc`` (the pre-training counts as an epoch), so rounds
+        that hurt are never returned. ``False`` (the last epoch's network)
+        is refused without ``validation_fraction``, where it has no effect.
 
     Attributes
     ----------
@@ -126,10 +161,15 @@ class CLMLEEmbedder(BaseClusterEmbedder):
         Trained network (encoder plus cosine head, or trunk plus one head
         per attribute), in eval mode.
     history_ : skorch.History
-        Per-epoch records: ``stage``, ``train_loss``, ``n_clusters``, ...
+        Per-epoch records: ``stage``, ``train_loss``, ``n_clusters``, and
+        with ``validation_fraction``, ``valid_bacc`` and ``valid_bacc_best``.
     scaler_ : QuantileTransformer, StandardScaler or None
         Fitted feature scaling (``None`` for images, datasets, or
         ``feature_scaling=None``).
+    best_epoch_ : int
+        With ``validation_fraction``: the epoch (as numbered in
+        ``history_``, 1 being the pre-training) of best ``valid_bacc``,
+        whose network ``module_`` is when ``restore_best``.
     embedding_dim_ : int
         Output dimension (of each head, with multi-label ``y``).
     device_ : torch.device
@@ -185,10 +225,10 @@ class CLMLEEmbedder(BaseClusterEmbedder):
                  clusters_per_batch=12, samples_per_cluster="auto", n_rounds=5,
                  steps_per_round="auto", pretrain_steps="auto", softmax_weight=0.0,
                  query="hardest", cost_sensitive=True, module=None, module_params=None,
-                 embedding_dim=64, lr=1e-3, weight_decay=5e-4, device="auto",
+                 embedding_dim=64, lr=1e-3, weight_decay=5e-4, device="auto", n_jobs=None,
                  random_state=None, verbose=0, callbacks=None, transform_batch_size=1024,
                  test_time_flip=False, feature_scaling="auto",
-                 pretrain_loss="balanced"):
+                 pretrain_loss="balanced", validation_fraction=None, restore_best=True):
         self.inter_margin = inter_margin
         self.intra_margin = intra_margin
         self.scale = scale
@@ -207,6 +247,7 @@ class CLMLEEmbedder(BaseClusterEmbedder):
         self.lr = lr
         self.weight_decay = weight_decay
         self.device = device
+        self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
@@ -214,6 +255,8 @@ class CLMLEEmbedder(BaseClusterEmbedder):
         self.test_time_flip = test_time_flip
         self.feature_scaling = feature_scaling
         self.pretrain_loss = pretrain_loss
+        self.validation_fraction = validation_fraction
+        self.restore_best = restore_best
 
     def _make_cluster_loss(self):
         return ClusterMarginLoss(self.inter_margin, self.intra_margin, self.scale,

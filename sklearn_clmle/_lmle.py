@@ -45,16 +45,16 @@ class LMLEEmbedder(BaseClusterEmbedder):
         softmax head trained.
     cluster_size, clusters_per_batch, samples_per_cluster, n_rounds, \
 steps_per_round, pretrain_steps, query, cost_sensitive, \
-module, module_params, embedding_dim, lr, weight_decay, device, \
+module, module_params, embedding_dim, lr, weight_decay, device, n_jobs, \
 random_state, verbose, callbacks, transform_batch_size, test_time_flip, \
-feature_scaling, pretrain_loss
+feature_scaling, pretrain_loss, validation_fraction, restore_best
         As in :class:`CLMLEEmbedder` (``query="hardest"`` ranks clusters by
         the cached hinge loss of their members; ``cost_sensitive`` weights
         each anchor by the inverse frequency of its class in the batch).
 
     Attributes
     ----------
-    classes_, module_, history_, embedding_dim_, device_, cluster_size_, \
+    classes_, module_, history_, best_epoch_, embedding_dim_, device_, cluster_size_, \
 n_features_in_, feature_names_in_
         As in :class:`CLMLEEmbedder`.
 
@@ -99,10 +99,10 @@ n_features_in_, feature_names_in_
                  cluster_size="auto", clusters_per_batch=12, samples_per_cluster="auto",
                  n_rounds=5, steps_per_round="auto", pretrain_steps="auto", softmax_weight=1.0,
                  query="hardest", cost_sensitive=True, module=None, module_params=None,
-                 embedding_dim=64, lr=1e-3, weight_decay=5e-4, device="auto",
+                 embedding_dim=64, lr=1e-3, weight_decay=5e-4, device="auto", n_jobs=None,
                  random_state=None, verbose=0, callbacks=None, transform_batch_size=1024,
                  test_time_flip=False, feature_scaling="auto",
-                 pretrain_loss="balanced"):
+                 pretrain_loss="balanced", validation_fraction=None, restore_best=True):
         self.intra_margin = intra_margin
         self.locality_margin = locality_margin
         self.inter_margin = inter_margin
@@ -122,6 +122,7 @@ n_features_in_, feature_names_in_
         self.lr = lr
         self.weight_decay = weight_decay
         self.device = device
+        self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
@@ -129,6 +130,8 @@ n_features_in_, feature_names_in_
         self.test_time_flip = test_time_flip
         self.feature_scaling = feature_scaling
         self.pretrain_loss = pretrain_loss
+        self.validation_fraction = validation_fraction
+        self.restore_best = restore_best
 
     def _make_cluster_loss(self):
         margins = (self.intra_margin, self.locality_margin, self.inter_margin)

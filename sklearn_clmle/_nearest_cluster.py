@@ -1,12 +1,12 @@
 """KNearestClusterClassifier: the k-nearest-cluster rules of CLMLE (Eq. (10)) and LMLE."""
 
 import math
+import re
 import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from scipy.optimize import minimize_scalar
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import StratifiedKFold
@@ -17,9 +17,11 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._persistence import loadable_device
-from ._validation import check_class_labels, check_cluster_size, check_device
+from ._threads import N_JOBS_CONSTRAINT, uses_n_jobs
+from ._validation import check_class_labels, check_cluster_size, check_device, to_tensor
 from .metrics import balanced_accuracy
 from .nn.clustering import cluster_within_classes
+from .nn.functional import unit_normalize
 from .nn.search import nearest_cluster_log_scores
 
 DEFAULT_NEIGHBOR_GRID = (1, 2, 3, 5, 8, 12, 20, 30, 50, 80, 120, 200)
@@ -81,16 +83,32 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         ``"auto"`` uses CUDA when available.
     batch_size : int, default=4096
         Queries scored per matrix product.
+    n_jobs : int, default=None
+        torch threads (intra-op) during ``fit`` and the prediction
+        methods; the previous setting is restored afterwards. ``None``
+        means 1 unless ``OMP_NUM_THREADS`` is set (then that, as in joblib's
+        workers) or in a ``joblib.parallel_config(n_jobs=k)`` context (then
+        ``k``), never above an active ``threadpoolctl`` limit. ``-1`` uses
+        every CPU, ``-2`` all but one. One thread is the default because
+        these networks are small: on an idle machine more threads speed a
+        fit up (about 1.9x with 2 cores), but when other fits or programs
+        share the cores, busy-waiting OpenMP threads make it many times
+        slower (``benchmarks/threads.py``).
     random_state : int, RandomState instance or None, default=None
         Seeds the clustering and the validation folds.
     feature_blocks : "auto", "all" or list, default="auto"
-        Features of each attribute, for multi-label ``y`` only. ``"auto"``:
-        ``n_attributes`` equal blocks of consecutive columns, in attribute
-        order, as :class:`CLMLEEmbedder` outputs its heads (an error when the
-        number of features is not a multiple). ``"all"``: every attribute
-        uses all features (raw features, or one shared embedding; use it
-        there, as "auto" would cut such features into meaningless blocks).
-        A list: one slice or array of column indices per attribute.
+        Features of each attribute, for multi-label ``y`` only. ``"all"``:
+        every attribute uses all features. A list: one slice or array of
+        column indices per attribute. ``"auto"`` finds the heads of a
+        multi-label :class:`CLMLEEmbedder` in its output and uses all
+        features otherwise: when ``X`` has feature names of the form
+        ``<name>_attr<a>_<j>`` (the embedder's ``get_feature_names_out``,
+        e.g. through ``set_output(transform="pandas")``), attribute ``a``
+        takes its columns; else, when the features split into
+        ``n_attributes`` equal consecutive blocks each of unit norm in every
+        training row (the heads, side by side), attribute ``a`` takes block
+        ``a``; else (raw features, a shared embedding) every attribute uses
+        all features. ``feature_blocks_`` shows the choice.
     prior_correction : float, default=0.0
         ``tau``: every cluster's term is weighted by ``K_c ** -tau``, with
         ``K_c`` the number of clusters of its class, so that a class with
@@ -113,6 +131,10 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         Unit-norm centroids.
     cluster_classes_ : ndarray of shape (n_clusters,)
         Index into ``classes_`` of each cluster.
+    n_iter_ : int or ndarray of shape (n_attributes,)
+        Iterations of the final k-means (all classes run batched, so the
+        most of any class; at most ``max_iter``, 0 when every class is one
+        cluster); one per attribute after a multi-label fit.
     n_neighbors_ : int
         ``N`` used by ``predict``.
     temperature_ : float
@@ -143,7 +165,8 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
     Two attributes, each from its own two columns:
 
     >>> Y = np.column_stack([y == 0, y == 2]).astype(int)
-    >>> clf = KNearestClusterClassifier(n_neighbors=5, random_state=0).fit(X, Y)
+    >>> clf = KNearestClusterClassifier(n_neighbors=5, random_state=0,
+    ...                                 feature_blocks=[[0, 1], [2, 3]]).fit(X, Y)
     >>> clf.predict(X[[0, 100]]).tolist(), len(clf.predict_proba(X[:2]))
     ([[1, 0], [0, 1]], 2)
     """
@@ -157,6 +180,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         # Any string may name a device ("cuda:1"): fit parses it (check_device).
         "device": [str, torch.device],
+        "n_jobs": N_JOBS_CONSTRAINT,
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "feature_blocks": [StrOptions({"auto", "all"}), list],
@@ -164,7 +188,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
     }
 
     def __init__(self, *, n_neighbors="auto", cluster_size=5, similarity_scale=16.0,
-                 rule="clmle", n_neighbors_grid=None, max_iter=20, device="auto",
+                 rule="clmle", n_neighbors_grid=None, max_iter=20, device="auto", n_jobs=None,
                  batch_size=4096, random_state=None, feature_blocks="auto",
                  prior_correction=0.0):
         self.n_neighbors = n_neighbors
@@ -174,11 +198,13 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         self.n_neighbors_grid = n_neighbors_grid
         self.max_iter = max_iter
         self.device = device
+        self.n_jobs = n_jobs
         self.batch_size = batch_size
         self.random_state = random_state
         self.feature_blocks = feature_blocks
         self.prior_correction = prior_correction
 
+    @uses_n_jobs
     def fit(self, X, y):
         """Cluster every class of the training data.
 
@@ -211,14 +237,14 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         check_cluster_size(self.cluster_size, np.bincount(codes.numpy()))
         self.device_ = check_device(self.device, type(self).__name__)
         rng = check_random_state(self.random_state)
-        features = F.normalize(torch.from_numpy(X).to(self.device_), dim=1)
+        features = unit_normalize(to_tensor(X).to(self.device_), dim=1)
         codes = codes.to(self.device_)
 
         if self.n_neighbors == "auto":
             self.n_neighbors_, self.temperature_ = self._select_n_neighbors(features, codes, rng)
         else:
             self.n_neighbors_, self.temperature_ = self.n_neighbors, 1.0
-        centroids, cluster_classes = self._cluster(features, codes, rng)
+        centroids, cluster_classes, self.n_iter_ = self._cluster(features, codes, rng)
         self._centroids, self._cluster_codes = centroids, cluster_classes
         self.cluster_centers_ = centroids.cpu().numpy()
         self.cluster_classes_ = cluster_classes.cpu().numpy()
@@ -228,7 +254,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         """One binary nearest-cluster classifier per attribute, on its feature block."""
         for name in _SINGLE_LABEL_FITTED:
             self.__dict__.pop(name, None)
-        self.feature_blocks_ = self._check_feature_blocks(X.shape[1], Y.shape[1])
+        self.feature_blocks_ = self._check_feature_blocks(X, Y.shape[1])
         self.n_attributes_ = Y.shape[1]
         rng = check_random_state(self.random_state)
         self.estimators_ = [
@@ -236,21 +262,16 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
                                    random_state=rng.randint(np.iinfo(np.int32).max))
             .fit(X[:, block], Y[:, a]) for a, block in enumerate(self.feature_blocks_)]
         self.classes_ = [estimator.classes_ for estimator in self.estimators_]
+        self.n_iter_ = np.array([estimator.n_iter_ for estimator in self.estimators_])
         return self
 
-    def _check_feature_blocks(self, n_features, n_attributes):
+    def _check_feature_blocks(self, X, n_attributes):
         """Column indices of each attribute's block, from ``feature_blocks``."""
+        n_features = X.shape[1]
         if self.feature_blocks == "all":
             return [np.arange(n_features)] * n_attributes
         if self.feature_blocks == "auto":
-            if n_features % n_attributes:
-                raise ValueError(
-                    f"feature_blocks='auto' splits the {n_features} features into "
-                    f"{n_attributes} equal blocks, one per attribute, but {n_features} is not "
-                    f"a multiple of {n_attributes}. Pass feature_blocks as a list of column "
-                    "indices (or slices) per attribute, or 'all'.")
-            width = n_features // n_attributes
-            return [np.arange(a * width, (a + 1) * width) for a in range(n_attributes)]
+            return self._auto_feature_blocks(X, n_attributes)
         if len(self.feature_blocks) != n_attributes:
             raise ValueError(f"feature_blocks has {len(self.feature_blocks)} blocks for "
                              f"{n_attributes} attributes in y; give one block per attribute.")
@@ -267,6 +288,28 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
             blocks.append(index)
         return blocks
 
+    def _auto_feature_blocks(self, X, n_attributes):
+        """The embedder's heads, from the feature names or the unit-norm blocks; else all."""
+        names = getattr(self, "feature_names_in_", None)
+        if names is not None:
+            found = [re.fullmatch(r".*_attr(\d+)_\d+", str(name)) for name in names]
+            if all(found):
+                attribute = np.array([int(match.group(1)) for match in found])
+                if set(attribute.tolist()) != set(range(n_attributes)):
+                    raise ValueError(
+                        f"The feature names of X give the heads of attributes "
+                        f"{sorted(set(attribute.tolist()))} but y has {n_attributes} "
+                        "attributes; fit on the columns of y the embedder was fitted on, or "
+                        "pass feature_blocks explicitly.")
+                return [np.flatnonzero(attribute == a) for a in range(n_attributes)]
+        n_features = X.shape[1]
+        if n_attributes > 1 and n_features % n_attributes == 0:
+            blocks = X.reshape(len(X), n_attributes, -1).astype(np.float64)
+            if np.allclose(np.linalg.norm(blocks, axis=2), 1.0, atol=1e-3):
+                width = n_features // n_attributes
+                return [np.arange(a * width, (a + 1) * width) for a in range(n_attributes)]
+        return [np.arange(n_features)] * n_attributes
+
     def _per_attribute(self, X, method):
         # The fitted check comes first so that an unfitted model fails clearly.
         check_is_fitted(self)
@@ -276,10 +319,10 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
 
     def _cluster(self, features, codes, rng):
         generator = torch.Generator().manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
-        _, centroids, cluster_classes = cluster_within_classes(
+        _, centroids, cluster_classes, n_iter = cluster_within_classes(
             features, codes, self.cluster_size, n_classes=len(self.classes_),
-            max_iter=self.max_iter, generator=generator)
-        return centroids, cluster_classes
+            max_iter=self.max_iter, generator=generator, return_n_iter=True)
+        return centroids, cluster_classes, n_iter
 
     def _cluster_log_weight(self, cluster_classes):
         """``-prior_correction * log(number of clusters of the cluster's class)``."""
@@ -314,7 +357,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
             splits = list(folds.split(np.zeros(len(codes)), codes.cpu().numpy()))
         for train, valid in splits:
             train, valid = torch.from_numpy(train), torch.from_numpy(valid)
-            centroids, cluster_classes = self._cluster(features[train], codes[train], rng)
+            centroids, cluster_classes, _ = self._cluster(features[train], codes[train], rng)
             per_n = self._search(features[valid], centroids, cluster_classes,
                                  [int(n) for n in grid])
             scores += [balanced_accuracy(codes[valid], s.argmax(dim=1)) for s in per_n]
@@ -325,6 +368,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         return int(grid[best]), fit_temperature(oof_scores, oof_codes)
 
     @available_if(lambda self: not hasattr(self, "estimators_"))
+    @uses_n_jobs
     def decision_function(self, X):
         """Per-class score of the rule: the log of the Eq. (10) ratio, or LMLE's gap.
 
@@ -349,6 +393,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
             return (scores[:, 1] - scores[:, 0]).numpy()
         return scores.numpy()
 
+    @uses_n_jobs
     def predict_proba(self, X):
         """Class probabilities: a softmax over the rule's scores.
 
@@ -373,6 +418,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         scores = self._log_scores(X)
         return torch.softmax(scores / self.temperature_, dim=1).numpy()
 
+    @uses_n_jobs
     def predict(self, X):
         """Class of maximal score (Eq. (10) ratio, or LMLE's distance gap).
 
@@ -402,8 +448,8 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         """Scores of the rule for ``batch_size`` queries at a time."""
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float32, reset=False)
-        for chunk in torch.split(torch.from_numpy(X), self.batch_size):
-            queries = F.normalize(chunk.to(self.device_), dim=1)
+        for chunk in torch.split(to_tensor(X), self.batch_size):
+            queries = unit_normalize(chunk.to(self.device_), dim=1)
             yield self._search(queries, self._centroids, self._cluster_codes, self.n_neighbors_)
 
     def __getstate__(self):

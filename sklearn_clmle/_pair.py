@@ -7,6 +7,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseEmbedder
 from ._plans import SingleLossPlan
+from ._validation import check_no_effect
 from .nn.pair_losses import ContrastiveLoss, RangeLoss, TripletLoss
 from .nn.sampling import ClassBlockBatchSampler
 
@@ -38,10 +39,11 @@ class PairEmbedder(BaseEmbedder):
         ``K``.
     max_epochs : int, default=30
         Passes; each is ``ceil(n_samples / (P K))`` batches.
-    module, module_params, embedding_dim, lr, weight_decay, device, \
+    module, module_params, embedding_dim, lr, weight_decay, device, n_jobs, \
 random_state, verbose, callbacks, transform_batch_size, test_time_flip, \
 feature_scaling
-        As in :class:`CLMLEEmbedder`.
+        As in :class:`CLMLEEmbedder`, except that ``callbacks`` may
+        monitor ``train_loss`` (one loss throughout), not ``valid_loss``.
 
     Attributes
     ----------
@@ -75,7 +77,7 @@ feature_names_in_
 
     def __init__(self, *, loss="triplet", margin=None, mining="semihard", classes_per_batch=8,
                  samples_per_class=8, max_epochs=30, module=None, module_params=None,
-                 embedding_dim=64, lr=1e-3, weight_decay=5e-4, device="auto",
+                 embedding_dim=64, lr=1e-3, weight_decay=5e-4, device="auto", n_jobs=None,
                  random_state=None, verbose=0, callbacks=None, transform_batch_size=1024,
                  test_time_flip=False, feature_scaling="auto"):
         self.loss = loss
@@ -90,6 +92,7 @@ feature_names_in_
         self.lr = lr
         self.weight_decay = weight_decay
         self.device = device
+        self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
@@ -97,13 +100,19 @@ feature_names_in_
         self.test_time_flip = test_time_flip
         self.feature_scaling = feature_scaling
 
+    def _check_params_vs_input(self, class_counts):
+        if self.loss != "triplet":
+            check_no_effect(self, "mining", f"with loss={self.loss!r} (it picks the "
+                            "negatives of triplets)",
+                            "leave mining='semihard', or use loss='triplet'")
+
     def _make_loss(self):
         kwargs = {} if self.margin is None else {"margin": self.margin}
         if self.loss == "triplet":
             kwargs["mining"] = self.mining
         return _LOSSES[self.loss](**kwargs)
 
-    def _make_plan(self, features, class_codes, generator):
+    def _make_plan(self, features, class_codes, generator, validation=None):
         batch = self.classes_per_batch * self.samples_per_class
         sampler = ClassBlockBatchSampler(class_codes, self.classes_per_batch,
                                          self.samples_per_class,

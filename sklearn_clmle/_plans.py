@@ -5,6 +5,7 @@ import math
 import torch
 
 from .nn.cluster_index import ClusterIndex
+from .nn.clustering import cluster_within_classes  # the validation readout
 from .nn.sampling import ClassBalancedBatchSampler, RandomBatchSampler, InterleavedBatchSampler
 from ._training import TrainingPlan
 
@@ -62,14 +63,25 @@ class ClusterPlan(TrainingPlan):
         Query cluster choice.
     pretrain_sampling : {"class_balanced", "random"}, default="class_balanced"
         Batches of the pre-training.
+    validation : tuple of (Tensor or Dataset, Tensor) or None, default=None
+        Held-out inputs and class codes. At the end of every epoch (the
+        pre-training counts as one), the training data are clustered as in
+        step 1 and each validation sample takes the class of its most
+        similar centroid; the balanced accuracy of that readout is recorded
+        as ``valid_bacc`` (with ``valid_bacc_best``) before any other
+        callback reads the epoch's row.
+    restore_best : bool, default=True
+        With ``validation``: end training with the network of the epoch of
+        best ``valid_bacc`` (the earliest on ties), kept as ``best_epoch_``.
     """
 
     def __init__(self, features, class_codes, generator, embed_batch_size, *, cluster_loss,
                  softmax_loss, softmax_weight, cluster_size, clusters_per_batch,
                  samples_per_cluster, pretrain_steps, n_rounds, steps_per_round, query,
-                 pretrain_sampling="class_balanced"):
+                 pretrain_sampling="class_balanced", validation=None, restore_best=True):
         n_epochs = n_rounds + (1 if pretrain_steps > 0 else 0)
         super().__init__(features, class_codes, n_epochs, generator, embed_batch_size)
+        self.n_rounds = n_rounds
         self.cluster_loss = cluster_loss
         self.softmax_loss = softmax_loss
         self.softmax_weight = softmax_weight
@@ -81,6 +93,12 @@ class ClusterPlan(TrainingPlan):
             class_codes, clusters_per_batch, samples_per_cluster, pretrain_steps,
             steps_per_round, query)
         self.stage = None
+        self.validation = validation
+        self.restore_best = restore_best
+        if validation is not None:
+            # Its own stream: the readout's k-means does not shift the training's.
+            seed = int(torch.randint(2**31 - 1, (1,), generator=generator))
+            self.validation_generator = torch.Generator().manual_seed(seed)
 
     def make_samplers(self, class_codes, clusters_per_batch, samples_per_cluster,
                       pretrain_steps, steps_per_round, query):
@@ -98,6 +116,17 @@ class ClusterPlan(TrainingPlan):
                              steps_per_epoch=steps_per_round, query=query,
                              generator=self.generator, tol=RECLUSTER_TOL))
 
+    @property
+    def n_batches(self):
+        return len(self.pretrain_sampler) + self.n_rounds * len(self.cluster_sampler)
+
+    def stage_label(self, epoch):
+        if self.pretrain_steps > 0:
+            if epoch == 0:
+                return "pretrain"
+            epoch -= 1
+        return f"round {epoch + 1}/{self.n_rounds}"
+
     def on_epoch_begin(self, net, **kwargs):
         epoch = len(net.history) - 1  # skorch has already opened this epoch's row
         if epoch == 0 and self.pretrain_steps > 0:
@@ -106,6 +135,48 @@ class ClusterPlan(TrainingPlan):
             self.stage, self.current_sampler = "cluster", self.cluster_sampler
             net.history.record("n_clusters", self.recluster(net))
         net.history.record("stage", self.stage)
+
+    def on_train_begin(self, net, **kwargs):
+        self.best_score_, self.best_epoch_, self.best_state_ = -math.inf, None, None
+
+    def on_epoch_end(self, net, **kwargs):
+        if self.validation is None:
+            return
+        score = self.validation_score(net)
+        improved = score > self.best_score_
+        net.history.record("valid_bacc", score)
+        net.history.record("valid_bacc_best", improved)
+        if improved:
+            self.best_score_, self.best_epoch_ = score, net.history[-1, "epoch"]
+            if self.restore_best:
+                self.best_state_ = {name: value.detach().clone()
+                                    for name, value in net.module_.state_dict().items()}
+
+    def on_train_end(self, net, **kwargs):
+        self.__dict__.pop("_embedding_cache", None)
+        if self.best_state_ is not None:
+            net.module_.load_state_dict(self.best_state_)
+            self.best_state_ = None
+
+    @torch.no_grad()
+    def validation_score(self, net):
+        """Balanced accuracy of the nearest-centroid readout on the validation data."""
+        train = self.embed_training_data(net)
+        self._embedding_cache = train  # the next round re-clusters the same embeddings
+        codes = self.class_codes.to(train.device)
+        _, centroids, cluster_class = cluster_within_classes(
+            train, codes, self.cluster_size, tol=RECLUSTER_TOL,
+            generator=self.validation_generator)
+        features, valid_codes = self.validation
+        valid = self.embed_inputs(net, features, "validation data")
+        predicted = torch.cat([cluster_class[(chunk @ centroids.T).argmax(dim=1)]
+                               for chunk in torch.split(valid, self.embed_batch_size)])
+        valid_codes = valid_codes.to(predicted.device)
+        n_classes = int(codes.max()) + 1
+        hits = torch.bincount(valid_codes[predicted == valid_codes], minlength=n_classes)
+        counts = torch.bincount(valid_codes, minlength=n_classes)
+        present = counts > 0
+        return float((hits[present].double() / counts[present]).mean())
 
     def recluster(self, net):
         """Step 1: equal-size spherical k-means per class on the latest embeddings.

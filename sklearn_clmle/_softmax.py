@@ -8,6 +8,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseEmbedder
 from ._plans import SingleLossPlan
+from ._validation import check_no_effect
 from .nn.centres import ClassCentreTracker
 from .nn.margin_losses import (
     ArcFaceLoss,
@@ -89,10 +90,11 @@ class SoftmaxEmbedder(BaseEmbedder):
         Samples per batch.
     max_epochs : int, default=30
         Passes over the data (each ``ceil(n_samples / batch_size)`` batches).
-    module, module_params, embedding_dim, lr, weight_decay, device, \
+    module, module_params, embedding_dim, lr, weight_decay, device, n_jobs, \
 random_state, verbose, callbacks, transform_batch_size, test_time_flip, \
 feature_scaling
-        As in :class:`CLMLEEmbedder`.
+        As in :class:`CLMLEEmbedder`, except that ``callbacks`` may
+        monitor ``train_loss`` (one loss throughout), not ``valid_loss``.
 
     Attributes
     ----------
@@ -135,7 +137,7 @@ feature_names_in_
                  auxiliary_weight="auto", sampling="random", batch_size=128, max_epochs=30,
                  module=None,
                  module_params=None, embedding_dim=64, lr=1e-3, weight_decay=5e-4,
-                 device="auto", random_state=None, verbose=0, callbacks=None,
+                 device="auto", n_jobs=None, random_state=None, verbose=0, callbacks=None,
                  transform_batch_size=1024,
                  test_time_flip=False, feature_scaling="auto"):
         self.loss = loss
@@ -155,6 +157,7 @@ feature_names_in_
         self.lr = lr
         self.weight_decay = weight_decay
         self.device = device
+        self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
@@ -167,15 +170,22 @@ feature_names_in_
             raise ValueError("class_weight='deferred' re-weights a cross-entropy late in "
                              "training; loss='focal' takes its class weights as alpha from "
                              "the start. Use 'balanced' or 'effective' with focal.")
-        if self.auxiliary_loss is None and self.auxiliary_weight != "auto":
-            raise ValueError(f"auxiliary_weight={self.auxiliary_weight} needs an "
-                             "auxiliary_loss; got auxiliary_loss=None.")
+        if self.auxiliary_loss is None:
+            check_no_effect(self, "auxiliary_weight", "without an auxiliary_loss",
+                            "set auxiliary_loss, or leave auxiliary_weight='auto'")
+        if self.class_centres != "running":
+            check_no_effect(self, "centre_momentum",
+                            f"with class_centres={self.class_centres!r} (it moves the "
+                            "running centres only)",
+                            "set class_centres='running', or leave centre_momentum at 0.9")
         if self.auxiliary_loss == "crl" and self.sampling == "class_balanced":
             raise ValueError("auxiliary_loss='crl' mines the minority classes of batches as "
                              "they come; class-balanced batches have none. Use "
                              "sampling='random' with CRL.")
-        if self.margin is not None and self.loss not in _MARGIN_KEYWORD:
-            raise ValueError(f"loss={self.loss!r} takes no margin; got margin={self.margin}.")
+        if self.loss not in _MARGIN_KEYWORD:
+            check_no_effect(self, "margin", f"with loss={self.loss!r}, which takes no margin",
+                            "leave margin=None, or use a margin loss (cosface, arcface, "
+                            "sphereface, ldam)")
         if self.loss == "sphereface" and self.margin is not None and (
                 self.margin < 1 or self.margin != int(self.margin)):
             raise ValueError(f"loss='sphereface' needs an integer margin >= 1; got "
@@ -221,7 +231,7 @@ feature_names_in_
             return CenterLoss(n_classes, self.embedding_dim_)
         return {"range": RangeLoss, "crl": ClassRectificationLoss}[self.auxiliary_loss]()
 
-    def _make_plan(self, features, class_codes, generator):
+    def _make_plan(self, features, class_codes, generator, validation=None):
         counts = torch.bincount(class_codes).double()
         weights = self._class_weights(counts)
         deferred = self.class_weight == "deferred"

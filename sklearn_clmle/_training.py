@@ -6,6 +6,7 @@ between methods (the batch sampler of each epoch and the loss of a batch);
 """
 
 import logging
+import sys
 
 import torch
 from skorch import NeuralNet
@@ -63,7 +64,8 @@ class EmbeddingNet(NeuralNet):
         if not all(torch.isfinite(t).all() for t in tensors if t.is_floating_point()):
             raise TrainingDivergedError(
                 "Training diverged: the network's weights became NaN or infinite. Lower "
-                "`lr`, the margins or `scale`, or check the module for numerical problems."
+                "`lr`, the margins or `scale`, scale the inputs (e.g. StandardScaler), or "
+                "check the module for numerical problems."
             )
 
 
@@ -127,20 +129,40 @@ class TrainingPlan(Callback):
     def batch_sampler(self, as_lists=False):
         return _LazySampler(self, as_lists)
 
+    @property
+    def n_batches(self):
+        """Training batches of all epochs (the progress bar's total)."""
+        return self.n_epochs * len(self.current_sampler)
+
+    def stage_label(self, epoch):
+        """Name of epoch ``epoch`` (from 0) for the progress bar and the log."""
+        return f"epoch {epoch + 1}/{self.n_epochs}"
+
     def loss(self, y_pred, class_codes, indices):
         raise NotImplementedError
 
-    @torch.no_grad()
     def embed_training_data(self, net):
-        """Unit-norm embeddings of the whole training set, in eval mode."""
+        """Unit-norm embeddings of the whole training set, in eval mode.
+
+        Embeddings computed at the end of an epoch (by the validation
+        readout) are reused once: no step happens before the next epoch.
+        """
+        cached = self.__dict__.pop("_embedding_cache", None)
+        if cached is not None:
+            return cached
+        return self.embed_inputs(net, self.features, "training data")
+
+    @torch.no_grad()
+    def embed_inputs(self, net, features, what):
+        """Unit-norm embeddings of ``features`` in eval mode; refuses NaN/inf."""
         module = net.module_
         was_training = module.training
         module.eval()
-        out = embed(module, self.features, net.device, self.embed_batch_size)
+        out = embed(module, features, net.device, self.embed_batch_size)
         module.train(was_training)
         if not torch.isfinite(out).all():
             raise TrainingDivergedError(
-                f"Training diverged: the embeddings of the training data became NaN or "
+                f"Training diverged: the embeddings of the {what} became NaN or "
                 f"infinite in epoch {len(net.history)}. Lower `lr`, the margins or `scale`, "
                 "or check the module for numerical problems."
             )
@@ -168,22 +190,49 @@ def embed(module, features, device, batch_size, flip=False):
     return torch.cat(chunks)
 
 
-class EpochProgress(Callback):
-    """tqdm bar over epochs, with the latest loss, plus a log line per epoch."""
+class BatchProgress(Callback):
+    """tqdm bar over the batches of all stages, plus a log line per epoch.
 
-    def __init__(self, total, enabled):
-        self.total = total
-        self.enabled = enabled
+    The bar's total is every batch of the plan (``plan.n_batches``), its
+    description names the stage (``plan.stage_label``: "pretrain", "round
+    2/5", "epoch 3/30"), its postfix shows the running mean loss of the
+    stage's batches so far, and it stays on screen at the end. With
+    ``verbose >= 2``, each epoch's summary (loss, clusters, ``valid_bacc``,
+    duration) is also written above the bar.
+    """
+
+    def __init__(self, plan, verbose):
+        self.plan = plan
+        self.verbose = verbose
 
     def on_train_begin(self, net, **kwargs):
-        self.bar_ = tqdm(total=self.total, disable=not self.enabled, desc="fit", leave=False)
+        self.bar_ = tqdm(total=self.plan.n_batches, disable=self.verbose <= 0, leave=True,
+                         desc="fit", unit="batch")
+
+    def on_epoch_begin(self, net, **kwargs):
+        # Shown at once (not at tqdm's next interval): every stage appears.
+        self.bar_.set_description(self.plan.stage_label(len(net.history) - 1))
+        self.loss_sum_, self.n_seen_ = 0.0, 0
+
+    def on_batch_end(self, net, batch=None, training=None, **kwargs):
+        if not training:
+            return
+        self.loss_sum_ += net.history[-1, "batches", -1, "train_loss"]
+        self.n_seen_ += 1
+        self.bar_.set_postfix(loss=f"{self.loss_sum_ / self.n_seen_:.4f}", refresh=False)
+        self.bar_.update(1)
 
     def on_epoch_end(self, net, **kwargs):
         row = net.history[-1]
-        logger.info("epoch %d (%s): loss %.4f", row["epoch"], row.get("stage", ""),
-                    row["train_loss"])
-        self.bar_.set_postfix(stage=row.get("stage", ""), loss=f"{row['train_loss']:.4f}")
-        self.bar_.update(1)
+        extra = "".join(f", {key} {row[key]:.4f}" if isinstance(row[key], float)
+                        else f", {key} {row[key]}"
+                        for key in ("n_clusters", "valid_bacc") if key in row)
+        line = (f"epoch {row['epoch']} ({self.plan.stage_label(row['epoch'] - 1)}): "
+                f"loss {row['train_loss']:.4f}{extra}, {row['dur']:.2f} s")
+        logger.info(line)
+        if self.verbose >= 2:
+            # One line per epoch above the bar, which stays at the bottom.
+            self.bar_.write(line, file=sys.stderr)
 
     def on_train_end(self, net, **kwargs):
         self.bar_.close()

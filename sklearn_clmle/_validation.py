@@ -1,9 +1,13 @@
 """Input checks shared by the estimators."""
 
+import inspect
+
 import numpy as np
 import torch
 from scipy.sparse import issparse
+from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import InvalidParameterError
+from skorch.callbacks import BatchScoring, Checkpoint, EarlyStopping, EpochScoring, LRScheduler
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import column_or_1d
 
@@ -116,3 +120,103 @@ def check_input_shape(X, estimator_name, expected=None):
             f"got {shape}."
         )
     return shape
+
+
+def stratified_hold_out(class_codes, fraction, rng, estimator_name):
+    """Indices ``(train, valid)``: a stratified ``fraction`` of the classes large enough.
+
+    A class gives samples to validation only when it has at least two and
+    ``fraction`` of it is at least one sample; smaller classes stay whole in
+    training. The split of the other classes is scikit-learn's stratified
+    ``train_test_split``.
+    """
+    counts = np.bincount(class_codes)
+    eligible = (counts >= 2) & (counts * fraction >= 1)
+    pool = np.flatnonzero(eligible[class_codes])
+    if not eligible.any() or round(len(pool) * fraction) < 1:
+        raise ValueError(
+            f"validation_fraction={fraction} holds out no sample: only classes of at least "
+            f"max(2, 1 / validation_fraction) = {max(2, int(np.ceil(1 / fraction)))} samples "
+            "give samples to validation, and none is that large. Use a larger "
+            "validation_fraction or leave it None."
+        )
+    seed = rng.randint(np.iinfo(np.int32).max)
+    train, valid = train_test_split(pool, test_size=fraction, stratify=class_codes[pool],
+                                    random_state=seed)
+    train = np.sort(np.concatenate([train, np.flatnonzero(~eligible[class_codes])]))
+    return train, np.sort(valid)
+
+
+def _monitored_key(callback):
+    """The history key a callback reads every epoch, or None.
+
+    Early stopping and checkpoints read ``monitor``; a learning-rate
+    scheduler only with ``ReduceLROnPlateau`` (other policies carry the
+    attribute unused).
+    """
+    if isinstance(callback, (EarlyStopping, Checkpoint)):
+        return callback.monitor
+    if isinstance(callback, LRScheduler):
+        policy = callback.policy
+        name = policy if isinstance(policy, str) else getattr(policy, "__name__", "")
+        return callback.monitor if name == "ReduceLROnPlateau" else None
+    return None
+
+
+def check_callbacks(callbacks, monitorable, estimator_name):
+    """Refuse skorch callbacks that cannot work in this training.
+
+    ``monitorable`` is ``(keys, reason)``: the history keys the embedder
+    records each epoch, and why others are missing or meaningless. Scoring
+    callbacks need skorch's validation iterator, which this training has not.
+    """
+    keys, reason = monitorable
+    for callback in callbacks or []:
+        callback = callback[1] if isinstance(callback, tuple) else callback
+        kind = type(callback).__name__
+        if isinstance(callback, (EpochScoring, BatchScoring)):
+            has_validation = "valid_bacc" in keys or "validation_fraction" in reason
+            raise ValueError(
+                f"{estimator_name} cannot run skorch's {kind}: its training has no skorch "
+                "validation iterator and its network outputs embeddings, not class scores. "
+                + ("Set validation_fraction, which records 'valid_bacc' every epoch, or "
+                   "score" if has_validation else "Score")
+                + " the fitted embedder with scikit-learn (cross_val_score) instead."
+            )
+        monitor = _monitored_key(callback)
+        if isinstance(monitor, str) and monitor not in keys:
+            raise ValueError(f"{estimator_name} cannot run {kind}(monitor={monitor!r}): "
+                             f"{reason}.")
+        if monitor in ("valid_bacc",) and getattr(callback, "lower_is_better", False):
+            raise ValueError(f"{kind}(monitor='valid_bacc') needs lower_is_better=False: "
+                             "a higher balanced accuracy is better.")
+
+
+def to_tensor(X):
+    """``torch.from_numpy`` without its warning on read-only arrays.
+
+    Validated arrays may be read-only (a caller's ``setflags(write=False)``,
+    a read-only memmap, pandas' copy-on-write); torch warns that writing to
+    such a tensor is undefined behaviour. Those are copied, others shared.
+    """
+    return torch.from_numpy(X if X.flags.writeable else X.copy())
+
+
+def check_no_effect(estimator, name, condition, fix):
+    """Refuse a parameter set away from its default where it has no effect.
+
+    The one rule of the family for parameters that a configuration ignores
+    (an auxiliary weight without an auxiliary loss, triplet mining for
+    another loss, ...): a ``ValueError`` naming the parameter, the reason
+    and the fix, rather than a setting silently ignored. The default value
+    is always accepted.
+    """
+    default = inspect.signature(type(estimator).__init__).parameters[name].default
+    value = getattr(estimator, name)
+    try:
+        unchanged = value is default or bool(value == default)
+    except (TypeError, ValueError):  # e.g. an array compared with a scalar
+        unchanged = False
+    if not unchanged:
+        raise ValueError(f"{type(estimator).__name__}: {name}={value!r} has no effect "
+                         f"{condition}; {fix}.")

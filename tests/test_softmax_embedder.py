@@ -166,7 +166,7 @@ def test_crl_auto_weight_is_the_imbalance(small_split):
 
 
 @pytest.mark.parametrize("params, match", [
-    (dict(auxiliary_weight=0.5), "needs an auxiliary_loss"),
+    (dict(auxiliary_weight=0.5), "auxiliary_weight=0.5 has no effect without an auxiliary_loss"),
     (dict(auxiliary_loss="crl", sampling="class_balanced"), "sampling='random'"),
     (dict(class_centres="median"), "class_centres"),
     (dict(auxiliary_loss="triplet"), "auxiliary_loss"),

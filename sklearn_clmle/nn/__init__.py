@@ -6,6 +6,7 @@ be used in any torch training loop."""
 from .cluster_index import ClusterIndex
 from .clustering import cluster_within_classes, equal_size_spherical_kmeans
 from .encoders import ConvEncoder, EmbeddingNetwork, MLPEncoder, MultiHeadEmbeddingNetwork
+from .functional import unit_normalize
 from .losses import ClusterMarginLoss, inverse_frequency_weights
 from .margin_losses import (
     ArcFaceLoss,
@@ -80,4 +81,5 @@ __all__ = [
     "nearest_cluster_log_scores",
     "roc_curve",
     "tar_at_far",
+    "unit_normalize",
 ]

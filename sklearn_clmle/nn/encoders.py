@@ -4,6 +4,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .functional import unit_normalize
+
 __all__ = ["ConvEncoder", "MLPEncoder", "EmbeddingNetwork", "MultiHeadEmbeddingNetwork"]
 
 
@@ -144,7 +146,7 @@ class EmbeddingNetwork(nn.Module):
     def embed(self, features):
         """Unit-norm embeddings of a batch."""
         out = self.encoder(features)
-        return F.normalize(out.reshape(out.shape[0], -1), dim=1)
+        return unit_normalize(out.reshape(out.shape[0], -1), dim=1)
 
     def forward(self, features, index=None):
         embeddings = self.embed(features)
@@ -205,7 +207,7 @@ class MultiHeadEmbeddingNetwork(nn.Module):
         """Unit-norm embeddings of a batch, ``(batch_size, n_heads, embedding_dim)``."""
         out = self.encoder(features)
         heads = self.heads(out.reshape(out.shape[0], -1))
-        return F.normalize(heads.reshape(-1, self.n_heads, self.embedding_dim), dim=2)
+        return unit_normalize(heads.reshape(-1, self.n_heads, self.embedding_dim), dim=2)
 
     def embed(self, features):
         """The heads side by side, ``(batch_size, n_heads * embedding_dim)``."""
