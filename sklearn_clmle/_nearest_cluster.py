@@ -1,5 +1,6 @@
 """KNearestClusterClassifier: the k-nearest-cluster rules of CLMLE (Eq. (10)) and LMLE."""
 
+import re
 import warnings
 from numbers import Integral, Real
 
@@ -89,13 +90,18 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
     random_state : int, RandomState instance or None, default=None
         Seeds the clustering and the validation folds.
     feature_blocks : "auto", "all" or list, default="auto"
-        Features of each attribute, for multi-label ``y`` only. ``"auto"``:
-        ``n_attributes`` equal blocks of consecutive columns, in attribute
-        order, as :class:`CLMLEEmbedder` outputs its heads (an error when the
-        number of features is not a multiple). ``"all"``: every attribute
-        uses all features (raw features, or one shared embedding; use it
-        there, as "auto" would cut such features into meaningless blocks).
-        A list: one slice or array of column indices per attribute.
+        Features of each attribute, for multi-label ``y`` only. ``"all"``:
+        every attribute uses all features. A list: one slice or array of
+        column indices per attribute. ``"auto"`` finds the heads of a
+        multi-label :class:`CLMLEEmbedder` in its output and uses all
+        features otherwise: when ``X`` has feature names of the form
+        ``<name>_attr<a>_<j>`` (the embedder's ``get_feature_names_out``,
+        e.g. through ``set_output(transform="pandas")``), attribute ``a``
+        takes its columns; else, when the features split into
+        ``n_attributes`` equal consecutive blocks each of unit norm in every
+        training row (the heads, side by side), attribute ``a`` takes block
+        ``a``; else (raw features, a shared embedding) every attribute uses
+        all features. ``feature_blocks_`` shows the choice.
 
     Attributes
     ----------
@@ -112,6 +118,10 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         Unit-norm centroids.
     cluster_classes_ : ndarray of shape (n_clusters,)
         Index into ``classes_`` of each cluster.
+    n_iter_ : int or ndarray of shape (n_attributes,)
+        Iterations of the final k-means (all classes run batched, so the
+        most of any class; at most ``max_iter``, 0 when every class is one
+        cluster); one per attribute after a multi-label fit.
     n_neighbors_ : int
         ``N`` used by ``predict``.
     device_ : torch.device
@@ -139,7 +149,8 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
     Two attributes, each from its own two columns:
 
     >>> Y = np.column_stack([y == 0, y == 2]).astype(int)
-    >>> clf = KNearestClusterClassifier(n_neighbors=5, random_state=0).fit(X, Y)
+    >>> clf = KNearestClusterClassifier(n_neighbors=5, random_state=0,
+    ...                                 feature_blocks=[[0, 1], [2, 3]]).fit(X, Y)
     >>> clf.predict(X[[0, 100]]).tolist(), len(clf.predict_proba(X[:2]))
     ([[1, 0], [0, 1]], 2)
     """
@@ -214,7 +225,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
             self.n_neighbors_ = self._select_n_neighbors(features, codes, rng)
         else:
             self.n_neighbors_ = self.n_neighbors
-        centroids, cluster_classes = self._cluster(features, codes, rng)
+        centroids, cluster_classes, self.n_iter_ = self._cluster(features, codes, rng)
         self._centroids, self._cluster_codes = centroids, cluster_classes
         self.cluster_centers_ = centroids.cpu().numpy()
         self.cluster_classes_ = cluster_classes.cpu().numpy()
@@ -224,7 +235,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         """One binary nearest-cluster classifier per attribute, on its feature block."""
         for name in _SINGLE_LABEL_FITTED:
             self.__dict__.pop(name, None)
-        self.feature_blocks_ = self._check_feature_blocks(X.shape[1], Y.shape[1])
+        self.feature_blocks_ = self._check_feature_blocks(X, Y.shape[1])
         self.n_attributes_ = Y.shape[1]
         rng = check_random_state(self.random_state)
         self.estimators_ = [
@@ -232,21 +243,16 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
                                    random_state=rng.randint(np.iinfo(np.int32).max))
             .fit(X[:, block], Y[:, a]) for a, block in enumerate(self.feature_blocks_)]
         self.classes_ = [estimator.classes_ for estimator in self.estimators_]
+        self.n_iter_ = np.array([estimator.n_iter_ for estimator in self.estimators_])
         return self
 
-    def _check_feature_blocks(self, n_features, n_attributes):
+    def _check_feature_blocks(self, X, n_attributes):
         """Column indices of each attribute's block, from ``feature_blocks``."""
+        n_features = X.shape[1]
         if self.feature_blocks == "all":
             return [np.arange(n_features)] * n_attributes
         if self.feature_blocks == "auto":
-            if n_features % n_attributes:
-                raise ValueError(
-                    f"feature_blocks='auto' splits the {n_features} features into "
-                    f"{n_attributes} equal blocks, one per attribute, but {n_features} is not "
-                    f"a multiple of {n_attributes}. Pass feature_blocks as a list of column "
-                    "indices (or slices) per attribute, or 'all'.")
-            width = n_features // n_attributes
-            return [np.arange(a * width, (a + 1) * width) for a in range(n_attributes)]
+            return self._auto_feature_blocks(X, n_attributes)
         if len(self.feature_blocks) != n_attributes:
             raise ValueError(f"feature_blocks has {len(self.feature_blocks)} blocks for "
                              f"{n_attributes} attributes in y; give one block per attribute.")
@@ -263,6 +269,28 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
             blocks.append(index)
         return blocks
 
+    def _auto_feature_blocks(self, X, n_attributes):
+        """The embedder's heads, from the feature names or the unit-norm blocks; else all."""
+        names = getattr(self, "feature_names_in_", None)
+        if names is not None:
+            found = [re.fullmatch(r".*_attr(\d+)_\d+", str(name)) for name in names]
+            if all(found):
+                attribute = np.array([int(match.group(1)) for match in found])
+                if set(attribute.tolist()) != set(range(n_attributes)):
+                    raise ValueError(
+                        f"The feature names of X give the heads of attributes "
+                        f"{sorted(set(attribute.tolist()))} but y has {n_attributes} "
+                        "attributes; fit on the columns of y the embedder was fitted on, or "
+                        "pass feature_blocks explicitly.")
+                return [np.flatnonzero(attribute == a) for a in range(n_attributes)]
+        n_features = X.shape[1]
+        if n_attributes > 1 and n_features % n_attributes == 0:
+            blocks = X.reshape(len(X), n_attributes, -1).astype(np.float64)
+            if np.allclose(np.linalg.norm(blocks, axis=2), 1.0, atol=1e-3):
+                width = n_features // n_attributes
+                return [np.arange(a * width, (a + 1) * width) for a in range(n_attributes)]
+        return [np.arange(n_features)] * n_attributes
+
     def _per_attribute(self, X, method):
         # The fitted check comes first so that an unfitted model fails clearly.
         check_is_fitted(self)
@@ -272,10 +300,10 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
 
     def _cluster(self, features, codes, rng):
         generator = torch.Generator().manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
-        _, centroids, cluster_classes = cluster_within_classes(
+        _, centroids, cluster_classes, n_iter = cluster_within_classes(
             features, codes, self.cluster_size, n_classes=len(self.classes_),
-            max_iter=self.max_iter, generator=generator)
-        return centroids, cluster_classes
+            max_iter=self.max_iter, generator=generator, return_n_iter=True)
+        return centroids, cluster_classes, n_iter
 
     def _select_n_neighbors(self, features, codes, rng):
         """Pick ``N`` by balanced accuracy over stratified folds."""
@@ -294,7 +322,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
             splits = list(folds.split(np.zeros(len(codes)), codes.cpu().numpy()))
         for train, valid in splits:
             train, valid = torch.from_numpy(train), torch.from_numpy(valid)
-            centroids, cluster_classes = self._cluster(features[train], codes[train], rng)
+            centroids, cluster_classes, _ = self._cluster(features[train], codes[train], rng)
             per_n = nearest_cluster_log_scores(
                 features[valid], centroids, cluster_classes, len(self.classes_),
                 [int(n) for n in grid], self.similarity_scale, self.batch_size, self.rule)

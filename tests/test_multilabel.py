@@ -249,8 +249,6 @@ def test_clear_errors(attributes, tiny_params):
             estimator.fit(X, np.column_stack([Y[:, :2], 2 * Y[:, 2]]))
         with pytest.raises(ValueError, match=r"attribute\(s\) \[1\] hold a single class"):
             estimator.fit(X, np.column_stack([Y[:, 0], np.zeros(len(Y), int)]))
-    with pytest.raises(ValueError, match="64 is not a multiple of 3"):
-        clf.fit(X, Y)
     with pytest.raises(ValueError, match="2 blocks for 3 attributes"):
         clf.set_params(feature_blocks=[slice(0, 2), [3]]).fit(X, Y)
     with pytest.raises(ValueError, match=r"feature_blocks\[1\] does not index"):
@@ -327,3 +325,60 @@ def test_images_and_datasets(attributes, tiny_params):
     from_arrays = CLMLEEmbedder(**tiny_params).fit(X, Y)
     assert_array_equal(from_dataset.transform(attributes.X_test),
                        from_arrays.transform(attributes.X_test))
+
+
+# --------------------------------------------------------------------------
+# feature_blocks="auto": the embedder's heads when present, else all features
+
+
+def test_auto_blocks_use_all_raw_features(attributes):
+    # Before: 64 raw features were cut into 4 blocks of 16 (one per
+    # attribute, meaningless), and 3 attributes were refused.
+    X = attributes.X_train
+    for n_attributes in (3, 4):
+        Y = attributes.Y_train[:, :n_attributes]
+        clf = KNearestClusterClassifier(n_neighbors=3, random_state=0, device="cpu").fit(X, Y)
+        for block in clf.feature_blocks_:
+            assert_array_equal(block, np.arange(64))
+
+
+def test_auto_blocks_on_raw_features_match_all(attributes):
+    X, Y = attributes.X_train, attributes.Y_train[:, :4]
+    params = dict(n_neighbors=3, random_state=0, device="cpu")
+    auto = KNearestClusterClassifier(**params).fit(X, Y)
+    every = KNearestClusterClassifier(**params, feature_blocks="all").fit(X, Y)
+    assert_array_equal(auto.predict(attributes.X_test), every.predict(attributes.X_test))
+
+
+def test_auto_blocks_find_the_heads_of_the_embedding(fitted, attributes):
+    Z = fitted.transform(attributes.X_train)  # 3 unit-norm heads of 8, side by side
+    clf = KNearestClusterClassifier(n_neighbors=3, random_state=0, device="cpu")
+    clf.fit(Z, attributes.Y_train[:, :3])
+    for a, block in enumerate(clf.feature_blocks_):
+        assert_array_equal(block, np.arange(8 * a, 8 * (a + 1)))
+    # a shared single-label embedding (one unit-norm row) is not cut
+    shared = Z[:, :24] / np.linalg.norm(Z[:, :24], axis=1, keepdims=True)
+    clf.fit(shared, attributes.Y_train[:, :3])
+    assert all(len(block) == 24 for block in clf.feature_blocks_)
+
+
+def test_auto_blocks_from_feature_names(fitted, attributes):
+    pd = pytest.importorskip("pandas")
+    Z = fitted.transform(attributes.X_train)
+    names = fitted.get_feature_names_out()
+    order = np.random.RandomState(0).permutation(len(names))  # columns in any order
+    frame = pd.DataFrame(Z[:, order] * 2, columns=names[order])  # not unit-norm: names decide
+    clf = KNearestClusterClassifier(n_neighbors=3, random_state=0, device="cpu")
+    clf.fit(frame, attributes.Y_train[:, :3])
+    for a, block in enumerate(clf.feature_blocks_):
+        assert sorted(names[order][block]) == sorted(n for n in names if f"_attr{a}_" in n)
+    with pytest.raises(ValueError, match="heads of attributes \\[0, 1, 2\\] but y has 2"):
+        clf.fit(frame, attributes.Y_train[:, :2])
+
+
+def test_n_iter_per_attribute(attributes):
+    X, Y = attributes.X_train[:200], attributes.Y_train[:200, :3]
+    clf = KNearestClusterClassifier(n_neighbors=3, max_iter=4, random_state=0,
+                                    device="cpu").fit(X, Y)
+    assert clf.n_iter_.shape == (3,)
+    assert np.all((clf.n_iter_ >= 1) & (clf.n_iter_ <= 4))

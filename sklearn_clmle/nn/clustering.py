@@ -358,9 +358,11 @@ def _kmeans_within_classes(X, sizes, n_clusters, *, max_iter, generator, tol=0.0
     choices = n_clusters.clamp_max(n_preferences)[row_class]
     preference = torch.zeros(X.shape[0], n_preferences, dtype=torch.long, device=X.device)
     score = torch.full((X.shape[0], n_preferences), -torch.inf, dtype=X.dtype, device=X.device)
+    n_iter = 0
     for iteration in range(max_iter):
         if not active.any():
             break
+        n_iter += 1
         rows = torch.nonzero(active[row_class]).flatten()
         for group in groups:
             group = group[active[group]]
@@ -386,7 +388,7 @@ def _kmeans_within_classes(X, sizes, n_clusters, *, max_iter, generator, tol=0.0
         updated = active[cluster_class]
         moving = active[row_class]
         centroids[updated] = _normalised_means(X[moving], labels[moving], n_total)[updated]
-    return labels, _normalised_means(X, labels, n_total)
+    return labels, _normalised_means(X, labels, n_total), n_iter
 
 
 def equal_size_spherical_kmeans(X, n_clusters, *, max_iter=20, tol=0.0, generator=None):
@@ -420,12 +422,13 @@ def equal_size_spherical_kmeans(X, n_clusters, *, max_iter=20, tol=0.0, generato
             f"n_clusters={n_clusters} must be between 1 and n_samples={n_samples}."
         )
     counts = torch.tensor([n_samples, n_clusters], device=X.device)
-    return _kmeans_within_classes(X, counts[:1], counts[1:], max_iter=max_iter, tol=tol,
-                                  generator=generator)
+    labels, centroids, _ = _kmeans_within_classes(X, counts[:1], counts[1:], max_iter=max_iter,
+                                                  tol=tol, generator=generator)
+    return labels, centroids
 
 
 def cluster_within_classes(X, class_codes, cluster_size, *, n_classes=None, max_iter=20,
-                           tol=0.0, generator=None):
+                           tol=0.0, generator=None, return_n_iter=False):
     """Cluster every class separately into clusters of about ``cluster_size``.
 
     All classes run in one batched equal-size spherical k-means, each
@@ -453,6 +456,9 @@ def cluster_within_classes(X, class_codes, cluster_size, *, n_classes=None, max_
         cluster in an iteration (0: once none did).
     generator : torch.Generator, optional
         CPU generator for reproducible seeding.
+    return_n_iter : bool, default=False
+        Also return the number of iterations of the batched run (the most
+        of any class; 0 when every class is a single cluster).
 
     Returns
     -------
@@ -462,6 +468,8 @@ def cluster_within_classes(X, class_codes, cluster_size, *, n_classes=None, max_
         Unit-norm centroids, grouped by class in class order.
     cluster_class : Tensor of shape (n_clusters_total,)
         Class code of each cluster.
+    n_iter : int
+        Only with ``return_n_iter``.
 
     Examples
     --------
@@ -482,9 +490,10 @@ def cluster_within_classes(X, class_codes, cluster_size, *, n_classes=None, max_
     # Rows sorted by class, each class in sample order: every class is the
     # contiguous block its own k-means would see.
     order = torch.argsort(class_codes, stable=True)
-    labels, centroids = _kmeans_within_classes(X[order], sizes[present], n_clusters,
-                                               max_iter=max_iter, tol=tol,
-                                               generator=generator)
+    labels, centroids, n_iter = _kmeans_within_classes(X[order], sizes[present], n_clusters,
+                                                       max_iter=max_iter, tol=tol,
+                                                       generator=generator)
     sample_cluster = torch.empty_like(labels)
     sample_cluster[order] = labels
-    return sample_cluster, centroids, present.repeat_interleave(n_clusters)
+    result = sample_cluster, centroids, present.repeat_interleave(n_clusters)
+    return (*result, n_iter) if return_n_iter else result
