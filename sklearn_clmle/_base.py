@@ -291,7 +291,8 @@ height, width), or torch Dataset
                 f"per input; got {shape} for a batch of {len(batch)}."
             )
         embedding_dim = int(np.prod(probe.shape[1:]))
-        if n_heads is None and self.module is not None:
+        if n_heads is None and self.module is not None and self.embedding_dim != embedding_dim:
+            # The same value as the module's output (a record of it) is harmless.
             check_no_effect(self, "embedding_dim", "with a custom `module`, whose output "
                             f"sets the dimension (here {embedding_dim})",
                             "leave it at its default, or size the module's output")

@@ -206,7 +206,8 @@ class BatchProgress(Callback):
                          desc="fit", unit="batch")
 
     def on_epoch_begin(self, net, **kwargs):
-        self.bar_.set_description(self.plan.stage_label(len(net.history) - 1), refresh=False)
+        # Shown at once (not at tqdm's next interval): every stage appears.
+        self.bar_.set_description(self.plan.stage_label(len(net.history) - 1))
         self.loss_sum_, self.n_seen_ = 0.0, 0
 
     def on_batch_end(self, net, batch=None, training=None, **kwargs):

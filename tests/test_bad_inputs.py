@@ -183,6 +183,12 @@ def test_defaults_and_effective_settings_are_accepted(small_long_tailed, estimat
     assert np.isfinite(estimator.fit(X, y).transform(X[:5])).all()
 
 
+def test_embedding_dim_equal_to_the_module_output_is_accepted(small_long_tailed, tiny_params):
+    X, y = small_long_tailed
+    params = {**tiny_params, "module": nn.Linear(64, 8), "module_params": None}
+    assert CLMLEEmbedder(**params).fit(X, y).embedding_dim_ == 8  # tiny_params: 8
+
+
 def test_embedding_dim_still_sizes_the_heads_of_a_custom_trunk(small_long_tailed, tiny_params):
     X, y = small_long_tailed
     Y = np.column_stack([y == y[0], y != y[0]]).astype(int)

@@ -27,7 +27,8 @@ EMBEDDERS = [
     SoftmaxEmbedder(max_epochs=2, loss="cosface", class_weight="balanced", **TINY_NET),
     PairEmbedder(max_epochs=2, **TINY_NET),
     CLMLEEmbedder(**{**TINY, "module": ConvEncoder,
-                     "module_params": dict(image_shape=(1, 8, 8), channels=(4,))}),
+                     "module_params": dict(image_shape=(1, 8, 8), channels=(4,),
+                                           embedding_dim=TINY["embedding_dim"])}),
 ]
 
 
