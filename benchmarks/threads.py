@@ -2,17 +2,18 @@
 
     python benchmarks/threads.py             # about 1-2 minutes on 2 cores
 
-One default ``CLMLEEmbedder`` fit on 2,000 x 20 long-tailed features (three
-classes, 70/20/10 %), timed
+One default ``CLMLEEmbedder`` fit on 2,000 x 20 features (three classes,
+70/20/10 %), timed with ``n_jobs=None`` (the default: one thread) and with
+``n_jobs=-1`` (every core, torch's own default and the library's behaviour
+before ``n_jobs``):
 
-* alone, with torch's default threads and with ``n_jobs=1``;
-* twice at once in two processes (two notebooks side by side), each with
-  torch's default threads and each with ``n_jobs=1``; the time is that of
-  the slower of the two;
+* alone;
+* twice at once in two processes (two notebooks side by side); the time is
+  that of the slower of the two;
 * in ``GridSearchCV`` over 2 candidates x 2 folds of a pipeline
   (embedder + ``KNearestClusterClassifier``), ``n_jobs=1`` against
-  ``n_jobs=2`` (joblib's loky workers; joblib limits each worker's OpenMP
-  threads, and torch follows).
+  ``n_jobs=2`` (joblib's loky workers; joblib sets each worker's
+  ``OMP_NUM_THREADS`` and torch follows).
 
 Read the numbers as ratios within one run: the machine may be shared. A
 concurrent run that exceeds ``--timeout`` seconds is reported as ``>timeout``.
@@ -36,10 +37,12 @@ from sklearn.datasets import make_classification
 from sklearn_clmle import CLMLEEmbedder
 X, y = make_classification(2000, 20, n_informative=8, n_classes=3, weights=[0.7, 0.2, 0.1],
                            random_state=0)
+from sklearn_clmle._threads import effective_n_threads
 n_jobs = json.loads(sys.argv[1])
 start = time.perf_counter()
 CLMLEEmbedder(random_state=0, device="cpu", n_jobs=n_jobs).fit(X.astype(np.float32), y)
-print(json.dumps({"seconds": time.perf_counter() - start, "torch_threads": torch.get_num_threads()}))
+print(json.dumps({"seconds": time.perf_counter() - start,
+                  "threads": effective_n_threads(n_jobs)}))
 """
 
 GRID_WORKER = r"""
@@ -51,7 +54,8 @@ from sklearn.pipeline import Pipeline
 from sklearn_clmle import CLMLEEmbedder, KNearestClusterClassifier
 X, y = make_classification(2000, 20, n_informative=8, n_classes=3, weights=[0.7, 0.2, 0.1],
                            random_state=0)
-pipe = Pipeline([("emb", CLMLEEmbedder(random_state=0, device="cpu")),
+pipe = Pipeline([("emb", CLMLEEmbedder(random_state=0, device="cpu",
+                                        n_jobs=json.loads(sys.argv[2]))),
                  ("clf", KNearestClusterClassifier(random_state=0, device="cpu"))])
 search = GridSearchCV(pipe, {"emb__inter_margin": [0.5, 1.0]}, n_jobs=int(sys.argv[1]),
                       cv=StratifiedKFold(2, shuffle=True, random_state=0),
@@ -97,14 +101,18 @@ def main():
         return seconds
 
     print(f"{'setting':<44} {'seconds':>8} {'ratio':>8}")
-    alone = report("one fit alone, default threads", run(WORKER, ["null"], 1, args.timeout))
-    report("one fit alone, n_jobs=1", run(WORKER, ["1"], 1, args.timeout), alone)
-    report("two fits at once, default threads (slower)",
-           run(WORKER, ["null"], 2, args.timeout), alone)
-    report("two fits at once, n_jobs=1 each (slower)", run(WORKER, ["1"], 2, args.timeout),
+    alone = report("one fit alone, default (n_jobs=None)", run(WORKER, ["null"], 1, args.timeout))
+    report("one fit alone, n_jobs=-1 (all cores)", run(WORKER, ["-1"], 1, args.timeout), alone)
+    report("two fits at once, default each (slower)", run(WORKER, ["null"], 2, args.timeout),
            alone)
-    grid = report("GridSearchCV 2 x 2 folds, n_jobs=1", run(GRID_WORKER, ["1"], 1, args.timeout))
-    report("GridSearchCV 2 x 2 folds, n_jobs=2", run(GRID_WORKER, ["2"], 1, args.timeout), grid)
+    report("two fits at once, n_jobs=-1 each (slower)", run(WORKER, ["-1"], 2, args.timeout),
+           alone)
+    grid = report("GridSearchCV(n_jobs=1), default embedder",
+                  run(GRID_WORKER, ["1", "null"], 1, args.timeout))
+    report("GridSearchCV(n_jobs=2), default embedder",
+           run(GRID_WORKER, ["2", "null"], 1, args.timeout), grid)
+    report("GridSearchCV(n_jobs=1), embedder n_jobs=-1",
+           run(GRID_WORKER, ["1", "-1"], 1, args.timeout), grid)
 
 
 if __name__ == "__main__":

@@ -80,13 +80,14 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
     n_jobs : int, default=None
         torch threads (intra-op) during ``fit`` and the prediction
         methods; the previous setting is restored afterwards. ``None``
-        keeps torch's setting, which follows ``OMP_NUM_THREADS``,
-        ``threadpoolctl.threadpool_limits`` and joblib's limits in its
-        workers (one thread each under ``GridSearchCV(n_jobs=n_cores)``),
-        at most the CPUs available. ``-1`` is every CPU, ``-2`` all but one.
-        Set ``n_jobs=1`` when several fits run side by side (notebooks,
-        scripts): threads that outnumber the cores make each fit many times
-        slower.
+        means 1 unless ``OMP_NUM_THREADS`` is set (then that, as in joblib's
+        workers) or in a ``joblib.parallel_config(n_jobs=k)`` context (then
+        ``k``), never above an active ``threadpoolctl`` limit. ``-1`` uses
+        every CPU, ``-2`` all but one. One thread is the default because
+        these networks are small: on an idle machine more threads speed a
+        fit up (about 1.9x with 2 cores), but when other fits or programs
+        share the cores, busy-waiting OpenMP threads make it many times
+        slower (``benchmarks/threads.py``).
     random_state : int, RandomState instance or None, default=None
         Seeds the clustering and the validation folds.
     feature_blocks : "auto", "all" or list, default="auto"

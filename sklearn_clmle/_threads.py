@@ -5,17 +5,19 @@ follows ``OMP_NUM_THREADS`` and the limits of ``threadpoolctl`` (and thus of
 joblib, which sets ``OMP_NUM_THREADS`` in its workers), and by default it is
 every core. Two processes that each use every core oversubscribe the machine,
 and OpenMP's busy-waiting threads then make both fits many times slower.
-The estimators' ``n_jobs`` picks the number per call; :func:`torch_threads`
-sets it and puts the previous value back afterwards.
+The estimators' ``n_jobs`` picks the number per call (one thread unless
+asked, as scikit-learn's ``n_jobs=None``); :func:`torch_threads` sets it and
+puts the previous value back afterwards.
 """
 
 import functools
+import os
 import threading
 from contextlib import contextmanager
 from numbers import Integral
 
 import torch
-from joblib import cpu_count
+from joblib import cpu_count, effective_n_jobs
 from sklearn.utils._param_validation import Interval
 
 #: The ``n_jobs`` constraint of every estimator: 0 is not a number of threads.
@@ -28,17 +30,26 @@ _active = 0                 # threads of this process inside torch_threads right
 
 
 def effective_n_threads(n_jobs, current=None):
-    """Threads for ``n_jobs``, scikit-learn's convention for thread counts.
+    """Threads for ``n_jobs``, with scikit-learn's meaning of ``n_jobs``.
 
-    ``None``: torch's setting ``current`` (default: now), which already
-    reflects ``OMP_NUM_THREADS``, an active ``threadpoolctl.threadpool_limits``
-    and joblib's limits in its workers, capped at the CPUs this process may
-    use. A positive int: that many. ``-1``: every CPU; ``-2``: all but one.
+    ``None`` means one thread, unless ``OMP_NUM_THREADS`` is set (then
+    torch's setting, which follows it; joblib sets it in its workers) or a
+    ``joblib.parallel_config(n_jobs=k)`` context is active (then ``k``). An
+    active ``threadpoolctl.threadpool_limits`` caps it (torch's setting
+    ``current``, default: now, follows such limits). A positive int is that
+    many threads; ``-1`` every CPU, ``-2`` all but one, and so on.
+
+    One thread by default because the family's networks are small: on an
+    idle 2-core machine two threads make a fit about 1.9x faster, but when
+    other work shares the cores OpenMP's busy-waiting threads make it more
+    than 10x slower (``benchmarks/threads.py``).
     """
     cpus = cpu_count()
+    current = torch.get_num_threads() if current is None else current
     if n_jobs is None:
-        current = torch.get_num_threads() if current is None else current
-        return max(1, min(current, cpus))
+        if os.environ.get("OMP_NUM_THREADS"):
+            return max(1, min(current, cpus))
+        return max(1, min(effective_n_jobs(None), current, cpus))
     if n_jobs < 0:
         return max(1, cpus + 1 + n_jobs)
     return int(n_jobs)

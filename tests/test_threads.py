@@ -90,3 +90,20 @@ def test_concurrent_calls_in_threads_share_and_restore(restore_threads):
     # Whichever call starts second takes half the threads while both run.
     assert sorted(seen) == [1, 2]
     assert torch.get_num_threads() == 2
+
+
+def test_default_is_one_thread_unless_asked(monkeypatch, restore_threads):
+    # scikit-learn's n_jobs=None: one, unless OMP_NUM_THREADS or a joblib
+    # context says otherwise (benchmarks/threads.py: many threads collapse
+    # when fits share the cores).
+    from joblib import parallel_config
+
+    torch.set_num_threads(2)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert effective_n_threads(None) == 1
+    with parallel_config(n_jobs=2):
+        assert effective_n_threads(None) == min(2, cpu_count())
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")  # torch read it at start-up (here: set above)
+    assert effective_n_threads(None) == min(2, cpu_count())
+    with threadpool_limits(1):
+        assert effective_n_threads(None) == 1
