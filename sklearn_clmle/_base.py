@@ -154,7 +154,7 @@ height, width), or torch Dataset
                 lr=self.lr, optimizer__weight_decay=self.weight_decay,
                 max_epochs=plan.n_epochs, train_split=None, device=self.device_,
                 callbacks=[("plan", plan),
-                           ("progress", BatchProgress(plan, bool(self.verbose))),
+                           ("progress", BatchProgress(plan, int(self.verbose))),
                            *(self.callbacks or [])],
                 verbose=0,
             )

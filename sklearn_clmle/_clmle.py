@@ -99,8 +99,9 @@ class CLMLEEmbedder(BaseClusterEmbedder):
         bit-identical results on the CPU.
     verbose : int, default=0
         When positive, a progress bar over the batches of all stages, named
-        by stage ("pretrain", "round 2/5") with the stage's mean loss so far,
-        and an INFO log line per epoch (logger ``"sklearn_clmle"``).
+        by stage ("pretrain", "round 2/5") with the stage's mean loss so far;
+        ``2`` also writes each epoch's summary above the bar. Every epoch is
+        logged at INFO level (logger ``"sklearn_clmle"``).
     callbacks : list of skorch callbacks, default=None
         Extra skorch callbacks, run after each epoch's records are written
         (checkpoints, logging, ...). Early stopping and checkpoints need

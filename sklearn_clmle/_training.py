@@ -6,6 +6,7 @@ between methods (the batch sampler of each epoch and the loss of a batch);
 """
 
 import logging
+import sys
 
 import torch
 from skorch import NeuralNet
@@ -194,15 +195,17 @@ class BatchProgress(Callback):
     The bar's total is every batch of the plan (``plan.n_batches``), its
     description names the stage (``plan.stage_label``: "pretrain", "round
     2/5", "epoch 3/30"), its postfix shows the running mean loss of the
-    stage's batches so far, and it stays on screen at the end.
+    stage's batches so far, and it stays on screen at the end. With
+    ``verbose >= 2``, each epoch's summary (loss, clusters, ``valid_bacc``,
+    duration) is also written above the bar.
     """
 
-    def __init__(self, plan, enabled):
+    def __init__(self, plan, verbose):
         self.plan = plan
-        self.enabled = enabled
+        self.verbose = verbose
 
     def on_train_begin(self, net, **kwargs):
-        self.bar_ = tqdm(total=self.plan.n_batches, disable=not self.enabled, leave=True,
+        self.bar_ = tqdm(total=self.plan.n_batches, disable=self.verbose <= 0, leave=True,
                          desc="fit", unit="batch")
 
     def on_epoch_begin(self, net, **kwargs):
@@ -220,9 +223,15 @@ class BatchProgress(Callback):
 
     def on_epoch_end(self, net, **kwargs):
         row = net.history[-1]
-        extra = f", valid_bacc {row['valid_bacc']:.4f}" if "valid_bacc" in row else ""
-        logger.info("epoch %d (%s): loss %.4f%s", row["epoch"],
-                    self.plan.stage_label(row["epoch"] - 1), row["train_loss"], extra)
+        extra = "".join(f", {key} {row[key]:.4f}" if isinstance(row[key], float)
+                        else f", {key} {row[key]}"
+                        for key in ("n_clusters", "valid_bacc") if key in row)
+        line = (f"epoch {row['epoch']} ({self.plan.stage_label(row['epoch'] - 1)}): "
+                f"loss {row['train_loss']:.4f}{extra}, {row['dur']:.2f} s")
+        logger.info(line)
+        if self.verbose >= 2:
+            # One line per epoch above the bar, which stays at the bottom.
+            self.bar_.write(line, file=sys.stderr)
 
     def on_train_end(self, net, **kwargs):
         self.bar_.close()

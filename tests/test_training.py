@@ -186,3 +186,23 @@ def test_progress_bar_counts_batches_names_stages_and_stays(small_long_tailed, f
     assert "pretrain" in err and f"round 2/{fast_params['n_rounds']}" in err
     assert "loss=" in err
     assert err.rstrip("\r").endswith("\n")  # leave=True: the finished bar stays on its line
+
+
+def test_verbose_2_writes_a_line_per_epoch(small_long_tailed, fast_params, capsys):
+    X, y = small_long_tailed
+    CLMLEEmbedder(**{**fast_params, "verbose": 2}, validation_fraction=0.25).fit(X, y)
+    lines = [line for line in capsys.readouterr().err.splitlines() if "epoch " in line]
+    assert len(lines) == 1 + fast_params["n_rounds"]
+    assert "(pretrain)" in lines[0] and "valid_bacc" in lines[0]
+    assert "(round 1/2)" in lines[1] and "n_clusters" in lines[1]
+
+
+def test_validation_with_a_torch_dataset(small_long_tailed):
+    X, y = small_long_tailed
+    dataset = torch.utils.data.TensorDataset(torch.tensor(np.asarray(X), dtype=torch.float32),
+                                             torch.tensor(y))
+    emb = CLMLEEmbedder(**MONITORED, validation_fraction=0.25).fit(dataset)
+    from_arrays = CLMLEEmbedder(**MONITORED, validation_fraction=0.25).fit(X, y)
+    assert emb.history_[:, "valid_bacc"] == pytest.approx(from_arrays.history_[:, "valid_bacc"],
+                                                          abs=0.05)
+    assert emb.best_epoch_ >= 1
