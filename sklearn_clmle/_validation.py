@@ -7,7 +7,7 @@ import torch
 from scipy.sparse import issparse
 from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import InvalidParameterError
-from skorch.callbacks import BatchScoring, EpochScoring
+from skorch.callbacks import BatchScoring, Checkpoint, EarlyStopping, EpochScoring, LRScheduler
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import column_or_1d
 
@@ -147,6 +147,22 @@ def stratified_hold_out(class_codes, fraction, rng, estimator_name):
     return train, np.sort(valid)
 
 
+def _monitored_key(callback):
+    """The history key a callback reads every epoch, or None.
+
+    Early stopping and checkpoints read ``monitor``; a learning-rate
+    scheduler only with ``ReduceLROnPlateau`` (other policies carry the
+    attribute unused).
+    """
+    if isinstance(callback, (EarlyStopping, Checkpoint)):
+        return callback.monitor
+    if isinstance(callback, LRScheduler):
+        policy = callback.policy
+        name = policy if isinstance(policy, str) else getattr(policy, "__name__", "")
+        return callback.monitor if name == "ReduceLROnPlateau" else None
+    return None
+
+
 def check_callbacks(callbacks, monitorable, estimator_name):
     """Refuse skorch callbacks that cannot work in this training.
 
@@ -167,7 +183,7 @@ def check_callbacks(callbacks, monitorable, estimator_name):
                    "score" if has_validation else "Score")
                 + " the fitted embedder with scikit-learn (cross_val_score) instead."
             )
-        monitor = getattr(callback, "monitor", None)
+        monitor = _monitored_key(callback)
         if isinstance(monitor, str) and monitor not in keys:
             raise ValueError(f"{estimator_name} cannot run {kind}(monitor={monitor!r}): "
                              f"{reason}.")

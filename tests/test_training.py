@@ -153,6 +153,20 @@ def test_callbacks_that_cannot_work_are_refused(small_long_tailed, estimator, ca
         estimator.set_params(callbacks=[callback], device="cpu").fit(X, y)
 
 
+def test_schedulers_that_monitor_nothing_are_accepted(small_long_tailed, tiny_params):
+    from skorch.callbacks import LRScheduler
+
+    X, y = small_long_tailed
+    emb = CLMLEEmbedder(**tiny_params, callbacks=[LRScheduler(policy="StepLR", step_size=1)])
+    assert len(emb.fit(X, y).history_) == 2
+    plateau = LRScheduler(policy="ReduceLROnPlateau", monitor="train_loss")
+    with pytest.raises(ValueError, match="different scales"):
+        CLMLEEmbedder(**tiny_params, callbacks=[plateau]).fit(X, y)
+    plateau = LRScheduler(policy="ReduceLROnPlateau", monitor="valid_bacc", mode="max")
+    emb = CLMLEEmbedder(**tiny_params, validation_fraction=0.25, callbacks=[plateau]).fit(X, y)
+    assert len(emb.history_[:, "valid_bacc"]) == 2
+
+
 def test_early_stopping_on_train_loss_allowed_for_single_loss_embedders(small_long_tailed):
     X, y = small_long_tailed
     emb = SoftmaxEmbedder(max_epochs=3, device="cpu", random_state=0, embedding_dim=8,
