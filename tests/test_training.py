@@ -220,3 +220,11 @@ def test_validation_with_a_torch_dataset(small_long_tailed):
     assert emb.history_[:, "valid_bacc"] == pytest.approx(from_arrays.history_[:, "valid_bacc"],
                                                           abs=0.05)
     assert emb.best_epoch_ >= 1
+
+
+def test_progress_bar_of_a_single_loss_embedder(small_long_tailed, capsys):
+    X, y = small_long_tailed  # 240 samples: 2 batches of 128 per epoch
+    SoftmaxEmbedder(max_epochs=3, batch_size=128, device="cpu", random_state=0, embedding_dim=8,
+                    module_params=dict(hidden_units=(16,)), verbose=1).fit(X, y)
+    err = capsys.readouterr().err
+    assert "6/6" in err and "epoch 3/3" in err
