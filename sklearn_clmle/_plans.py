@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from .nn.clustering import cluster_within_classes
+from .nn.clustering import cluster_within_classes  # step 1, and the validation readout
 from .nn.sampling import ClassBalancedBatchSampler, ClusterBatchSampler, InterleavedBatchSampler
 from ._training import TrainingPlan
 
