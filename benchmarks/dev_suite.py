@@ -37,7 +37,7 @@ Methods (``--methods``; names or glob patterns):
 Every fit runs in a process with one torch thread; ``--n-jobs`` (at most 2)
 processes at a time. A rerun computes only rows missing from the cache
 (``--cache``): the key is (task, method, variant parameters, seed,
-``_suite.SUITE_VERSION`` plus ``--tag``). Pass a new ``--tag`` (e.g. a
+``_suite.SUITE_VERSION`` plus, for the CLMLE rows, ``--tag``). Pass a new ``--tag`` (e.g. a
 commit) after changing library code, or the cached rows are reused.
 """
 
@@ -582,9 +582,12 @@ def main(argv=None):
                 if params.get("encoder") == "mlp" and _suite.encoder_kind(name) == "mlp":
                     # A no-op on feature rows: share the plain pipeline's rows.
                     params = {k: v for k, v in params.items() if k != "encoder"}
-                jobs.append(dict(key=row_key(name, method, params, seed, version), task=name,
-                                 method=method, name=display, params=params, seed=seed,
-                                 version=version, commit=commit, data_path=args.data))
+                # The tag marks library code: the peers' rows do not depend on it.
+                row_version = version if method == "CLMLE" else _suite.SUITE_VERSION
+                jobs.append(dict(key=row_key(name, method, params, seed, row_version),
+                                 task=name, method=method, name=display, params=params,
+                                 seed=seed, version=row_version, commit=commit,
+                                 data_path=args.data))
     if not jobs:
         raise SystemExit("Nothing to run: no task or method selected.")
     import sklearn_clmle
