@@ -109,12 +109,13 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         training row (the heads, side by side), attribute ``a`` takes block
         ``a``; else (raw features, a shared embedding) every attribute uses
         all features. ``feature_blocks_`` shows the choice.
-    prior_correction : float, default=0.0
+    prior_correction : float, default=1.0
         ``tau``: every cluster's term is weighted by ``K_c ** -tau``, with
         ``K_c`` the number of clusters of its class, so that a class with
         hundreds of clusters does not crowd out one with two in the rival
         sums (``0`` is Eq. (10) as printed; ``1`` weighs classes, not
-        clusters, equally).
+        clusters, equally; chosen on the development suite, see
+        ``docs/defaults.md``).
 
     Attributes
     ----------
@@ -190,7 +191,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, *, n_neighbors="auto", cluster_size=5, similarity_scale=16.0,
                  rule="clmle", n_neighbors_grid=None, max_iter=20, device="auto", n_jobs=None,
                  batch_size=4096, random_state=None, feature_blocks="auto",
-                 prior_correction=0.0):
+                 prior_correction=1.0):
         self.n_neighbors = n_neighbors
         self.cluster_size = cluster_size
         self.similarity_scale = similarity_scale

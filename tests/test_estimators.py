@@ -346,8 +346,9 @@ def test_predict_by_chunks_matches_the_full_scores(iris_split, batch_size):
 def test_cluster_size_one_is_cosine_nearest_neighbour():
     X, y = make_blobs(n_samples=120, centers=4, cluster_std=3.0, random_state=0)
     X_train, X_test, y_train, _ = train_test_split(X, y, random_state=0)
-    clf = KNearestClusterClassifier(n_neighbors=1, cluster_size=1, random_state=0,
-                                    device="cpu").fit(X_train, y_train)
+    # Eq. (10) as printed (no prior correction, which would weigh classes by size)
+    clf = KNearestClusterClassifier(n_neighbors=1, cluster_size=1, prior_correction=0.0,
+                                    random_state=0, device="cpu").fit(X_train, y_train)
     assert clf.cluster_centers_.shape == X_train.shape
     np.testing.assert_array_equal(clf.predict(X_train), y_train)
     knn = KNeighborsClassifier(n_neighbors=1, metric="cosine").fit(X_train, y_train)

@@ -100,7 +100,8 @@ def test_prior_correction_weighs_classes_not_clusters():
     tail = rng.normal([0.0, 1.0], 0.3, size=(10, 2))
     X, y = np.vstack([head, tail]), np.r_[np.zeros(200, int), np.ones(10, int)]
     query = np.array([[0.7, 0.7]])
-    plain = KNearestClusterClassifier(n_neighbors=20, random_state=0, device="cpu").fit(X, y)
+    plain = KNearestClusterClassifier(n_neighbors=20, prior_correction=0.0, random_state=0,
+                                      device="cpu").fit(X, y)
     balanced = KNearestClusterClassifier(n_neighbors=20, prior_correction=1.0, random_state=0,
                                          device="cpu").fit(X, y)
     assert balanced.decision_function(query)[0] > plain.decision_function(query)[0]
