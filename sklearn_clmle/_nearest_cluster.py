@@ -25,6 +25,8 @@ from .nn.functional import unit_normalize
 from .nn.search import nearest_cluster_log_scores
 
 DEFAULT_NEIGHBOR_GRID = (1, 2, 3, 5, 8, 12, 20, 30, 50, 80, 120, 200)
+#: Candidates of ``prior_correction="auto"``, in order of preference on ties.
+PRIOR_CORRECTION_GRID = (1.0, 0.5, 0.0)
 
 
 class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
@@ -109,13 +111,15 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         training row (the heads, side by side), attribute ``a`` takes block
         ``a``; else (raw features, a shared embedding) every attribute uses
         all features. ``feature_blocks_`` shows the choice.
-    prior_correction : float, default=1.0
+    prior_correction : float or "auto", default="auto"
         ``tau``: every cluster's term is weighted by ``K_c ** -tau``, with
         ``K_c`` the number of clusters of its class, so that a class with
         hundreds of clusters does not crowd out one with two in the rival
         sums (``0`` is Eq. (10) as printed; ``1`` weighs classes, not
-        clusters, equally; chosen on the development suite, see
-        ``docs/defaults.md``).
+        clusters, equally). ``"auto"`` picks it from ``(1, 0.5, 0)`` with
+        ``N``, in the same stratified 3-fold cross-validation: ``1`` helps
+        on well-trained embeddings, but on poorly separated ones its
+        ``log K_c`` offsets swamp the similarities (``docs/defaults.md``).
 
     Attributes
     ----------
@@ -138,9 +142,12 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         cluster); one per attribute after a multi-label fit.
     n_neighbors_ : int
         ``N`` used by ``predict``.
+    prior_correction_ : float
+        ``tau`` used by ``predict``.
     temperature_ : float
         Divides the scores in ``predict_proba``; fitted by log-loss on the
-        out-of-fold scores when ``n_neighbors="auto"``, else 1.
+        out-of-fold scores when ``n_neighbors`` or ``prior_correction`` is
+        ``"auto"``, else 1.
     device_ : torch.device
         Device of the search.
     n_features_in_ : int
@@ -185,13 +192,13 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "feature_blocks": [StrOptions({"auto", "all"}), list],
-        "prior_correction": [Interval(Real, 0, None, closed="left")],
+        "prior_correction": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
     }
 
     def __init__(self, *, n_neighbors="auto", cluster_size=5, similarity_scale=16.0,
                  rule="clmle", n_neighbors_grid=None, max_iter=20, device="auto", n_jobs=None,
                  batch_size=4096, random_state=None, feature_blocks="auto",
-                 prior_correction=1.0):
+                 prior_correction="auto"):
         self.n_neighbors = n_neighbors
         self.cluster_size = cluster_size
         self.similarity_scale = similarity_scale
@@ -241,10 +248,12 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         features = unit_normalize(to_tensor(X).to(self.device_), dim=1)
         codes = codes.to(self.device_)
 
-        if self.n_neighbors == "auto":
-            self.n_neighbors_, self.temperature_ = self._select_n_neighbors(features, codes, rng)
+        if "auto" in (self.n_neighbors, self.prior_correction):
+            self.n_neighbors_, self.prior_correction_, self.temperature_ = \
+                self._select_by_cross_validation(features, codes, rng)
         else:
-            self.n_neighbors_, self.temperature_ = self.n_neighbors, 1.0
+            self.n_neighbors_, self.prior_correction_, self.temperature_ = \
+                self.n_neighbors, float(self.prior_correction), 1.0
         centroids, cluster_classes, self.n_iter_ = self._cluster(features, codes, rng)
         self._centroids, self._cluster_codes = centroids, cluster_classes
         self.cluster_centers_ = centroids.cpu().numpy()
@@ -325,33 +334,40 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
             max_iter=self.max_iter, generator=generator, return_n_iter=True)
         return centroids, cluster_classes, n_iter
 
-    def _cluster_log_weight(self, cluster_classes):
-        """``-prior_correction * log(number of clusters of the cluster's class)``."""
+    def _cluster_log_weight(self, cluster_classes, tau):
+        """``-tau * log(number of clusters of the cluster's class)``."""
         per_class = torch.bincount(cluster_classes, minlength=len(self.classes_))
-        return -self.prior_correction * torch.log(per_class[cluster_classes].double())
+        return -tau * torch.log(per_class[cluster_classes].double())
 
-    def _search(self, queries, centroids, cluster_classes, n_neighbors):
+    def _search(self, queries, centroids, cluster_classes, n_neighbors, tau):
         return nearest_cluster_log_scores(
             queries, centroids, cluster_classes, len(self.classes_), n_neighbors,
             self.similarity_scale, self.batch_size, self.rule, every_class=True,
-            log_weight=self._cluster_log_weight(cluster_classes))
+            log_weight=self._cluster_log_weight(cluster_classes, tau))
 
-    def _select_n_neighbors(self, features, codes, rng):
-        """Pick ``N`` by balanced accuracy over stratified folds.
+    def _select_by_cross_validation(self, features, codes, rng):
+        """Pick ``N`` and ``tau`` (those set to ``"auto"``) by balanced accuracy
+        over stratified folds.
 
-        Returns ``N`` and the temperature of ``predict_proba``: the one that
-        minimises the log-loss of the out-of-fold scores at that ``N``.
+        Returns ``N``, ``tau`` and the temperature of ``predict_proba``: the one
+        that minimises the log-loss of the out-of-fold scores at that pair.
         """
-        grid = np.asarray(self.n_neighbors_grid if self.n_neighbors_grid is not None
-                          else DEFAULT_NEIGHBOR_GRID)
+        if self.n_neighbors != "auto":
+            grid = np.asarray([self.n_neighbors])
+        else:
+            grid = np.asarray(self.n_neighbors_grid if self.n_neighbors_grid is not None
+                              else DEFAULT_NEIGHBOR_GRID)
+        taus = (PRIOR_CORRECTION_GRID if self.prior_correction == "auto"
+                else (float(self.prior_correction),))
         counts = np.bincount(codes.cpu().numpy())
         n_splits = int(min(3, counts.max()))
         if n_splits < 2:
-            return int(grid.min()), 1.0
+            return int(grid.min()), taus[0], 1.0
         folds = StratifiedKFold(n_splits, shuffle=True,
                                 random_state=rng.randint(np.iinfo(np.int32).max))
-        scores = np.zeros(len(grid))
-        out_of_fold = [[] for _ in grid]
+        # Rows: tau; columns: N. One clustering per fold serves every pair.
+        scores = np.zeros((len(taus), len(grid)))
+        out_of_fold = [[[] for _ in grid] for _ in taus]
         with warnings.catch_warnings():
             # Classes with fewer members than folds are expected in long tails.
             warnings.filterwarnings("ignore", message="The least populated class")
@@ -359,14 +375,15 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         for train, valid in splits:
             train, valid = torch.from_numpy(train), torch.from_numpy(valid)
             centroids, cluster_classes, _ = self._cluster(features[train], codes[train], rng)
-            per_n = self._search(features[valid], centroids, cluster_classes,
-                                 [int(n) for n in grid])
-            scores += [balanced_accuracy(codes[valid], s.argmax(dim=1)) for s in per_n]
-            for kept, s in zip(out_of_fold, per_n):
-                kept.append((s.cpu().double(), codes[valid].cpu()))
-        best = int(np.argmax(scores))
-        oof_scores, oof_codes = (torch.cat(part) for part in zip(*out_of_fold[best]))
-        return int(grid[best]), fit_temperature(oof_scores, oof_codes)
+            for row, tau in enumerate(taus):
+                per_n = self._search(features[valid], centroids, cluster_classes,
+                                     [int(n) for n in grid], tau)
+                scores[row] += [balanced_accuracy(codes[valid], s.argmax(dim=1)) for s in per_n]
+                for kept, s in zip(out_of_fold[row], per_n):
+                    kept.append((s.cpu().double(), codes[valid].cpu()))
+        row, col = np.unravel_index(int(np.argmax(scores)), scores.shape)
+        oof_scores, oof_codes = (torch.cat(part) for part in zip(*out_of_fold[row][col]))
+        return int(grid[col]), taus[row], fit_temperature(oof_scores, oof_codes)
 
     @available_if(lambda self: not hasattr(self, "estimators_"))
     @uses_n_jobs
@@ -401,7 +418,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         For ``rule="clmle"`` the scores are the Eq. (10) log ratios; for
         ``rule="lmle"`` the distance gaps times ``s / 2``. Both are divided by
         ``temperature_``, fitted to the out-of-fold scores of the
-        ``n_neighbors="auto"`` search (1 otherwise), so that the
+        ``"auto"`` search of ``N`` and ``tau`` (1 otherwise), so that the
         probabilities are calibrated on the training distribution.
 
         Parameters
@@ -451,7 +468,8 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         X = validate_data(self, X, dtype=np.float32, reset=False)
         for chunk in torch.split(to_tensor(X), self.batch_size):
             queries = unit_normalize(chunk.to(self.device_), dim=1)
-            yield self._search(queries, self._centroids, self._cluster_codes, self.n_neighbors_)
+            yield self._search(queries, self._centroids, self._cluster_codes, self.n_neighbors_,
+                               self.prior_correction_)
 
     def __getstate__(self):
         # The search tensors are copies of the public arrays: pickle those
@@ -481,7 +499,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
 #: Fitted attributes of one kind of fit, removed when the other kind refits.
 _MULTI_LABEL_FITTED = ("estimators_", "feature_blocks_", "n_attributes_")
 _SINGLE_LABEL_FITTED = ("cluster_centers_", "cluster_classes_", "n_neighbors_", "device_",
-                        "temperature_", "_centroids", "_cluster_codes")
+                        "temperature_", "prior_correction_", "_centroids", "_cluster_codes")
 
 
 def fit_temperature(scores, codes):

@@ -291,7 +291,8 @@ def test_binary_decision_function(iris_split):
     np.testing.assert_array_equal(pred, np.where(scores > 0, "virginica", "versicolor"))
     finite = np.isfinite(scores)
     assert finite.any()
-    np.testing.assert_allclose(scores[finite],
+    # predict_proba is the softmax of the scores over the fitted temperature
+    np.testing.assert_allclose(scores[finite] / clf.temperature_,
                                np.log(proba[finite, 1]) - np.log(proba[finite, 0]), atol=1e-6)
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.datasets import make_classification
-from sklearn.metrics import log_loss, roc_auc_score
+from sklearn.metrics import balanced_accuracy_score, log_loss, roc_auc_score
 from sklearn.model_selection import (StratifiedKFold, TunedThresholdClassifierCV,
                                      cross_val_score, train_test_split)
 
@@ -90,6 +90,28 @@ def test_tuned_threshold_classifier_cv(binary_imbalanced):
         scoring="balanced_accuracy", cv=3, random_state=0).fit(X_train, y_train)
     assert np.isfinite(tuned.best_threshold_)
     assert tuned.score(X_test, y_test) > 0.5
+
+
+def test_auto_prior_correction_falls_back_on_poorly_separated_features():
+    # Six long-tailed, heavily overlapping classes (300 down to 8 samples):
+    # tau = 1's log K_c offsets swamp the similarities and push every query
+    # to the tail (0.17 balanced accuracy, chance 0.17); "auto" keeps tau = 0
+    # (0.23). On trained embeddings it mostly keeps tau = 1 (docs/defaults.md).
+    rng = np.random.default_rng(0)
+    means = rng.normal(0, 1, (6, 8)) * 0.35
+    sizes = [300, 150, 70, 30, 15, 8]
+    X = np.vstack([rng.normal(m, 1, (n, 8)) for m, n in zip(means, sizes)]) + 3.0
+    y = np.repeat(np.arange(6), sizes)
+    X_test = np.vstack([rng.normal(m, 1, (100, 8)) for m in means]) + 3.0
+    y_test = np.repeat(np.arange(6), 100)
+    scores = {}
+    for tau in (0.0, 1.0, "auto"):
+        clf = KNearestClusterClassifier(prior_correction=tau, random_state=0,
+                                        device="cpu").fit(X, y)
+        scores[tau] = balanced_accuracy_score(y_test, clf.predict(X_test))
+    auto = KNearestClusterClassifier(random_state=0, device="cpu").fit(X, y)
+    assert auto.prior_correction_ == 0.0
+    assert scores["auto"] == scores[0.0] > scores[1.0] + 0.04
 
 
 def test_prior_correction_weighs_classes_not_clusters():
