@@ -489,6 +489,9 @@ class BaseClusterEmbedder(BaseEmbedder):
         if self.validation_fraction is None:
             check_no_effect(self, "restore_best", "without a validation split",
                             "set validation_fraction, or leave restore_best at its default")
+        if self._pretrain_steps == 0 and self.softmax_weight == 0:
+            check_no_effect(self, "pretrain_loss", "without pre-training or a softmax term",
+                            "set pretrain_steps above 0, or leave pretrain_loss at its default")
 
     def _make_softmax_loss(self):
         """The cosine softmax of the pre-training (and of ``softmax_weight``).

@@ -94,3 +94,12 @@ def test_logit_adjusted_pretraining(wide_units, cls):
     assert not np.allclose(emb.transform(X), balanced.transform(X))
     with pytest.raises(ValueError, match="one label per sample"):
         cls(**TINY, pretrain_loss="logit_adjusted").fit(X, np.column_stack([y, 1 - y]))
+
+
+def test_pretrain_loss_without_pretraining_is_refused(wide_units):
+    X, y = wide_units
+    with pytest.raises(ValueError, match="pretrain_loss='logit_adjusted' has no effect"):
+        CLMLEEmbedder(**{**TINY, "pretrain_steps": 0}, pretrain_loss="logit_adjusted").fit(X, y)
+    # with a softmax term in the rounds it does act
+    CLMLEEmbedder(**{**TINY, "pretrain_steps": 0}, softmax_weight=1.0,
+                  pretrain_loss="logit_adjusted").fit(X, y)
