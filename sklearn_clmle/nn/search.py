@@ -87,7 +87,6 @@ def nearest_cluster_log_scores(queries, centroids, cluster_class, n_classes, n_n
     if log_weight is None:
         log_weight = centroids.new_zeros(centroids.shape[0], dtype=torch.float64)
     log_weight = log_weight.to(device=centroids.device, dtype=torch.float64)
-    exact_centroids = centroids.double()
     per_query = max(centroids.shape[0], (widest + n_classes) * (centroids.shape[1] + 1))
     chunk_size = max(1, min(chunk_size, _MAX_CHUNK_ELEMENTS // per_query))
     scores = [[] for _ in values]
@@ -95,26 +94,21 @@ def nearest_cluster_log_scores(queries, centroids, cluster_class, n_classes, n_n
         similarity = chunk @ centroids.T
         # topk sorts by similarity, so every N reads a prefix of one search.
         nearest = similarity.topk(widest, dim=1).indices
+        exact = chunk.double()
+        nearest_logits = _exact_logits(exact, centroids, nearest, scale, log_weight)
         if every_class:
             best, has_cluster = _nearest_of_each_class(similarity, cluster_class, n_classes)
-        exact = chunk.double()
+            best_logits = _exact_logits(exact, centroids, best, scale, log_weight)
         for per_n, n in zip(scores, values):
-            candidates = nearest[:, :n]
-            present = None
+            logits, classes = nearest_logits[:, :n], cluster_class[nearest[:, :n]]
             if every_class:
-                # Only classes absent from the N need their nearest cluster:
-                # a present class's nearest cluster is already among them.
-                present = torch.zeros_like(best, dtype=torch.bool).scatter_(
-                    1, cluster_class[candidates], True)
-                candidates = torch.cat([candidates, best], dim=1)
-            logits = scale * _row_similarities(exact, exact_centroids, candidates)
-            logits = logits + log_weight[candidates]
-            classes = cluster_class[candidates]
-            if present is not None:
-                # Present classes' extra entries are masked out of every term.
-                keep = torch.cat([torch.ones_like(nearest[:, :n], dtype=torch.bool),
-                                  has_cluster & ~present], dim=1)
-                logits = logits.masked_fill(~keep, float("-inf"))
+                # Only classes absent from the N join with their nearest
+                # cluster (a present class's nearest is already among them);
+                # the other entries are masked out of every term.
+                present = torch.zeros_like(best, dtype=torch.bool).scatter_(1, classes, True)
+                joining = best_logits.masked_fill(present | ~has_cluster, float("-inf"))
+                logits = torch.cat([logits, joining], dim=1)
+                classes = torch.cat([classes, cluster_class[best]], dim=1)
             per_n.append(_class_scores(logits, classes, n_classes, rule).to(queries.dtype))
     scores = [torch.cat(s) if s else queries.new_zeros(0, n_classes) for s in scores]
     return scores if many else scores[0]
@@ -139,10 +133,15 @@ def _nearest_of_each_class(similarity, cluster_class, n_classes):
     return torch.where(has_cluster, first, 0.0).long(), has_cluster
 
 
-def _row_similarities(queries, centroids, candidates):
-    # One dot product per (query, candidate), reduced over the features
-    # alone: the same value whatever else is in the chunk.
-    return (queries.unsqueeze(1) * centroids[candidates]).sum(dim=2)
+def _exact_logits(queries, centroids, candidates, scale, log_weight):
+    """``s q.mu_k + log w_k`` of each query's candidates, in float64.
+
+    One dot product per (query, candidate), reduced over the features alone:
+    the same value whatever else is in the chunk. Only the gathered rows are
+    cast, never the whole centroid matrix.
+    """
+    rows = centroids[candidates].double()
+    return scale * (queries.unsqueeze(1) * rows).sum(dim=2) + log_weight[candidates]
 
 
 def _class_scores(logits, classes, n_classes, rule):
