@@ -468,7 +468,6 @@ class BaseClusterEmbedder(BaseEmbedder):
             raise ValueError("pretrain_loss='logit_adjusted' needs one label per sample (its "
                              "prior is one class distribution); use pretrain_loss='balanced' "
                              "with multi-label y.")
-        self._class_counts = class_counts
         class_counts = class_counts.ravel()
         if self.cluster_size == "auto":
             self.cluster_size_ = auto_cluster_size(class_counts)
@@ -493,7 +492,7 @@ class BaseClusterEmbedder(BaseEmbedder):
             check_no_effect(self, "pretrain_loss", "without pre-training or a softmax term",
                             "set pretrain_steps above 0, or leave pretrain_loss at its default")
 
-    def _make_softmax_loss(self):
+    def _make_softmax_loss(self, class_codes):
         """The cosine softmax of the pre-training (and of ``softmax_weight``).
 
         ``"balanced"``: class-balanced batches, each sample weighted by the
@@ -503,7 +502,9 @@ class BaseClusterEmbedder(BaseEmbedder):
         representation from every sample as drawn (Kang et al. 2020).
         """
         if self.pretrain_loss == "logit_adjusted":
-            return LogitAdjustedLoss(self._class_counts, scale=self.scale)
+            # The prior of the rows trained on (after any validation hold-out).
+            counts = torch.bincount(class_codes, minlength=len(self.classes_))
+            return LogitAdjustedLoss(counts, scale=self.scale)
         return CosFaceLoss(scale=self.scale, margin=0.0, cost_sensitive=self.cost_sensitive)
 
     def _hold_out(self, features, class_codes, rng):
@@ -543,7 +544,7 @@ class BaseClusterEmbedder(BaseEmbedder):
         return plan(
             features, class_codes, generator, self.transform_batch_size,
             cluster_loss=self._make_cluster_loss(),
-            softmax_loss=self._make_softmax_loss(),
+            softmax_loss=self._make_softmax_loss(class_codes),
             pretrain_sampling=("random" if self.pretrain_loss == "logit_adjusted"
                                else "class_balanced"),
             softmax_weight=self.softmax_weight,
