@@ -12,13 +12,14 @@ from sklearn.preprocessing import LabelEncoder, QuantileTransformer, StandardSca
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils import get_tags
-from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.history import History
 from torch import nn
 from torch.utils.data import Dataset, Subset
 
 from ._persistence import load_arrays, loadable_device, module_to_arrays
-from ._plans import ClusterPlan, MultiLabelClusterPlan
+from ._batch_losses import ClusterCriterion
+from ._plans import ClusterPlan
 from ._torch_data import IndexedDataset, dataset_labels, first_inputs
 from ._threads import N_JOBS_CONSTRAINT, uses_n_jobs
 from ._training import EmbeddingNet, BatchProgress, TrainingDivergedError, embed
@@ -65,6 +66,17 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
 
         ``validation`` is what :meth:`_hold_out` held out, or ``None``.
         """
+
+    @abstractmethod
+    def _make_criterion(self, class_codes):
+        """Return the skorch criterion: the loss of a batch (:mod:`._batch_losses`)."""
+
+    def _encode_labels(self, y):
+        """Set ``classes_``; return the integer class codes and the class counts."""
+        encoder = LabelEncoder().fit(y)
+        self.classes_ = encoder.classes_
+        codes = encoder.transform(y)
+        return codes, np.bincount(codes)
 
     def _check_params_vs_input(self, class_counts):
         """Data-dependent checks and ``auto`` resolution (stores ``self._name``)."""
@@ -123,17 +135,7 @@ height, width), or torch Dataset
             )
         y = check_class_labels(y, type(self).__name__,
                                multi_label=get_tags(self).target_tags.multi_output)
-        self.__dict__.pop("n_attributes_", None)  # left by an earlier multi-label fit
-        if y.ndim == 2:
-            self.classes_ = [np.unique(column) for column in y.T]
-            self.n_attributes_ = y.shape[1]
-            codes = y.astype(np.int64)
-            counts = np.stack([np.bincount(column, minlength=2) for column in codes.T])
-        else:
-            encoder = LabelEncoder().fit(y)
-            self.classes_ = encoder.classes_
-            codes = encoder.transform(y)
-            counts = np.bincount(codes)
+        codes, counts = self._encode_labels(y)
         self._check_params_vs_input(counts)
         check_callbacks(self.callbacks, self._monitorable(), type(self).__name__)
 
@@ -157,11 +159,12 @@ height, width), or torch Dataset
             # Known before the plan is made: losses with per-class parameters need it.
             self.embedding_dim_ = network.class_weight.shape[-1]
             plan = self._make_plan(features, class_codes, generator, validation)
+            criterion = self._make_criterion(class_codes)
             net = EmbeddingNet(
-                network, plan=plan, criterion=plan.criterion, optimizer=torch.optim.AdamW,
+                network, plan=plan, criterion=criterion, optimizer=torch.optim.AdamW,
                 lr=self.lr, optimizer__weight_decay=self.weight_decay,
                 max_epochs=plan.n_epochs, train_split=None, device=self.device_,
-                callbacks=[("plan", plan),
+                callbacks=[("plan", plan), *plan.callbacks,
                            ("progress", BatchProgress(plan, int(self.verbose))),
                            *(self.callbacks or [])],
                 verbose=0,
@@ -174,7 +177,7 @@ height, width), or torch Dataset
         self.history_ = net.history
         self.__dict__.pop("best_epoch_", None)
         if validation is not None:
-            self.best_epoch_ = plan.best_epoch_
+            self.best_epoch_ = plan.validation_readout.best_epoch_
         return self
 
     @uses_n_jobs
@@ -192,10 +195,7 @@ height, width), or torch Dataset
         ndarray of shape (n_samples, `embedding_dim_`), dtype float32
             Unit-norm embeddings; ``(n_samples, 2 * embedding_dim_)`` with
             ``test_time_flip``. After a multi-label fit, the ``n_attributes_``
-            heads side by side, each block of unit norm: ``(n_samples,
-            n_attributes_ * embedding_dim_)``, or ``2 * embedding_dim_`` per
-            head with ``test_time_flip`` (the head of the image, then of its
-            mirror).
+            heads side by side (see :class:`CLMLEEmbedder`).
         """
         check_is_fitted(self)
         if isinstance(X, Dataset):
@@ -278,46 +278,14 @@ height, width), or torch Dataset
                 "larger than the training data, or not finite). Scale the inputs as in fit "
                 "(e.g. a StandardScaler fitted on the training data in a Pipeline)."
             )
-        if self.test_time_flip and hasattr(self, "n_attributes_"):
-            # [all heads of the image | all of the mirror] -> per attribute
-            # [head of the image, head of the mirror]: blocks stay contiguous.
-            out = out.reshape(len(out), 2, self.n_attributes_, -1).transpose(1, 2).flatten(1)
         return out
 
     @property
     def _n_features_out(self):
-        return (self.embedding_dim_ * (2 if self.test_time_flip else 1)
-                * getattr(self, "n_attributes_", 1))
-
-    def get_feature_names_out(self, input_features=None):
-        """Output feature names.
-
-        ``<lowercase class name><j>`` for ``j`` in ``range(embedding_dim_)``;
-        after a multi-label fit, ``<name>_attr<a>_<j>`` for the ``j``-th
-        dimension of the block of attribute ``a`` (the column index of ``y``);
-        ``j`` counts to ``2 * embedding_dim_`` with ``test_time_flip``.
-
-        Parameters
-        ----------
-        input_features : array-like of str or None, default=None
-            Only checked against ``feature_names_in_``.
-
-        Returns
-        -------
-        ndarray of str objects
-        """
-        if not hasattr(self, "n_attributes_"):
-            return super().get_feature_names_out(input_features)
-        _check_feature_names_in(self, input_features, generate_names=False)
-        prefix = self.__class__.__name__.lower()
-        width = self._n_features_out // self.n_attributes_
-        return np.asarray([f"{prefix}_attr{a}_{j}" for a in range(self.n_attributes_)
-                           for j in range(width)], dtype=object)
+        return self.embedding_dim_ * (2 if self.test_time_flip else 1)
 
     def _network_targets(self):
         # (classes per head, number of heads): None heads is the single-label network.
-        if hasattr(self, "n_attributes_"):
-            return 2, self.n_attributes_
         return len(self.classes_), None
 
     def _build_network(self, features, n_classes, n_heads=None):
@@ -458,16 +426,9 @@ class BaseClusterEmbedder(BaseEmbedder):
         """Return the loss of the cluster rounds (``per_sample`` / ``reduce``)."""
 
     def _check_params_vs_input(self, class_counts):
-        # Multi-label counts are (n_attributes, 2): every row sums to n_samples,
-        # and the cluster size is resolved over all classes of all attributes.
-        if self.validation_fraction is not None and class_counts.ndim == 2:
-            raise ValueError("validation_fraction supports one label per sample; with "
-                             "multi-label y, leave it None and hold out data yourself.")
+        # Counts may be one row per head (multi-label, see _multilabel.py): every
+        # row sums to n_samples, and the cluster size is resolved over all classes.
         n_samples = int(class_counts.sum(axis=-1).max())
-        if self.pretrain_loss == "logit_adjusted" and class_counts.ndim == 2:
-            raise ValueError("pretrain_loss='logit_adjusted' needs one label per sample (its "
-                             "prior is one class distribution); use pretrain_loss='balanced' "
-                             "with multi-label y.")
         class_counts = class_counts.ravel()
         if self.cluster_size == "auto":
             self.cluster_size_ = auto_cluster_size(class_counts)
@@ -537,17 +498,23 @@ class BaseClusterEmbedder(BaseEmbedder):
             "cluster loss (different scales); monitor 'valid_bacc' with "
             "lower_is_better=False")
 
+    def _training_types(self, class_codes):
+        """The classes of the plan and of the criterion for these class codes."""
+        return ClusterPlan, ClusterCriterion
+
+    def _make_criterion(self, class_codes):
+        criterion = self._training_types(class_codes)[1]
+        return criterion(self._make_cluster_loss(), self._make_softmax_loss(class_codes),
+                         self.softmax_weight)
+
     def _make_plan(self, features, class_codes, generator, validation=None):
-        plan = MultiLabelClusterPlan if class_codes.ndim == 2 else ClusterPlan
+        plan = self._training_types(class_codes)[0]
         extra = {} if validation is None else dict(validation=validation,
                                                    restore_best=self.restore_best)
         return plan(
             features, class_codes, generator, self.transform_batch_size,
-            cluster_loss=self._make_cluster_loss(),
-            softmax_loss=self._make_softmax_loss(class_codes),
             pretrain_sampling=("random" if self.pretrain_loss == "logit_adjusted"
                                else "class_balanced"),
-            softmax_weight=self.softmax_weight,
             cluster_size=self.cluster_size_,
             clusters_per_batch=self.clusters_per_batch,
             samples_per_cluster=self._samples_per_cluster,

@@ -5,10 +5,11 @@ from numbers import Real
 from sklearn.utils._param_validation import Interval
 
 from ._base import BaseClusterEmbedder
+from ._multilabel import MultiLabelMixin
 from .nn.losses import ClusterMarginLoss
 
 
-class CLMLEEmbedder(BaseClusterEmbedder):
+class CLMLEEmbedder(MultiLabelMixin, BaseClusterEmbedder):
     """Deep embedding for class-imbalanced data by cluster margins (CLMLE).
 
     Learns an encoder ``f`` with ``||f(x)|| = 1`` following Huang, Li, Loy and

@@ -6,6 +6,7 @@ from numbers import Integral, Real
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseEmbedder
+from ._batch_losses import SingleLossCriterion
 from ._plans import SingleLossPlan
 from ._validation import check_no_effect
 from .nn.pair_losses import ContrastiveLoss, RangeLoss, TripletLoss
@@ -112,11 +113,13 @@ feature_names_in_
             kwargs["mining"] = self.mining
         return _LOSSES[self.loss](**kwargs)
 
+    def _make_criterion(self, class_codes):
+        return SingleLossCriterion(self._make_loss(), on="embeddings")
+
     def _make_plan(self, features, class_codes, generator, validation=None):
         batch = self.classes_per_batch * self.samples_per_class
         sampler = ClassBlockBatchSampler(class_codes, self.classes_per_batch,
                                          self.samples_per_class,
                                          math.ceil(len(class_codes) / batch), generator)
         return SingleLossPlan(features, class_codes, generator, self.transform_batch_size,
-                              loss=self._make_loss(), sampler=sampler,
-                              n_epochs=self.max_epochs, on="embeddings")
+                              sampler=sampler, n_epochs=self.max_epochs)

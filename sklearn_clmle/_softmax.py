@@ -7,6 +7,7 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseEmbedder
+from ._batch_losses import SingleLossCriterion
 from ._plans import SingleLossPlan
 from ._validation import check_no_effect
 from .nn.centres import ClassCentreTracker
@@ -231,9 +232,23 @@ feature_names_in_
             return CenterLoss(n_classes, self.embedding_dim_)
         return {"range": RangeLoss, "crl": ClassRectificationLoss}[self.auxiliary_loss]()
 
-    def _make_plan(self, features, class_codes, generator, validation=None):
+    def _make_criterion(self, class_codes):
         counts = torch.bincount(class_codes).double()
         weights = self._class_weights(counts)
+        # Deferred weights start unset: the plan switches them on (SingleLossPlan).
+        loss = self._make_loss(counts, None if self.class_weight == "deferred" else weights)
+        if self.auxiliary_loss is None:
+            auxiliary, auxiliary_weight = None, 0.0
+        else:
+            auxiliary = self._make_auxiliary(len(counts))
+            auxiliary_weight = self._auxiliary_weight(counts)
+        centers = (None if self.class_centres is None
+                   else ClassCentreTracker(len(counts), self.embedding_dim_,
+                                           self.centre_momentum))
+        return SingleLossCriterion(loss, on="logits", auxiliary_loss=auxiliary,
+                                   auxiliary_weight=auxiliary_weight, centers=centers)
+
+    def _make_plan(self, features, class_codes, generator, validation=None):
         deferred = self.class_weight == "deferred"
         n_batches = math.ceil(len(class_codes) / self.batch_size)
         if self.sampling == "class_balanced":
@@ -242,17 +257,10 @@ feature_names_in_
         else:
             sampler = RandomBatchSampler(len(class_codes), self.batch_size, n_batches,
                                          generator)
+        weights = self._class_weights(torch.bincount(class_codes).double())
         return SingleLossPlan(
             features, class_codes, generator, self.transform_batch_size,
-            loss=self._make_loss(counts, None if deferred else weights),
-            sampler=sampler, n_epochs=self.max_epochs, on="logits",
+            sampler=sampler, n_epochs=self.max_epochs,
             deferred_weights=weights if deferred else None,
             deferred_start=(2 * self.max_epochs) // 3,
-            auxiliary_loss=(None if self.auxiliary_loss is None
-                            else self._make_auxiliary(len(counts))),
-            auxiliary_weight=(0.0 if self.auxiliary_loss is None
-                              else self._auxiliary_weight(counts)),
-            centres=(None if self.class_centres is None
-                     else ClassCentreTracker(len(counts), self.embedding_dim_,
-                                             self.centre_momentum)),
-            centre_update=self.class_centres)
+            center_update=self.class_centres)

@@ -1,8 +1,43 @@
 """skorch glue: the training engine shared by every embedder of the family.
 
-A :class:`TrainingPlan` is a skorch callback that owns the parts that vary
-between methods (the batch sampler of each epoch and the loss of a batch);
-:class:`EmbeddingNet` is a skorch ``NeuralNet`` that asks the plan for both.
+Three objects drive a fit. :class:`EmbeddingNet` (a skorch ``NeuralNet``)
+runs the epochs and batches; a :class:`TrainingPlan` (a skorch callback)
+schedules the stages and hands out each epoch's batch sampler; the
+criterion (:mod:`._batch_losses`) computes the loss of a batch. Callbacks
+after the batch fill what later batches read.
+
+The training procedure of CLMLE (Huang et al., TPAMI 2019, Sec. 3.3), read
+top-down from ``CLMLEEmbedder.fit`` to the loss of one batch:
+
+0. ``BaseEmbedder.fit`` (``_base.py``) validates and encodes the labels,
+   builds the network (``nn/encoders.py``), asks the estimator for its
+   criterion (``BaseClusterEmbedder._make_criterion``: a
+   :class:`~._batch_losses.ClusterCriterion` around Eq. (9)) and its plan
+   (``_make_plan``: a :class:`~._plans.ClusterPlan`), and fits an
+   :class:`EmbeddingNet` with them.
+1. Pre-training, the first epoch (``ClusterPlan.on_epoch_begin``):
+   class-balanced batches (``nn/sampling.py``) and the cosine softmax
+   (``nn/margin_losses.py``) stand in for the paper's pre-trained CNN.
+2. Each later epoch is a round. Step 1, clustering:
+   ``ClusterPlan.recluster`` embeds the training data (:func:`embed`) and
+   splits every class into clusters of ``l`` samples by spherical k-means
+   (``nn/clustering.py``), kept by a :class:`~.nn.ClusterIndex`
+   (``nn/cluster_index.py``).
+3. Steps 2-3, the batch: the ``ClusterIndex`` draws a class, its hardest
+   query cluster and the ``M - 1`` clusters nearest to it, and
+   :meth:`EmbeddingNet.get_iterator` gathers their samples.
+4. Step 4, the loss: :meth:`EmbeddingNet.get_loss` calls the criterion
+   with the batch's cluster ids (``ClusterPlan.criterion_inputs``);
+   ``ClusterCriterion`` adds the cost-sensitive Eq. (9)
+   (``nn/losses.py``: :class:`~.nn.ClusterMarginLoss`) and, with
+   ``softmax_weight``, the softmax; skorch back-propagates and steps.
+5. After the batch, :class:`~._plans.HardestQueryCache` records the
+   per-sample losses of Eq. (9) in the ``ClusterIndex``: the next batch's
+   hardest query reads them.
+
+``LMLEEmbedder`` runs the same procedure with Eq. (5) in step 4
+(``nn/losses.py``: :class:`~.nn.TripleHeaderHingeLoss`); the baselines use
+a :class:`~._plans.SingleLossPlan` (one sampler, one loss).
 """
 
 import logging
@@ -28,8 +63,9 @@ class EmbeddingNet(NeuralNet):
     """skorch ``NeuralNet`` driven by a :class:`TrainingPlan`.
 
     Training batches are gathered in one indexing operation per batch
-    (``batch_size=None`` with a sampler yielding index tensors), and the loss
-    sees the batch's sample indices, which the plan needs for its caches.
+    (``batch_size=None`` with a sampler yielding index tensors). The loss of
+    a batch is the criterion's, given what the plan knows of the batch's
+    samples (their clusters, in a cluster round).
     """
 
     def __init__(self, *args, plan, **kwargs):
@@ -47,7 +83,9 @@ class EmbeddingNet(NeuralNet):
     def get_loss(self, y_pred, y_true, X=None, training=False):
         # skorch moves the inputs of `forward` to the device, not the targets
         # seen here: move them like NeuralNet.get_loss does.
-        loss = self.plan.loss(y_pred, to_tensor(y_true, device=self.device), X["index"])
+        inputs = {name: value.to(self.device)
+                  for name, value in self.plan.criterion_inputs(X["index"]).items()}
+        loss = self.criterion_(y_pred, to_tensor(y_true, device=self.device), **inputs)
         if not torch.isfinite(loss):
             raise TrainingDivergedError(
                 f"Training diverged: the loss became {loss.item()} in epoch "
@@ -91,9 +129,9 @@ class _LazySampler:
 class TrainingPlan(Callback):
     """Base of the per-method training logic, plugged into :class:`EmbeddingNet`.
 
-    Subclasses set ``self.current_sampler`` in :meth:`on_epoch_begin` and
-    implement :meth:`loss`. The plan holds the training data so that it can
-    embed all of it between epochs (e.g. to re-cluster).
+    Subclasses set ``self.current_sampler`` in :meth:`on_epoch_begin`. The
+    plan holds the training data so that it can embed all of it between
+    epochs (e.g. to re-cluster); it computes no loss.
 
     Parameters
     ----------
@@ -110,15 +148,12 @@ class TrainingPlan(Callback):
 
     Attributes
     ----------
-    criterion : nn.Module
-        Holds the learnable parts of the loss, if any (e.g. the centres of a
-        center loss): it is the skorch criterion, so skorch moves it to the
-        device and optimises its parameters beside the network's. A plan
-        whose losses learn nothing leaves the parameter-free default.
+    callbacks : list of (str, Callback)
+        The plan's helpers, run after it (e.g. the hardest-query cache).
     """
 
     def __init__(self, features, class_codes, n_epochs, generator, embed_batch_size):
-        self.criterion = torch.nn.Identity()
+        self.callbacks = []
         self.features = features
         self.class_codes = class_codes
         self.n_epochs = n_epochs
@@ -138,19 +173,25 @@ class TrainingPlan(Callback):
         """Name of epoch ``epoch`` (from 0) for the progress bar and the log."""
         return f"epoch {epoch + 1}/{self.n_epochs}"
 
-    def loss(self, y_pred, class_codes, indices):
-        raise NotImplementedError
+    def criterion_inputs(self, indices):
+        """Keyword arguments of the criterion for the batch of sample ``indices``."""
+        return {}
 
     def embed_training_data(self, net):
         """Unit-norm embeddings of the whole training set, in eval mode.
 
-        Embeddings computed at the end of an epoch (by the validation
-        readout) are reused once: no step happens before the next epoch.
+        Embeddings given to :meth:`reuse_embeddings` (by the validation
+        readout, at the end of an epoch) are used once: no step happens
+        before the next epoch.
         """
         cached = self.__dict__.pop("_embedding_cache", None)
         if cached is not None:
             return cached
         return self.embed_inputs(net, self.features, "training data")
+
+    def reuse_embeddings(self, embeddings):
+        """Have the next :meth:`embed_training_data` return ``embeddings`` (None: forget)."""
+        self._embedding_cache = embeddings
 
     @torch.no_grad()
     def embed_inputs(self, net, features, what):

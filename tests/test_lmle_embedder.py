@@ -1,5 +1,7 @@
 """LMLEEmbedder: quintuplet training under the shared cluster plan."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -63,20 +65,26 @@ def test_plan_drives_the_hinge_loss_and_caches_its_values(fitted, small_long_tai
                        cost_sensitive=False, softmax_weight=0.0, cluster_size=10,
                        random_state=0, device="cpu")
     plan, codes = _plan(emb, X, y)
+    criterion = emb._make_criterion(codes)
     assert isinstance(plan, ClusterPlan)
-    assert isinstance(plan.cluster_loss, TripleHeaderHingeLoss)
-    assert plan.cluster_loss.margins == (0.3, 0.2, 0.7)
-    assert plan.cluster_loss.cost_sensitive is False
+    assert isinstance(criterion.cluster_loss, TripleHeaderHingeLoss)
+    assert criterion.cluster_loss.margins == (0.3, 0.2, 0.7)
+    assert criterion.cluster_loss.cost_sensitive is False
     # One cluster-stage batch through the plan, on the trained embeddings.
     Z = torch.as_tensor(fitted.transform(X))
     plan.cluster_sampler.set_clusters(*cluster_within_classes(
         Z, codes, 10, generator=torch.Generator().manual_seed(0)))
     plan.stage = "cluster"
     batch = torch.tensor(next(iter(plan.cluster_sampler)))
-    total = plan.loss((Z[batch], None), codes[batch], batch)
-    per_sample = plan.cluster_loss.per_sample(Z[batch], plan.cluster_sampler.cluster_ids(batch),
-                                              codes[batch])
+    total = criterion((Z[batch], None), codes[batch], **plan.criterion_inputs(batch))
+    per_sample = criterion.cluster_loss.per_sample(
+        Z[batch], plan.cluster_sampler.cluster_ids(batch), codes[batch])
     torch.testing.assert_close(total, per_sample.mean())
+    # The loss caches nothing; the callback after the batch does.
+    assert not torch.equal(plan.cluster_sampler.sample_loss[batch], per_sample)
+    cache = dict(plan.callbacks)["hardest_query_cache"]
+    cache.on_batch_end(SimpleNamespace(criterion_=criterion), batch=({"index": batch},
+                       codes[batch]), training=True, y_pred=(Z[batch], None))
     torch.testing.assert_close(plan.cluster_sampler.sample_loss[batch], per_sample)
 
 

@@ -1,6 +1,7 @@
 """Multi-label attributes: one CLMLE head and one nearest-cluster model per attribute."""
 
 import pickle
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ from sklearn_clmle import (
     PairEmbedder,
     SoftmaxEmbedder,
 )
-from sklearn_clmle._plans import MultiLabelClusterPlan
+from sklearn_clmle._multilabel import MultiLabelClusterCriterion, MultiLabelClusterPlan
 from sklearn_clmle.datasets import load_multilabel_digits
 from sklearn_clmle.metrics import (
     attribute_scorer,
@@ -87,12 +88,10 @@ def _softmax():
 
 def _plan(codes, **overrides):
     n = len(codes)
-    kwargs = dict(cluster_loss=ClusterMarginLoss(), softmax_loss=_softmax(),
-                  softmax_weight=0.0, cluster_size=5, clusters_per_batch=3,
-                  samples_per_cluster=2, pretrain_steps=4, n_rounds=1, steps_per_round=6,
-                  query="hardest")
+    kwargs = dict(cluster_size=5, clusters_per_batch=3, samples_per_cluster=2,
+                  pretrain_steps=4, n_rounds=1, steps_per_round=6, query="hardest")
     return MultiLabelClusterPlan(torch.zeros(n, 1), codes, torch.Generator().manual_seed(0), 64,
-                               **{**kwargs, **overrides})
+                                 **{**kwargs, **overrides})
 
 
 def test_each_head_is_weighted_by_its_own_attribute(tiny_params):
@@ -109,7 +108,13 @@ def test_each_head_is_weighted_by_its_own_attribute(tiny_params):
         cluster_class = torch.zeros(6, dtype=torch.long).scatter_(0, clusters[:, a], codes[:, a])
         index.set_clusters(clusters[:, a], torch.eye(6), cluster_class)
     indices = torch.arange(6)
-    total = plan.cluster_term(embeddings, codes, indices)
+    criterion = MultiLabelClusterCriterion(ClusterMarginLoss(), _softmax(), softmax_weight=0.0)
+    plan.stage = "cluster"
+    total = criterion.cluster_term(embeddings, codes, **plan.criterion_inputs(indices))
+    # the cache is filled after the batch, by the plan's callback
+    dict(plan.callbacks)["hardest_query_cache"].on_batch_end(
+        SimpleNamespace(criterion_=criterion), batch=({"index": indices}, codes),
+        training=True, y_pred=(embeddings, None))
 
     loss = ClusterMarginLoss()
     expected = []
@@ -127,13 +132,15 @@ def test_each_head_is_weighted_by_its_own_attribute(tiny_params):
     logits = torch.randn(6, 2, 2, dtype=torch.float64)
     softmax = _softmax()
     softmax_mean = np.mean([float(softmax(logits[:, a], codes[:, a])) for a in range(2)])
-    assert float(plan.softmax_term(logits, codes)) == pytest.approx(softmax_mean, rel=1e-12)
+    assert float(criterion.softmax_term(logits, codes)) == pytest.approx(softmax_mean,
+                                                                         rel=1e-12)
     # the batch loss of each stage
     plan.stage = "pretrain"
-    assert float(plan.loss((embeddings, logits), codes, indices)) == pytest.approx(softmax_mean)
-    plan.stage, plan.softmax_weight = "cluster", 0.5
-    assert float(plan.loss((embeddings, logits), codes, indices)) == pytest.approx(
-        np.mean(expected) + 0.5 * softmax_mean)
+    assert float(criterion((embeddings, logits), codes, **plan.criterion_inputs(indices))
+                 ) == pytest.approx(softmax_mean)
+    plan.stage, criterion.softmax_weight = "cluster", 0.5
+    assert float(criterion((embeddings, logits), codes, **plan.criterion_inputs(indices))
+                 ) == pytest.approx(np.mean(expected) + 0.5 * softmax_mean)
 
 
 def test_each_batch_is_drawn_from_one_attributes_clusters():

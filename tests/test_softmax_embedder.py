@@ -139,9 +139,10 @@ def test_center_loss_centres_are_optimised_during_fit(small_split):
     spy = _Spy()
     SoftmaxEmbedder(auxiliary_loss="center", callbacks=[spy], **{**SMALL, "max_epochs": 3}
                     ).fit(X, y)
-    assert isinstance(spy.criterion, CenterLoss)
-    assert spy.criterion.centers.shape == (4, 16)
-    assert id(spy.criterion.centers) in spy.optimised
+    center_loss = spy.criterion.auxiliary_loss
+    assert isinstance(center_loss, CenterLoss)
+    assert center_loss.centers.shape == (4, 16)
+    assert id(center_loss.centers) in spy.optimised
     assert not torch.equal(spy.before[0], spy.after[0])
 
 
