@@ -5,7 +5,7 @@ from numbers import Real
 from sklearn.utils._param_validation import Interval
 
 from ._base import BaseClusterEmbedder
-from .nn.quintuplets import TripleHeaderHingeLoss
+from .nn.losses import TripleHeaderHingeLoss
 
 
 class LMLEEmbedder(BaseClusterEmbedder):

@@ -7,7 +7,7 @@ from .cluster_index import ClusterIndex
 from .clustering import cluster_within_classes, equal_size_spherical_kmeans
 from .encoders import ConvEncoder, EmbeddingNetwork, MLPEncoder, MultiHeadEmbeddingNetwork
 from .functional import unit_normalize
-from .losses import ClusterMarginLoss, inverse_frequency_weights
+from .losses import ClusterMarginLoss, TripleHeaderHingeLoss, inverse_frequency_weights
 from .margin_losses import (
     ArcFaceLoss,
     CosFaceLoss,
@@ -26,7 +26,7 @@ from .pair_losses import (
     RangeLoss,
     TripletLoss,
 )
-from .quintuplets import Quintuplets, TripleHeaderHingeLoss, mine_quintuplets
+from .quintuplets import Quintuplets, mine_quintuplets
 from .sampling import (
     ClassBalancedBatchSampler,
     ClassBlockBatchSampler,

@@ -1,38 +1,20 @@
-"""Losses of the CLMLE family as plain torch modules (no scikit-learn inside)."""
+"""The cluster losses of the CLMLE family as plain torch modules (no scikit-learn inside).
+
+Eq. (9), CLMLE's cluster-based large margin loss (:class:`ClusterMarginLoss`),
+and Eq. (5), LMLE's triple-header hinge loss (:class:`TripleHeaderHingeLoss`,
+on the quintuplets of :mod:`.quintuplets`). Both are :class:`~.reduction.PerSampleLoss`
+templates: per-sample values (which the hardest query ranks), then the
+cost-sensitive mean of Sec. 3.3, step 4.
+"""
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-__all__ = ["ClusterMarginLoss", "inverse_frequency_weights"]
+from .pair_losses import pairwise_distances
+from .quintuplets import _mine
+from .reduction import PerSampleLoss, inverse_frequency_weights
 
-
-def inverse_frequency_weights(class_codes, dtype=None):
-    """Per-sample weights ``1 / n_c`` where ``n_c`` counts the sample's class in the batch.
-
-    Parameters
-    ----------
-    class_codes : Tensor of shape (batch_size,)
-        Integer class of each sample.
-    dtype : torch.dtype, optional
-        Floating dtype of the weights; defaults to torch's default dtype.
-
-    Returns
-    -------
-    Tensor of shape (batch_size,)
-        Weights; each class present in the batch sums to one.
-    """
-    _, inverse, counts = torch.unique(class_codes, return_inverse=True, return_counts=True)
-    return 1.0 / counts[inverse].to(dtype or torch.get_default_dtype())
-
-
-def _weighted_mean(values, class_codes, cost_sensitive):
-    if not cost_sensitive:
-        return values.mean()
-    # Weights in the values' dtype: 1 / n_c rounded to float32 would bias a
-    # float64 loss by about 1e-8 relative.
-    weights = inverse_frequency_weights(class_codes, dtype=values.dtype)
-    return (weights * values).sum() / weights.sum()
+__all__ = ["ClusterMarginLoss", "TripleHeaderHingeLoss", "inverse_frequency_weights"]
 
 
 def _masked_logsumexp(logits, mask):
@@ -44,7 +26,7 @@ def _masked_logsumexp(logits, mask):
     return torch.logsumexp(masked, dim=1), has_any
 
 
-class ClusterMarginLoss(nn.Module):
+class ClusterMarginLoss(PerSampleLoss):
     """Cluster-based large margin loss, Eq. (9) of Huang et al. (TPAMI 2019).
 
     For a sample ``i`` of cluster ``m`` with centroid ``mu_m`` (the normalised
@@ -77,11 +59,10 @@ class ClusterMarginLoss(nn.Module):
     """
 
     def __init__(self, inter_margin=1.0, intra_margin=0.1, scale=8.0, cost_sensitive=True):
-        super().__init__()
+        super().__init__(cost_sensitive)
         self.inter_margin = inter_margin
         self.intra_margin = intra_margin
         self.scale = scale
-        self.cost_sensitive = cost_sensitive
 
     def per_sample(self, embeddings, cluster_ids, class_ids):
         """Unreduced Eq. (9) for every sample of the batch.
@@ -117,10 +98,80 @@ class ClusterMarginLoss(nn.Module):
             loss = loss + torch.where(present, term, torch.zeros_like(term))
         return loss
 
-    def reduce(self, values, class_ids):
-        """Cost-sensitive (or plain) mean of per-sample values."""
-        return _weighted_mean(values, class_ids, self.cost_sensitive)
 
-    def forward(self, embeddings, cluster_ids, class_ids):
-        """Reduced loss: :meth:`reduce` of :meth:`per_sample`."""
-        return self.reduce(self.per_sample(embeddings, cluster_ids, class_ids), class_ids)
+class TripleHeaderHingeLoss(PerSampleLoss):
+    """Triple-header hinge loss of LMLE, Eq. (5) of Huang et al. (TPAMI 2019).
+
+    For every anchor ``x_i`` of the batch and its quintuplet partners
+    (:func:`mine_quintuplets`), with ``D`` the squared Euclidean distance::
+
+        [g1 + D(x_i, x^{p+})  - D(x_i, x^{p-}) ]_+
+      + [g2 + D(x_i, x^{p-})  - D(x_i, x^{p--})]_+
+      + [g3 + D(x_i, x^{p--}) - D(x_i, x^n)  ]_+
+
+    These are the slacks ``eps_i, tau_i, sigma_i`` of Eq. (5) at their
+    optimum. The partners are re-mined in every batch; the gradient flows
+    through the distances, not through the choice of partners.
+
+    A term one of whose two partners is missing from the batch (``x^{p+}``
+    for a singleton cluster, ``x^{p-}`` when the anchor's class has a single
+    cluster in the batch, ``x^n`` when the batch holds one class) is zero;
+    the anchor still counts in the mean, as in
+    :class:`~sklearn_clmle.nn.ClusterMarginLoss`.
+
+    Parameters
+    ----------
+    margins : tuple of 3 floats, default=(0.1, 0.1, 0.2)
+        ``(g1, g2, g3)``, margins in squared Euclidean distance (``D`` lies
+        in [0, 4] on the unit sphere).
+    cost_sensitive : bool, default=True
+        Weight each anchor by the inverse frequency of its class in the batch;
+        otherwise a plain mean.
+
+    Notes
+    -----
+    Same interface as :class:`~sklearn_clmle.nn.ClusterMarginLoss`:
+    :meth:`per_sample`, :meth:`reduce` and ``forward``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_clmle.nn import TripleHeaderHingeLoss
+    >>> points = torch.tensor([[1.0, 0.0], [0.8, 0.6], [0.6, 0.8], [-1.0, 0.0]])
+    >>> loss = TripleHeaderHingeLoss(margins=(0.1, 0.1, 0.2))
+    >>> loss.per_sample(points, torch.tensor([0, 0, 1, 2]),
+    ...                 torch.tensor([0, 0, 0, 1])).shape
+    torch.Size([4])
+    """
+
+    def __init__(self, margins=(0.1, 0.1, 0.2), cost_sensitive=True):
+        super().__init__(cost_sensitive)
+        self.margins = tuple(margins)
+
+    def per_sample(self, embeddings, cluster_ids, class_ids):
+        """Unreduced Eq. (5), ``eps_i + tau_i + sigma_i``, for every anchor.
+
+        Parameters
+        ----------
+        embeddings : Tensor of shape (batch_size, dim)
+            Unit-norm embeddings.
+        cluster_ids : Tensor of shape (batch_size,)
+            Cluster of each sample.
+        class_ids : Tensor of shape (batch_size,)
+            Class of each sample; constant within a cluster.
+
+        Returns
+        -------
+        Tensor of shape (batch_size,)
+        """
+        _, squared = pairwise_distances(embeddings)
+        partners, valid = _mine(squared.detach(), cluster_ids, class_ids)
+        anchors = torch.arange(squared.shape[0], device=squared.device)[:, None]
+        # A missing partner reads the anchor's own (zero) distance; its terms
+        # are masked out below.
+        distances = squared.gather(1, torch.where(valid, partners, anchors))
+        loss = squared.new_zeros(squared.shape[0])
+        for near, far, margin in zip(range(3), range(1, 4), self.margins):
+            term = F.relu(margin + distances[:, near] - distances[:, far])
+            loss = loss + torch.where(valid[:, near] & valid[:, far], term, 0.0)
+        return loss

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .losses import inverse_frequency_weights
+from .reduction import sample_weights, weighted_mean
 
 __all__ = [
     "ArcFaceLoss",
@@ -147,18 +147,12 @@ class _CosineCrossEntropy(nn.Module):
     def logits(self, cosine_logits, class_ids):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _sample_weights(self, reference, class_ids):
-        weights = None
-        if self.weight is not None:
-            weight = torch.as_tensor(self.weight, dtype=reference.dtype,
-                                     device=reference.device)
-            weights = weight[class_ids]
-        if self.cost_sensitive:
-            # In the values' dtype: 1 / n_c rounded to float32 would bias a
-            # float64 loss by about 1e-8 relative.
-            batch = inverse_frequency_weights(class_ids, dtype=reference.dtype)
-            weights = batch if weights is None else weights * batch
-        return weights
+    def _cross_entropy(self, cosine_logits, class_ids):
+        return F.cross_entropy(self.logits(cosine_logits, class_ids), class_ids,
+                               reduction="none")
+
+    def _sample_weights(self, values, class_ids):
+        return sample_weights(class_ids, values, self.cost_sensitive, self.weight)
 
     def per_sample(self, cosine_logits, class_ids):
         """Unreduced (weighted) cross-entropy of :meth:`logits`.
@@ -174,16 +168,14 @@ class _CosineCrossEntropy(nn.Module):
         -------
         Tensor of shape (batch_size,)
         """
-        values = F.cross_entropy(self.logits(cosine_logits, class_ids), class_ids,
-                                 reduction="none")
+        values = self._cross_entropy(cosine_logits, class_ids)
         weights = self._sample_weights(values, class_ids)
         return values if weights is None else weights * values
 
     def forward(self, cosine_logits, class_ids):
         """Reduced loss: mean of :meth:`per_sample`, weighted mean if ``weight`` is set."""
-        values = self.per_sample(cosine_logits, class_ids)
-        weights = self._sample_weights(values, class_ids)
-        return values.mean() if weights is None else values.sum() / weights.sum()
+        values = self._cross_entropy(cosine_logits, class_ids)
+        return weighted_mean(values, self._sample_weights(values, class_ids))
 
 
 class CosFaceLoss(_CosineCrossEntropy):

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .losses import _weighted_mean
+from .reduction import PerSampleLoss
 
 __all__ = ["CenterLoss", "ClassRectificationLoss", "ContrastiveLoss", "RangeLoss", "TripletLoss",
            "pairwise_distances"]
@@ -46,15 +46,7 @@ def _pair_masks(labels):
     return same & ~eye, ~same, ~eye
 
 
-def _reduce_over(values, labels, keep, cost_sensitive, like):
-    # Mean over the samples in `keep`; an exact zero tied to the graph when
-    # no sample qualifies, so that backward still runs and gives zeros.
-    if not bool(keep.any()):
-        return like.sum() * 0.0
-    return _weighted_mean(values[keep], labels[keep], cost_sensitive)
-
-
-class TripletLoss(nn.Module):
+class TripletLoss(PerSampleLoss):
     """Triplet loss, Eq. (2), with in-batch triplet mining.
 
     Every anchor ``a`` is paired with each of its positives ``p`` (same
@@ -92,12 +84,11 @@ class TripletLoss(nn.Module):
     """
 
     def __init__(self, margin=0.2, mining="semihard", cost_sensitive=False):
-        super().__init__()
+        super().__init__(cost_sensitive)
         if mining not in ("semihard", "all"):
             raise ValueError(f"mining must be 'semihard' or 'all', got {mining!r}")
         self.margin = margin
         self.mining = mining
-        self.cost_sensitive = cost_sensitive
 
     def _pair_hinges(self, embeddings, labels):
         _, sq = pairwise_distances(embeddings)
@@ -164,10 +155,10 @@ class TripletLoss(nn.Module):
         pair, valid = self._pair_hinges(embeddings, labels)
         count = valid.sum(dim=1)
         values = pair.sum(dim=1) / count.clamp_min(1).to(pair.dtype)
-        return _reduce_over(values, labels, count > 0, self.cost_sensitive, embeddings)
+        return self.reduce(values, labels, keep=count > 0)
 
 
-class ContrastiveLoss(nn.Module):
+class ContrastiveLoss(PerSampleLoss):
     """Contrastive loss of Hadsell et al. (2006) over all in-batch pairs.
 
     For a pair ``(i, j)``, ``i != j``, with ``y = 1`` when both share a class::
@@ -191,9 +182,8 @@ class ContrastiveLoss(nn.Module):
     """
 
     def __init__(self, margin=0.5, cost_sensitive=False):
-        super().__init__()
+        super().__init__(cost_sensitive)
         self.margin = margin
-        self.cost_sensitive = cost_sensitive
 
     def per_sample(self, embeddings, labels):
         """Each anchor's mean pair term.
@@ -218,10 +208,10 @@ class ContrastiveLoss(nn.Module):
         """(Cost-sensitive) mean of :meth:`per_sample`; 0 for a batch of one."""
         values = self.per_sample(embeddings, labels)
         keep = torch.full_like(labels, labels.shape[0] > 1, dtype=torch.bool)
-        return _reduce_over(values, labels, keep, self.cost_sensitive, embeddings)
+        return self.reduce(values, labels, keep)
 
 
-class CenterLoss(nn.Module):
+class CenterLoss(PerSampleLoss):
     """Center loss of Wen et al. (2016): ``1/2 ||f_i - c_{y_i}||^2``.
 
     Parameters
@@ -248,10 +238,9 @@ class CenterLoss(nn.Module):
     """
 
     def __init__(self, n_classes, embedding_dim, cost_sensitive=False):
-        super().__init__()
+        super().__init__(cost_sensitive)
         self.n_classes = n_classes
         self.embedding_dim = embedding_dim
-        self.cost_sensitive = cost_sensitive
         self.centers = nn.Parameter(torch.empty(n_classes, embedding_dim))
         self.reset_parameters()
 
@@ -273,10 +262,6 @@ class CenterLoss(nn.Module):
         """
         centers = self.centers.to(embeddings.dtype)[labels]
         return 0.5 * (embeddings - centers).pow(2).sum(dim=1)
-
-    def forward(self, embeddings, labels):
-        """(Cost-sensitive) mean of :meth:`per_sample`."""
-        return _weighted_mean(self.per_sample(embeddings, labels), labels, self.cost_sensitive)
 
 
 class RangeLoss(nn.Module):
