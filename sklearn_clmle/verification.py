@@ -6,8 +6,9 @@ thresholds the cosine similarity of a pair of samples (accuracy with k-fold
 threshold selection as on LFW, TAR at fixed FAR as on MegaFace);
 identification ranks a gallery, distractors included, by similarity to each
 probe (rank-1 accuracy and the CMC curve). The work is done in torch
-(:mod:`sklearn_clmle.nn.verification`) on ``device``, in chunks, so that a
-gallery of a million vectors fits.
+(:mod:`sklearn_clmle.nn.verification`, whose functions these wrap under the
+same names and signatures) on ``device``, in chunks, so that a gallery of a
+million vectors fits.
 """
 
 import numbers
@@ -29,8 +30,7 @@ __all__ = [
     "verification_roc",
 ]
 
-#: The false accept rates reported by default, MegaFace's 1e-6 included.
-DEFAULT_FARS = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
+DEFAULT_FARS = _nn.DEFAULT_FARS
 
 
 def _embeddings(X, name, dim=None):
@@ -190,7 +190,7 @@ def tar_at_far(scores, labels, *, far=DEFAULT_FARS):
     far = np.atleast_1d(np.asarray(far, dtype=np.float64))
     if far.ndim != 1 or not np.all((far > 0) & (far <= 1)):
         raise ValueError(f"far must hold rates in (0, 1]; got {far.tolist()}.")
-    return _nn.tar_at_far(scores, labels, far).numpy()
+    return _nn.tar_at_far(scores, labels, far=far).numpy()
 
 
 def verification_accuracy(scores, labels, *, folds=10):
@@ -269,8 +269,8 @@ def _identification_inputs(probes, probe_labels, gallery, gallery_labels, max_ra
     _, codes = np.unique(np.concatenate([probe_labels, gallery_labels]), return_inverse=True)
     codes = torch.as_tensor(codes.ravel().astype(np.int64), device=device)
     return (torch.as_tensor(probes, device=device), codes[:len(probe_labels)],
-            torch.as_tensor(gallery, device=device), codes[len(probe_labels):], max_rank,
-            chunk_size)
+            torch.as_tensor(gallery, device=device), codes[len(probe_labels):],
+            dict(max_rank=max_rank, chunk_size=chunk_size))
 
 
 def cmc_curve(probes, probe_labels, gallery, gallery_labels, *, max_rank=10,
@@ -309,9 +309,9 @@ def cmc_curve(probes, probe_labels, gallery, gallery_labels, *, max_rank=10,
     >>> cmc_curve(probes, [7, 8], gallery, [7, 8, 9], max_rank=3, device="cpu")
     array([0.5, 0.5, 1. ])
     """
-    args = _identification_inputs(probes, probe_labels, gallery, gallery_labels, max_rank,
-                                  chunk_size, device, "cmc_curve")
-    return _nn.cmc_curve(*args).cpu().numpy()
+    *args, sizes = _identification_inputs(probes, probe_labels, gallery, gallery_labels,
+                                          max_rank, chunk_size, device, "cmc_curve")
+    return _nn.cmc_curve(*args, **sizes).cpu().numpy()
 
 
 def rank_one_accuracy(probes, probe_labels, gallery, gallery_labels, *, chunk_size=4096,

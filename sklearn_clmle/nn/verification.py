@@ -8,7 +8,8 @@ gallery by similarity to each probe (rank-1 accuracy, CMC curve).
 scikit-learn computes the ROC (``sklearn.metrics.roc_curve``) and the tests
 check ours against it; these versions exist so that scores of millions of
 pairs and galleries of a million vectors stay on the GPU, and so that memory
-stays bounded by ``chunk_size`` on the CPU.
+stays bounded by ``chunk_size`` on the CPU. :mod:`sklearn_clmle.verification`
+wraps these functions, with the same names and signatures, for NumPy inputs.
 """
 
 import torch
@@ -22,6 +23,9 @@ __all__ = [
     "roc_curve",
     "tar_at_far",
 ]
+
+#: The false accept rates reported by default, MegaFace's 1e-6 included.
+DEFAULT_FARS = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
 
 
 def cosine_pair_scores(x, y=None, *, pairs=None, chunk_size=65536):
@@ -112,8 +116,8 @@ def roc_curve(scores, labels):
     return fps.double() / fps[-1], tps.double() / tps[-1], thresholds
 
 
-def tar_at_far(scores, labels, fars):
-    """True accept rate at each false accept rate in ``fars``.
+def tar_at_far(scores, labels, *, far=DEFAULT_FARS):
+    """True accept rate at each false accept rate in ``far``.
 
     The TAR at FAR ``f`` is the highest true accept rate of a threshold whose
     false accept rate is at most ``f``. With ``n`` negative pairs the false
@@ -125,22 +129,22 @@ def tar_at_far(scores, labels, fars):
     ----------
     scores : Tensor of shape (n_pairs,)
     labels : Tensor of shape (n_pairs,), bool or 0/1
-    fars : sequence of float
+    far : float or sequence of float, default=(1e-1, ..., 1e-6)
 
     Returns
     -------
-    Tensor of shape (len(fars),), float64
+    Tensor of shape (len(far),), float64
 
     Examples
     --------
     >>> import torch
     >>> scores = torch.tensor([0.9, 0.7, 0.6, 0.5, 0.4, 0.3])
     >>> labels = torch.tensor([1, 0, 1, 1, 0, 0])
-    >>> tar_at_far(scores, labels, [0.5, 0.1])
+    >>> tar_at_far(scores, labels, far=[0.5, 0.1])
     tensor([1., nan], dtype=torch.float64)
     """
     fpr, tpr, _ = roc_curve(scores, labels)
-    fars = torch.as_tensor(fars, dtype=torch.float64, device=fpr.device)
+    fars = torch.as_tensor(far, dtype=torch.float64, device=fpr.device).reshape(-1)
     n_negative = int((~labels.bool()).sum())
     # fpr is non-decreasing and starts at 0, so the last point with
     # fpr <= f is found by a right-sided search; k / n <= f compares two
@@ -198,7 +202,7 @@ def kfold_verification_accuracy(scores, labels, folds):
     return torch.stack(accuracies), torch.stack(thresholds)
 
 
-def identification_ranks(probes, probe_labels, gallery, gallery_labels, max_rank,
+def identification_ranks(probes, probe_labels, gallery, gallery_labels, *, max_rank=10,
                          chunk_size=4096):
     """Rank of the first gallery item of each probe's identity.
 
@@ -217,7 +221,7 @@ def identification_ranks(probes, probe_labels, gallery, gallery_labels, max_rank
     gallery : Tensor of shape (n_gallery, dim)
         May include distractors, items whose identity has no probe.
     gallery_labels : Tensor of shape (n_gallery,), long
-    max_rank : int
+    max_rank : int, default=10
         Ranks above it are reported as ``max_rank + 1``.
     chunk_size : int, default=4096
         Probes and gallery items per similarity block.
@@ -255,7 +259,7 @@ def identification_ranks(probes, probe_labels, gallery, gallery_labels, max_rank
     return torch.cat(ranks) if ranks else probe_labels.new_zeros(0)
 
 
-def cmc_curve(probes, probe_labels, gallery, gallery_labels, max_rank, chunk_size=4096):
+def cmc_curve(probes, probe_labels, gallery, gallery_labels, *, max_rank=10, chunk_size=4096):
     """Cumulative match characteristic: share of probes found within rank r.
 
     See :func:`identification_ranks` for the ranking and its tie rule; the
@@ -273,7 +277,7 @@ def cmc_curve(probes, probe_labels, gallery, gallery_labels, max_rank, chunk_siz
     >>> cmc_curve(probes, torch.tensor([1, 0]), gallery, torch.tensor([1, 0, 2]), max_rank=2)
     tensor([1., 1.], dtype=torch.float64)
     """
-    ranks = identification_ranks(probes, probe_labels, gallery, gallery_labels, max_rank,
-                                  chunk_size)
+    ranks = identification_ranks(probes, probe_labels, gallery, gallery_labels,
+                                 max_rank=max_rank, chunk_size=chunk_size)
     within = ranks[:, None] <= torch.arange(1, max_rank + 1, device=ranks.device)
     return within.double().mean(dim=0)
