@@ -60,6 +60,25 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         "feature_scaling": [StrOptions({"auto", "quantile", "standard"}), None],
     }
 
+    def __init__(self, *, module, module_params, embedding_dim, lr, weight_decay, device,
+                 n_jobs, random_state, verbose, callbacks, transform_batch_size, test_time_flip,
+                 feature_scaling):
+        # The parameters of every embedder; subclasses list them in their own
+        # signature (scikit-learn's get_params reads it) and pass them here.
+        self.module = module
+        self.module_params = module_params
+        self.embedding_dim = embedding_dim
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.device = device
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
+        self.transform_batch_size = transform_batch_size
+        self.test_time_flip = test_time_flip
+        self.feature_scaling = feature_scaling
+
     @abstractmethod
     def _make_plan(self, features, class_codes, generator, validation=None):
         """Return the :class:`~._training.TrainingPlan` of this method.
@@ -420,6 +439,25 @@ class BaseClusterEmbedder(BaseEmbedder):
         "validation_fraction": [None, Interval(Real, 0, 1, closed="neither")],
         "restore_best": ["boolean"],
     }
+
+    def __init__(self, *, scale, cluster_size, clusters_per_batch, samples_per_cluster, n_rounds,
+                 steps_per_round, pretrain_steps, softmax_weight, query, cost_sensitive,
+                 pretrain_loss, validation_fraction, restore_best, **common):
+        # The parameters of both cluster embedders (see BaseEmbedder.__init__).
+        super().__init__(**common)
+        self.scale = scale
+        self.cluster_size = cluster_size
+        self.clusters_per_batch = clusters_per_batch
+        self.samples_per_cluster = samples_per_cluster
+        self.n_rounds = n_rounds
+        self.steps_per_round = steps_per_round
+        self.pretrain_steps = pretrain_steps
+        self.softmax_weight = softmax_weight
+        self.query = query
+        self.cost_sensitive = cost_sensitive
+        self.pretrain_loss = pretrain_loss
+        self.validation_fraction = validation_fraction
+        self.restore_best = restore_best
 
     @abstractmethod
     def _make_cluster_loss(self):

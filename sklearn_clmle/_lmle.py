@@ -103,35 +103,20 @@ n_features_in_, feature_names_in_
                  random_state=None, verbose=0, callbacks=None, transform_batch_size=1024,
                  test_time_flip=False, feature_scaling="auto",
                  pretrain_loss="balanced", validation_fraction=None, restore_best=True):
+        super().__init__(
+            scale=scale, cluster_size=cluster_size, clusters_per_batch=clusters_per_batch,
+            samples_per_cluster=samples_per_cluster, n_rounds=n_rounds,
+            steps_per_round=steps_per_round, pretrain_steps=pretrain_steps,
+            softmax_weight=softmax_weight, query=query, cost_sensitive=cost_sensitive,
+            pretrain_loss=pretrain_loss, validation_fraction=validation_fraction,
+            restore_best=restore_best, module=module, module_params=module_params,
+            embedding_dim=embedding_dim, lr=lr, weight_decay=weight_decay, device=device,
+            n_jobs=n_jobs, random_state=random_state, verbose=verbose, callbacks=callbacks,
+            transform_batch_size=transform_batch_size, test_time_flip=test_time_flip,
+            feature_scaling=feature_scaling)
         self.intra_margin = intra_margin
         self.locality_margin = locality_margin
         self.inter_margin = inter_margin
-        self.scale = scale
-        self.cluster_size = cluster_size
-        self.clusters_per_batch = clusters_per_batch
-        self.samples_per_cluster = samples_per_cluster
-        self.n_rounds = n_rounds
-        self.steps_per_round = steps_per_round
-        self.pretrain_steps = pretrain_steps
-        self.softmax_weight = softmax_weight
-        self.query = query
-        self.cost_sensitive = cost_sensitive
-        self.module = module
-        self.module_params = module_params
-        self.embedding_dim = embedding_dim
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.device = device
-        self.n_jobs = n_jobs
-        self.random_state = random_state
-        self.verbose = verbose
-        self.callbacks = callbacks
-        self.transform_batch_size = transform_batch_size
-        self.test_time_flip = test_time_flip
-        self.feature_scaling = feature_scaling
-        self.pretrain_loss = pretrain_loss
-        self.validation_fraction = validation_fraction
-        self.restore_best = restore_best
 
     def _make_cluster_loss(self):
         margins = (self.intra_margin, self.locality_margin, self.inter_margin)

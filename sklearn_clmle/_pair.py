@@ -81,25 +81,17 @@ feature_names_in_
                  embedding_dim=64, lr=1e-3, weight_decay=5e-4, device="auto", n_jobs=None,
                  random_state=None, verbose=0, callbacks=None, transform_batch_size=1024,
                  test_time_flip=False, feature_scaling="auto"):
+        super().__init__(
+            module=module, module_params=module_params, embedding_dim=embedding_dim, lr=lr,
+            weight_decay=weight_decay, device=device, n_jobs=n_jobs, random_state=random_state,
+            verbose=verbose, callbacks=callbacks, transform_batch_size=transform_batch_size,
+            test_time_flip=test_time_flip, feature_scaling=feature_scaling)
         self.loss = loss
         self.margin = margin
         self.mining = mining
         self.classes_per_batch = classes_per_batch
         self.samples_per_class = samples_per_class
         self.max_epochs = max_epochs
-        self.module = module
-        self.module_params = module_params
-        self.embedding_dim = embedding_dim
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.device = device
-        self.n_jobs = n_jobs
-        self.random_state = random_state
-        self.verbose = verbose
-        self.callbacks = callbacks
-        self.transform_batch_size = transform_batch_size
-        self.test_time_flip = test_time_flip
-        self.feature_scaling = feature_scaling
 
     def _check_params_vs_input(self, class_counts):
         if self.loss != "triplet":

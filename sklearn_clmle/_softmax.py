@@ -141,6 +141,11 @@ feature_names_in_
                  device="auto", n_jobs=None, random_state=None, verbose=0, callbacks=None,
                  transform_batch_size=1024,
                  test_time_flip=False, feature_scaling="auto"):
+        super().__init__(
+            module=module, module_params=module_params, embedding_dim=embedding_dim, lr=lr,
+            weight_decay=weight_decay, device=device, n_jobs=n_jobs, random_state=random_state,
+            verbose=verbose, callbacks=callbacks, transform_batch_size=transform_batch_size,
+            test_time_flip=test_time_flip, feature_scaling=feature_scaling)
         self.loss = loss
         self.margin = margin
         self.scale = scale
@@ -152,19 +157,6 @@ feature_names_in_
         self.sampling = sampling
         self.batch_size = batch_size
         self.max_epochs = max_epochs
-        self.module = module
-        self.module_params = module_params
-        self.embedding_dim = embedding_dim
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.device = device
-        self.n_jobs = n_jobs
-        self.random_state = random_state
-        self.verbose = verbose
-        self.callbacks = callbacks
-        self.transform_batch_size = transform_batch_size
-        self.test_time_flip = test_time_flip
-        self.feature_scaling = feature_scaling
 
     def _check_params_vs_input(self, class_counts):
         if self.loss == "focal" and self.class_weight == "deferred":
