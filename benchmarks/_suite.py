@@ -204,7 +204,7 @@ def make_signals(counts, rng, *, templates, length=SIGNAL_LENGTH, max_shift=0.5,
     """Samples of the 1-D signal task: ``counts[c]`` samples of class ``c``.
 
     Each sample reads its class template at positions
-    ``centre + shear * (t - centre) + shift + warp`` (periodic), where the
+    ``center + shear * (t - center) + shift + warp`` (periodic), where the
     shift is uniform in ``+- max_shift`` of the length, the shear log-uniform
     in ``shear`` and the warp a random smooth bend (one sine period of up to
     ``warp`` of the length); then scales it by a uniform amplitude in
@@ -215,12 +215,12 @@ def make_signals(counts, rng, *, templates, length=SIGNAL_LENGTH, max_shift=0.5,
     y = np.repeat(np.arange(len(counts)), counts)
     n = len(y)
     t = np.arange(length)[None, :]
-    centre = length / 2
+    center = length / 2
     shift = rng.uniform(-max_shift, max_shift, (n, 1)) * length
     stretch = np.exp(rng.uniform(*np.log(shear), (n, 1)))
     bend = rng.uniform(-warp, warp, (n, 1)) * length
     bend_phase = rng.uniform(0, 2 * np.pi, (n, 1))
-    position = (centre + stretch * (t - centre) + shift
+    position = (center + stretch * (t - center) + shift
                 + bend * np.sin(2 * np.pi * t / length + bend_phase))
     X = np.zeros((n, length))
     for h in range(amplitude.shape[1]):  # a few harmonics: a loop of whole-array operations

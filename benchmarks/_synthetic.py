@@ -1,7 +1,7 @@
 """Generated long-tailed embeddings on the unit sphere, for the speed and memory benchmarks.
 
 Nothing is downloaded: every class is a mixture of a few von Mises-Fisher-like
-modes (a random unit centre plus isotropic Gaussian noise, re-normalised), and
+modes (a random unit center plus isotropic Gaussian noise, re-normalised), and
 class sizes fall geometrically (``imbalance_ratio`` from head to tail), as
 embeddings of a long-tailed data set look after training.
 """
@@ -27,7 +27,7 @@ def sphere_modes(n_train, *, n_features=64, n_classes=100, modes_per_class=4,
     X_train, y_train, X_query, y_query : ndarrays (float32 rows of unit norm)
     """
     layout = np.random.default_rng(seed)
-    centres = _unit(layout.standard_normal((n_classes * modes_per_class, n_features)))
+    centers = _unit(layout.standard_normal((n_classes * modes_per_class, n_features)))
     shape = long_tailed_counts(1.0e6, n_classes, imbalance_ratio)
     counts = np.maximum(1, np.round(shape / shape.sum() * n_train)).astype(int)
 
@@ -38,7 +38,7 @@ def sphere_modes(n_train, *, n_features=64, n_classes=100, modes_per_class=4,
         for start in range(0, y.size, 1 << 18):  # bounded float64 temporaries
             part = slice(start, start + (1 << 18))
             noise_part = rng.standard_normal((len(y[part]), n_features)) * noise
-            X[part] = _unit(centres[mode[part]] + noise_part / np.sqrt(n_features))
+            X[part] = _unit(centers[mode[part]] + noise_part / np.sqrt(n_features))
         return X, y
 
     X_query, y_query = draw(np.random.default_rng([seed, 1]), queries_per_class)

@@ -5,7 +5,7 @@ The embedding before and after CLMLE, with t-SNE
 
 A 2-D t-SNE view of the embedding of long-tailed digits, as in Fig. 5 of the
 paper: the initial embedding, and the one CLMLE converges to. Points are
-coloured by class; thin lines join each sample to the centre of its cluster,
+coloured by class; thin lines join each sample to the center of its cluster,
 the equal-size spherical k-means clusters (Eq. (6)-(7)) that CLMLE forms
 within every class at each round. CLMLE keeps margins between clusters,
 within and between classes, so a class may stay split into several tight
@@ -69,9 +69,9 @@ def tsne_and_clusters(embedder):
 
 
 def draw(ax, xy, sample_cluster, title):
-    centres = np.array([xy[sample_cluster == k].mean(axis=0)
+    centers = np.array([xy[sample_cluster == k].mean(axis=0)
                         for k in range(sample_cluster.max() + 1)])
-    ax.add_collection(LineCollection(np.stack([xy, centres[sample_cluster]], axis=1),
+    ax.add_collection(LineCollection(np.stack([xy, centers[sample_cluster]], axis=1),
                                      colors=plt.cm.tab10(y), linewidths=0.5, alpha=0.5))
     ax.scatter(*xy.T, c=plt.cm.tab10(y), s=10)
     ax.set_title(f"{title}\n{sample_cluster.max() + 1} clusters")

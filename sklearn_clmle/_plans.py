@@ -291,7 +291,7 @@ class SingleLossPlan(TrainingPlan):
         if centers is not None:
             # The network's head then scores with the centers it was trained on.
             with torch.no_grad():
-                net.module_.class_weight.copy_(centers.centres)
+                net.module_.class_weight.copy_(centers.centers)
 
 
 class RunningCenters(Callback):

@@ -4,13 +4,13 @@ import math
 from numbers import Integral, Real
 
 import torch
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 
 from ._base import BaseEmbedder
 from ._batch_losses import SingleLossCriterion
 from ._plans import SingleLossPlan
-from ._validation import check_no_effect
-from .nn.centres import ClassCentreTracker
+from ._validation import check_no_effect, renamed_parameter
+from .nn.centers import ClassCenterTracker
 from .nn.margin_losses import (
     ArcFaceLoss,
     CosFaceLoss,
@@ -63,22 +63,22 @@ class SoftmaxEmbedder(BaseEmbedder):
         ``"deferred"``).
     sampling : {"random", "class_balanced"}, default="random"
         Batches drawn uniformly over samples, or uniformly over classes.
-    class_centres : {None, "running", "epoch"}, default=None
+    class_centers : {None, "running", "epoch"}, default=None
         Class weights of the cosine head. ``None``: learned parameters.
-        Otherwise the unit-norm class centres of the embeddings, not
+        Otherwise the unit-norm class centers of the embeddings, not
         learned (IR-Softmax, Zhu et al.): they start as the class means of the
         training embeddings and follow them by a running mean over batches
-        (``"running"``, momentum ``centre_momentum``) or by a full pass over
+        (``"running"``, momentum ``center_momentum``) or by a full pass over
         the training data at the start of every epoch (``"epoch"``). Works
         with every ``loss``: ``loss="softmax"`` is IR-Softmax, ``"cosface"``
         and ``"arcface"`` its margin forms (ArcFace's default margin can
-        collapse the features with centres: see docs/defaults.md). After
-        ``fit`` the head's weights are the final centres.
-    centre_momentum : float in [0, 1), default=0.9
-        Momentum of the running centres (``class_centres="running"`` only).
+        collapse the features with centers: see docs/defaults.md). After
+        ``fit`` the head's weights are the final centers.
+    center_momentum : float in [0, 1), default=0.9
+        Momentum of the running centers (``class_centers="running"`` only).
     auxiliary_loss : {None, "center", "range", "crl"}, default=None
         Loss on the embeddings added to the softmax loss of every batch:
-        center loss (Wen et al.; its centres are learned with the network),
+        center loss (Wen et al.; its centers are learned with the network),
         range loss (Zhang et al.; the combination of the CLMLE paper, Sec. 5)
         or the class rectification loss (Dong et al.: hard triplets of the
         minority classes of each batch; needs ``sampling="random"``).
@@ -96,6 +96,12 @@ random_state, verbose, callbacks, transform_batch_size, test_time_flip, \
 feature_scaling
         As in :class:`CLMLEEmbedder`, except that ``callbacks`` may
         monitor ``train_loss`` (one loss throughout), not ``valid_loss``.
+    class_centres, centre_momentum : deprecated
+        ``class_centers`` and ``center_momentum`` before 0.2.
+
+        .. deprecated:: 0.2
+            Renamed to ``class_centers`` and ``center_momentum`` in 0.2; the
+            old names will be removed in 0.4.
 
     Attributes
     ----------
@@ -124,8 +130,12 @@ feature_names_in_
         "margin": [None, Interval(Real, 0, None, closed="left")],
         "scale": [Interval(Real, 0, None, closed="neither")],
         "class_weight": [None, StrOptions({"balanced", "effective", "deferred"})],
-        "class_centres": [None, StrOptions({"running", "epoch"})],
-        "centre_momentum": [Interval(Real, 0, 1, closed="left")],
+        "class_centers": [None, StrOptions({"running", "epoch"})],
+        "center_momentum": [Interval(Real, 0, 1, closed="left")],
+        "class_centres": [None, StrOptions({"running", "epoch"}),
+                          Hidden(StrOptions({"deprecated"}))],
+        "centre_momentum": [Interval(Real, 0, 1, closed="left"),
+                            Hidden(StrOptions({"deprecated"}))],
         "auxiliary_loss": [None, StrOptions(set(_AUXILIARY))],
         "auxiliary_weight": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "sampling": [StrOptions({"random", "class_balanced"})],
@@ -134,13 +144,14 @@ feature_names_in_
     }
 
     def __init__(self, *, loss="softmax", margin=None, scale=30.0, class_weight=None,
-                 class_centres=None, centre_momentum=0.9, auxiliary_loss=None,
+                 class_centers=None, center_momentum=0.9, auxiliary_loss=None,
                  auxiliary_weight="auto", sampling="random", batch_size=128, max_epochs=30,
                  module=None,
                  module_params=None, embedding_dim=64, lr=1e-3, weight_decay=5e-4,
                  device="auto", n_jobs=None, random_state=None, verbose=0, callbacks=None,
                  transform_batch_size=1024,
-                 test_time_flip=False, feature_scaling="auto"):
+                 test_time_flip=False, feature_scaling="auto", class_centres="deprecated",
+                 centre_momentum="deprecated"):
         super().__init__(
             module=module, module_params=module_params, embedding_dim=embedding_dim, lr=lr,
             weight_decay=weight_decay, device=device, n_jobs=n_jobs, random_state=random_state,
@@ -150,13 +161,15 @@ feature_names_in_
         self.margin = margin
         self.scale = scale
         self.class_weight = class_weight
-        self.class_centres = class_centres
-        self.centre_momentum = centre_momentum
+        self.class_centers = class_centers
+        self.center_momentum = center_momentum
         self.auxiliary_loss = auxiliary_loss
         self.auxiliary_weight = auxiliary_weight
         self.sampling = sampling
         self.batch_size = batch_size
         self.max_epochs = max_epochs
+        self.class_centres = class_centres
+        self.centre_momentum = centre_momentum
 
     def _check_params_vs_input(self, class_counts):
         if self.loss == "focal" and self.class_weight == "deferred":
@@ -166,11 +179,16 @@ feature_names_in_
         if self.auxiliary_loss is None:
             check_no_effect(self, "auxiliary_weight", "without an auxiliary_loss",
                             "set auxiliary_loss, or leave auxiliary_weight='auto'")
-        if self.class_centres != "running":
-            check_no_effect(self, "centre_momentum",
-                            f"with class_centres={self.class_centres!r} (it moves the "
-                            "running centres only)",
-                            "set class_centres='running', or leave centre_momentum at 0.9")
+        self._class_centers = renamed_parameter(self, "class_centres", "class_centers")
+        self._center_momentum = renamed_parameter(self, "centre_momentum", "center_momentum")
+        if self._class_centers != "running":
+            # Named as the user set it (the 0.1 name while it lasts).
+            momentum = ("center_momentum" if self.centre_momentum == "deprecated"
+                        else "centre_momentum")
+            check_no_effect(self, momentum,
+                            f"with class_centers={self._class_centers!r} (it moves the "
+                            "running centers only)",
+                            "set class_centers='running', or leave center_momentum at 0.9")
         if self.auxiliary_loss == "crl" and self.sampling == "class_balanced":
             raise ValueError("auxiliary_loss='crl' mines the minority classes of batches as "
                              "they come; class-balanced batches have none. Use "
@@ -234,9 +252,9 @@ feature_names_in_
         else:
             auxiliary = self._make_auxiliary(len(counts))
             auxiliary_weight = self._auxiliary_weight(counts)
-        centers = (None if self.class_centres is None
-                   else ClassCentreTracker(len(counts), self.embedding_dim_,
-                                           self.centre_momentum))
+        centers = (None if self._class_centers is None
+                   else ClassCenterTracker(len(counts), self.embedding_dim_,
+                                           self._center_momentum))
         return SingleLossCriterion(loss, on="logits", auxiliary_loss=auxiliary,
                                    auxiliary_weight=auxiliary_weight, centers=centers)
 
@@ -255,4 +273,4 @@ feature_names_in_
             sampler=sampler, n_epochs=self.max_epochs,
             deferred_weights=weights if deferred else None,
             deferred_start=(2 * self.max_epochs) // 3,
-            center_update=self.class_centres)
+            center_update=self._class_centers)

@@ -1,6 +1,7 @@
 """Input checks shared by the estimators."""
 
 import inspect
+import warnings
 
 import numpy as np
 import torch
@@ -220,3 +221,23 @@ def check_no_effect(estimator, name, condition, fix):
     if not unchanged:
         raise ValueError(f"{type(estimator).__name__}: {name}={value!r} has no effect "
                          f"{condition}; {fix}.")
+
+
+def renamed_parameter(estimator, old, new, version="0.2", removal="0.4"):
+    """The value of parameter ``new``, taken from its deprecated name ``old`` if set.
+
+    scikit-learn's way of renaming a parameter: the old name stays in the
+    signature with the default ``"deprecated"`` for two releases; setting it
+    warns (``FutureWarning``) and gives its value to the new name. Setting
+    both is refused.
+    """
+    value = getattr(estimator, old)
+    if isinstance(value, str) and value == "deprecated":
+        return getattr(estimator, new)
+    default = inspect.signature(type(estimator).__init__).parameters[new].default
+    if getattr(estimator, new) is not default:
+        raise ValueError(f"{type(estimator).__name__}: `{old}` was renamed to `{new}`; "
+                         f"set only `{new}`.")
+    warnings.warn(f"`{old}` was renamed to `{new}` in {version} and will be removed in "
+                  f"{removal}.", FutureWarning, stacklevel=3)
+    return value

@@ -153,10 +153,10 @@ def test_read_only_pandas_frame(small_long_tailed, tiny_params, torch_from_numpy
     (PairEmbedder(loss="range", mining="all", max_epochs=1),
      "mining='all' has no effect with loss='range'.*leave mining='semihard'"),
     (PairEmbedder(loss="contrastive", mining="all", max_epochs=1), "mining='all' has no effect"),
-    (SoftmaxEmbedder(centre_momentum=0.5, max_epochs=1),
-     "centre_momentum=0.5 has no effect with class_centres=None.*class_centres='running'"),
-    (SoftmaxEmbedder(class_centres="epoch", centre_momentum=0.5, max_epochs=1),
-     "centre_momentum=0.5 has no effect with class_centres='epoch'"),
+    (SoftmaxEmbedder(center_momentum=0.5, max_epochs=1),
+     "center_momentum=0.5 has no effect with class_centers=None.*class_centers='running'"),
+    (SoftmaxEmbedder(class_centers="epoch", center_momentum=0.5, max_epochs=1),
+     "center_momentum=0.5 has no effect with class_centers='epoch'"),
     (SoftmaxEmbedder(auxiliary_weight=0.5, max_epochs=1),
      "auxiliary_weight=0.5 has no effect without an auxiliary_loss"),
     (SoftmaxEmbedder(margin=0.2, max_epochs=1), "margin=0.2 has no effect with loss='softmax'"),
@@ -164,8 +164,8 @@ def test_read_only_pandas_frame(small_long_tailed, tiny_params, torch_from_numpy
                    steps_per_round=1), "embedding_dim=16 has no effect with a custom `module`"),
     (LMLEEmbedder(restore_best=False, n_rounds=1, pretrain_steps=1, steps_per_round=1),
      "restore_best=False has no effect without a validation split"),
-], ids=["pair_range_mining", "pair_contrastive_mining", "softmax_momentum_no_centres",
-        "softmax_momentum_epoch_centres", "softmax_auxiliary_weight", "softmax_margin",
+], ids=["pair_range_mining", "pair_contrastive_mining", "softmax_momentum_no_centers",
+        "softmax_momentum_epoch_centers", "softmax_auxiliary_weight", "softmax_margin",
         "custom_module_embedding_dim", "restore_best_without_validation"])
 def test_parameters_without_effect_are_refused(small_long_tailed, estimator, match):
     X, y = small_long_tailed
@@ -175,9 +175,9 @@ def test_parameters_without_effect_are_refused(small_long_tailed, estimator, mat
 
 @pytest.mark.parametrize("estimator", [
     PairEmbedder(loss="range", mining="semihard", max_epochs=1, **SMALL),
-    SoftmaxEmbedder(class_centres="running", centre_momentum=0.5, max_epochs=1, **SMALL),
-    SoftmaxEmbedder(centre_momentum=0.9, max_epochs=1, **SMALL),
-], ids=["default_mining", "momentum_with_running_centres", "default_momentum"])
+    SoftmaxEmbedder(class_centers="running", center_momentum=0.5, max_epochs=1, **SMALL),
+    SoftmaxEmbedder(center_momentum=0.9, max_epochs=1, **SMALL),
+], ids=["default_mining", "momentum_with_running_centers", "default_momentum"])
 def test_defaults_and_effective_settings_are_accepted(small_long_tailed, estimator):
     X, y = small_long_tailed
     assert np.isfinite(estimator.fit(X, y).transform(X[:5])).all()

@@ -333,8 +333,8 @@ def _classes(sizes, n_features, seed, spread=1.0):
     generator = torch.Generator().manual_seed(seed)
     codes = torch.cat([torch.full((n,), c) for c, n in enumerate(sizes)]).long()
     codes = codes[torch.randperm(len(codes), generator=generator)]
-    centres = spread * torch.randn(len(sizes), n_features, generator=generator)
-    return torch.randn(len(codes), n_features, generator=generator) + centres[codes], codes
+    centers = spread * torch.randn(len(sizes), n_features, generator=generator)
+    return torch.randn(len(codes), n_features, generator=generator) + centers[codes], codes
 
 
 @pytest.mark.parametrize("sizes, cluster_size", [

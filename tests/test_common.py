@@ -37,7 +37,7 @@ def _estimators():
         SoftmaxEmbedder(loss="ldam", class_weight="deferred", max_epochs=3, batch_size=16,
                         random_state=0, device="cpu", embedding_dim=8,
                         module_params=dict(hidden_units=(16,))),
-        SoftmaxEmbedder(class_centres="running", auxiliary_loss="center", max_epochs=2,
+        SoftmaxEmbedder(class_centers="running", auxiliary_loss="center", max_epochs=2,
                         batch_size=16, random_state=0, device="cpu", embedding_dim=8,
                         module_params=dict(hidden_units=(16,))),
         PairEmbedder(max_epochs=2, classes_per_batch=3, samples_per_class=4, random_state=0,

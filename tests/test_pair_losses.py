@@ -90,15 +90,15 @@ def _oracle_range(points, labels, k, margin, alpha, beta):
                        reverse=True)[:k]
         if dists:
             intra += len(dists) / sum(1.0 / d for d in dists)
-    centres = []
+    centers = []
     for c in classes:
         members = [points[i] for i, y in enumerate(labels) if y == c]
-        centres.append([sum(col) / len(members) for col in zip(*members)])
-    if len(centres) < 2:
+        centers.append([sum(col) / len(members) for col in zip(*members)])
+    if len(centers) < 2:
         inter = 0.0
     else:
-        closest = min(_d(centres[i], centres[j])
-                      for i in range(len(centres)) for j in range(len(centres)) if i < j)
+        closest = min(_d(centers[i], centers[j])
+                      for i in range(len(centers)) for j in range(len(centers)) if i < j)
         inter = _hinge(margin - closest)
     return alpha * intra + beta * inter, intra, inter
 
@@ -247,12 +247,12 @@ def test_contrastive_edge_cases():
 # Center.
 # ----------------------------------------------------------------------------
 
-def test_center_matches_oracle_and_learns_centres():
+def test_center_matches_oracle_and_learns_centers():
     torch.manual_seed(2)
     x, y = _batch()
     loss = CenterLoss(n_classes=3, embedding_dim=2).double()
-    centres = loss.centers.detach().tolist()
-    expected = [0.5 * _d(p, centres[c]) for p, c in zip(POINTS, LABELS)]
+    centers = loss.centers.detach().tolist()
+    expected = [0.5 * _d(p, centers[c]) for p, c in zip(POINTS, LABELS)]
     assert loss.per_sample(x, y).tolist() == pytest.approx(expected, abs=1e-12)
     assert loss(x, y).item() == pytest.approx(sum(expected) / 6, abs=1e-12)
     weighted = CenterLoss(3, 2, cost_sensitive=True).double()
@@ -268,12 +268,12 @@ def test_center_gradcheck():
     loss = CenterLoss(n_classes=3, embedding_dim=4).double()
     x = torch.randn(6, 4, dtype=torch.float64, requires_grad=True)
     y = torch.tensor([0, 1, 2, 0, 1, 0])
-    centres = loss.centers.detach().clone().requires_grad_(True)
+    centers = loss.centers.detach().clone().requires_grad_(True)
 
     def fn(e, c):
         return torch.func.functional_call(loss, {"centers": c}, (e, y))
 
-    assert torch.autograd.gradcheck(fn, (x, centres))
+    assert torch.autograd.gradcheck(fn, (x, centers))
 
 
 def test_center_single_sample_and_single_class():
@@ -302,7 +302,7 @@ def test_range_matches_oracle(k, margin):
 def test_range_named_values():
     # Class 0: pairs at distance^2 1, 4, 9 (points 0, 1, 3 on a line);
     # k = 2 takes 9 and 4: harmonic mean 2 / (1/9 + 1/4) = 72 / 13.
-    # Class 1 is a singleton: no pair. Centres (4/3, 0) and (4/3, 0.5):
+    # Class 1 is a singleton: no pair. Centers (4/3, 0) and (4/3, 0.5):
     # distance^2 0.25, inter = 1 - 0.25.
     x = torch.tensor([[0.0, 0.0], [1.0, 0.0], [4.0 / 3.0, 0.5], [3.0, 0.0]], dtype=torch.float64)
     y = torch.tensor([0, 0, 1, 0])

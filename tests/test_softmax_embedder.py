@@ -86,17 +86,17 @@ def test_bad_margins_are_refused(params, match, split):
         SoftmaxEmbedder(max_epochs=1, **params).fit(X, y)
 
 
-# --- IR-Softmax class centres and auxiliary losses ---------------------------
+# --- IR-Softmax class centers and auxiliary losses ---------------------------
 
 NEW_CONFIGS = [
-    dict(class_centres="running"),
-    dict(class_centres="epoch"),
-    dict(loss="cosface", class_centres="running"),
-    dict(loss="arcface", class_centres="epoch"),
+    dict(class_centers="running"),
+    dict(class_centers="epoch"),
+    dict(loss="cosface", class_centers="running"),
+    dict(loss="arcface", class_centers="epoch"),
     dict(auxiliary_loss="center"),
     dict(auxiliary_loss="range"),
     dict(auxiliary_loss="crl"),
-    dict(auxiliary_loss="crl", class_centres="running", auxiliary_weight=0.5),
+    dict(auxiliary_loss="crl", class_centers="running", auxiliary_weight=0.5),
 ]
 SMALL = dict(max_epochs=8, batch_size=32, random_state=0, device="cpu", embedding_dim=16,
              module_params=dict(hidden_units=(64,)))
@@ -134,7 +134,7 @@ class _Spy(Callback):
         self.after = [p.detach().clone() for p in net.criterion_.parameters()]
 
 
-def test_center_loss_centres_are_optimised_during_fit(small_split):
+def test_center_loss_centers_are_optimised_during_fit(small_split):
     X, y, _, _ = small_split
     spy = _Spy()
     SoftmaxEmbedder(auxiliary_loss="center", callbacks=[spy], **{**SMALL, "max_epochs": 3}
@@ -146,15 +146,32 @@ def test_center_loss_centres_are_optimised_during_fit(small_split):
     assert not torch.equal(spy.before[0], spy.after[0])
 
 
-def test_centre_weights_become_the_head(small_split):
+def test_center_weights_become_the_head(small_split):
     X, y, _, _ = small_split
-    emb = SoftmaxEmbedder(class_centres="epoch", **{**SMALL, "max_epochs": 2}).fit(X, y)
+    emb = SoftmaxEmbedder(class_centers="epoch", **{**SMALL, "max_epochs": 2}).fit(X, y)
     norms = emb.module_.class_weight.detach().norm(dim=1)
     torch.testing.assert_close(norms, torch.ones(4))
-    # The head classifies the training data by its nearest centre, mostly right.
+    # The head classifies the training data by its nearest center, mostly right.
     with torch.no_grad():
         _, logits = emb.module_(torch.tensor(emb.scaler_.transform(X), dtype=torch.float32))
     assert (logits.argmax(1).numpy() == np.searchsorted(emb.classes_, y)).mean() > 0.6
+
+
+@pytest.mark.parametrize("old, new, value", [("class_centres", "class_centers", "running"),
+                                             ("centre_momentum", "center_momentum", 0.5)])
+def test_0_1_spelling_of_center_parameters_warns_and_fits_the_same(small_split, old, new,
+                                                                   value):
+    X, y, _, _ = small_split
+    params = {**SMALL, "max_epochs": 1}
+    if old == "centre_momentum":
+        params["class_centers"] = "running"  # where the momentum has an effect
+    with pytest.warns(FutureWarning, match=f"`{old}` was renamed to `{new}` in 0.2 and will "
+                                           "be removed in 0.4"):
+        Z_old = SoftmaxEmbedder(**params, **{old: value}).fit(X, y).transform(X)
+    Z_new = SoftmaxEmbedder(**params, **{new: value}).fit(X, y).transform(X)
+    np.testing.assert_array_equal(Z_old, Z_new)
+    with pytest.raises(ValueError, match=f"set only `{new}`"):
+        SoftmaxEmbedder(**{**params, new: value, old: value}).fit(X, y)
 
 
 def test_crl_auto_weight_is_the_imbalance(small_split):
@@ -169,9 +186,9 @@ def test_crl_auto_weight_is_the_imbalance(small_split):
 @pytest.mark.parametrize("params, match", [
     (dict(auxiliary_weight=0.5), "auxiliary_weight=0.5 has no effect without an auxiliary_loss"),
     (dict(auxiliary_loss="crl", sampling="class_balanced"), "sampling='random'"),
-    (dict(class_centres="median"), "class_centres"),
+    (dict(class_centers="median"), "class_centers"),
     (dict(auxiliary_loss="triplet"), "auxiliary_loss"),
-    (dict(class_centres="running", centre_momentum=1.0), "centre_momentum"),
+    (dict(class_centers="running", center_momentum=1.0), "center_momentum"),
 ])
 def test_invalid_combinations_are_refused(params, match, small_split):
     X, y, _, _ = small_split

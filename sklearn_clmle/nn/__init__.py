@@ -18,7 +18,7 @@ from .margin_losses import (
     class_balanced_weights,
     deferred_reweighting,
 )
-from .centres import ClassCentreTracker
+from .centers import ClassCenterTracker, ClassCentreTracker
 from .pair_losses import (
     CenterLoss,
     ClassRectificationLoss,
@@ -48,6 +48,7 @@ __all__ = [
     "CenterLoss",
     "ClassBalancedBatchSampler",
     "ClassBlockBatchSampler",
+    "ClassCenterTracker",
     "ClassCentreTracker",
     "ClassRectificationLoss",
     "ClusterIndex",

@@ -207,13 +207,13 @@ def _top_preferences(X, centroids, row_index, row_valid, cluster_index, cluster_
     # holds at most 2**20 similarities (4 MiB): small enough to stay in cache
     # and to reuse the allocation (measured about 30 % faster on one CPU core
     # than 2**24 values).
-    centres = centroids[cluster_index].mT
+    centers = centroids[cluster_index].mT
     n_preferences = min(n_preferences, cluster_index.shape[1])
     chunk_size = chunk_size or max(1, 2**20 // cluster_index.numel())
     tops = []
     padding = None if cluster_valid.all() else ~cluster_valid[:, None, :]
     for rows in torch.split(row_index, chunk_size, dim=1):
-        similarity = _bmm(X[rows], centres)
+        similarity = _bmm(X[rows], centers)
         if padding is not None:
             similarity.masked_fill_(padding, -torch.inf)
         tops.append(similarity.topk(n_preferences, dim=2, sorted=True))
@@ -280,7 +280,7 @@ def _kmeans_plusplus(X, group, sizes, n_clusters, row_start, first, uniforms):
     # distinct random samples seed nearly as well (done by the caller).
     # Draws by inverse CDF (one cumsum and a binary search per class, about
     # ten times cheaper than torch.multinomial on 1e5 weights); zero weights
-    # (the centres already chosen, the padding) are never drawn.
+    # (the centers already chosen, the padding) are never drawn.
     row_index, row_valid = _padded(row_start[group], sizes[group])
     points = X[row_index]
     size, k = sizes[group].cpu(), n_clusters[group].tolist()

@@ -217,7 +217,7 @@ class CenterLoss(PerSampleLoss):
     Parameters
     ----------
     n_classes : int
-        Number of centres; labels must lie in ``[0, n_classes)``.
+        Number of centers; labels must lie in ``[0, n_classes)``.
     embedding_dim : int
     cost_sensitive : bool, default=False
         Weight each sample by the inverse frequency of its class in the batch.
@@ -232,7 +232,7 @@ class CenterLoss(PerSampleLoss):
     -----
     Two departures from Wen et al.: ``forward`` is the batch mean rather than
     the batch sum (multiply by the batch size for their ``L_C``), and the
-    centres are plain parameters learnt by whatever optimiser trains them,
+    centers are plain parameters learnt by whatever optimiser trains them,
     instead of Wen's separate update ``c_j <- c_j - alpha * delta c_j``.
     The loss is usually added with a weight ``lambda`` to a softmax loss.
     """
@@ -245,7 +245,7 @@ class CenterLoss(PerSampleLoss):
         self.reset_parameters()
 
     def reset_parameters(self):
-        """Draw the centres from ``N(0, 1 / embedding_dim)``."""
+        """Draw the centers from ``N(0, 1 / embedding_dim)``."""
         nn.init.normal_(self.centers, std=self.embedding_dim ** -0.5)
 
     def per_sample(self, embeddings, labels):
@@ -276,7 +276,7 @@ class RangeLoss(nn.Module):
       with fewer than ``k`` pairs uses all its pairs (``k_c`` of them); a class
       with a single sample contributes 0.
     * ``L_inter = max(0, m - D(x_Q, x_R))``, with ``x_Q, x_R`` the two
-      closest class centres, a centre being the mean of the class's samples in
+      closest class centers, a center being the mean of the class's samples in
       the batch; 0 when the batch holds fewer than two classes.
 
     All distances are squared Euclidean, as in the paper's examples
@@ -342,16 +342,16 @@ class RangeLoss(nn.Module):
         intra = torch.where(n_present > 0, harmonic, torch.zeros_like(harmonic)).sum()
         intra = intra + 0.0 * embeddings.sum()
 
-        # Inter: the closest pair of in-batch class centres.
+        # Inter: the closest pair of in-batch class centers.
         if n_classes < 2:
             inter = 0.0 * embeddings.sum()
         else:
             sums = embeddings.new_zeros(n_classes, embeddings.shape[1]).index_add(0, member_of, embeddings)
             counts = torch.bincount(member_of, minlength=n_classes).to(embeddings.dtype)
-            centres = sums / counts[:, None]
-            _, centre_sq = pairwise_distances(centres)
+            centers = sums / counts[:, None]
+            _, center_sq = pairwise_distances(centers)
             off = ~torch.eye(n_classes, dtype=torch.bool, device=labels.device)
-            inter = F.relu(self.margin - centre_sq[off].min())
+            inter = F.relu(self.margin - center_sq[off].min())
         return intra, inter
 
     def forward(self, embeddings, labels):
