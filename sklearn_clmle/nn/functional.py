@@ -3,7 +3,7 @@
 import torch
 import torch.nn.functional as F
 
-__all__ = ["unit_normalize"]
+__all__ = ["pairwise_distances", "unit_normalize"]
 
 
 def unit_normalize(x, dim=1):
@@ -26,3 +26,25 @@ def unit_normalize(x, dim=1):
     largest = x.detach().abs().amax(dim=dim, keepdim=True)
     tiny = torch.finfo(x.dtype).tiny if x.is_floating_point() else 1e-38
     return F.normalize(x / largest.clamp_min(tiny), dim=dim)
+
+
+def pairwise_distances(embeddings):
+    """Euclidean distances between all rows, and their squares.
+
+    Computed from the differences (not from the Gram matrix), so coincident
+    points are exactly 0 apart and get a zero (not NaN) gradient.
+
+    Parameters
+    ----------
+    embeddings : Tensor of shape (batch_size, dim)
+
+    Returns
+    -------
+    distances : Tensor of shape (batch_size, batch_size)
+        ``||f_i - f_j||_2``.
+    squared : Tensor of shape (batch_size, batch_size)
+        ``D(f_i, f_j) = ||f_i - f_j||_2^2``.
+    """
+    distances = torch.cdist(embeddings, embeddings,
+                            compute_mode="donot_use_mm_for_euclid_dist")
+    return distances, distances.pow(2)

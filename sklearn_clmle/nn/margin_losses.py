@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .reduction import sample_weights, weighted_mean
+from .losses import sample_weights, weighted_mean
 
 __all__ = [
     "ArcFaceLoss",

@@ -12,32 +12,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .reduction import PerSampleLoss
+from .functional import pairwise_distances  # public here before 0.2
+from .losses import PerSampleLoss
 
 __all__ = ["CenterLoss", "ClassRectificationLoss", "ContrastiveLoss", "RangeLoss", "TripletLoss",
            "pairwise_distances"]
-
-
-def pairwise_distances(embeddings):
-    """Euclidean distances between all rows, and their squares.
-
-    Computed from the differences (not from the Gram matrix), so coincident
-    points are exactly 0 apart and get a zero (not NaN) gradient.
-
-    Parameters
-    ----------
-    embeddings : Tensor of shape (batch_size, dim)
-
-    Returns
-    -------
-    distances : Tensor of shape (batch_size, batch_size)
-        ``||f_i - f_j||_2``.
-    squared : Tensor of shape (batch_size, batch_size)
-        ``D(f_i, f_j) = ||f_i - f_j||_2^2``.
-    """
-    distances = torch.cdist(embeddings, embeddings,
-                            compute_mode="donot_use_mm_for_euclid_dist")
-    return distances, distances.pow(2)
 
 
 def _pair_masks(labels):

@@ -8,7 +8,7 @@ from collections import namedtuple
 
 import torch
 
-from .pair_losses import pairwise_distances
+from .functional import pairwise_distances
 
 __all__ = ["Quintuplets", "mine_quintuplets"]
 
