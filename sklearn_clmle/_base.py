@@ -35,12 +35,13 @@ DEFAULT_FEATURE_SCALING = "standard"
 
 
 class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
-    """Shared machinery of the embedders: subclasses provide the training plan.
+    """Shared machinery of the embedders: subclasses provide the plan and the loss.
 
     ``fit`` validates the data, encodes the labels, builds the encoder and
     trains it with skorch under the subclass's :class:`~._training.TrainingPlan`
-    (template method :meth:`_make_plan`). ``transform`` returns unit-norm
-    float32 embeddings computed in batches.
+    and criterion (template methods :meth:`_make_plan` and
+    :meth:`_make_criterion`). ``transform`` returns unit-norm float32
+    embeddings computed in batches.
     """
 
     _parameter_constraints = {
