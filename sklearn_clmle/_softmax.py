@@ -92,14 +92,14 @@ class SoftmaxEmbedder(BaseEmbedder):
         Passes over the data (each ``ceil(n_samples / batch_size)`` batches).
     module, module_params, embedding_dim, lr, weight_decay, device, n_jobs, \
 random_state, verbose, callbacks, transform_batch_size, test_time_flip, \
-feature_scaling
+feature_scaling, n_estimators, bootstrap
         As in :class:`CLMLEEmbedder`, except that ``callbacks`` may
         monitor ``train_loss`` (one loss throughout), not ``valid_loss``.
 
     Attributes
     ----------
     classes_, module_, history_, embedding_dim_, device_, n_features_in_, input_shape_, \
-feature_names_in_
+feature_names_in_, estimators_
         As in :class:`CLMLEEmbedder`.
 
     See Also
@@ -139,7 +139,8 @@ feature_names_in_
                  module_params=None, embedding_dim=64, lr=1e-3, weight_decay=5e-4,
                  device="auto", n_jobs=None, random_state=None, verbose=0, callbacks=None,
                  transform_batch_size=1024,
-                 test_time_flip=False, feature_scaling="auto"):
+                 test_time_flip=False, feature_scaling="auto", n_estimators=1,
+                 bootstrap=False):
         self.loss = loss
         self.margin = margin
         self.scale = scale
@@ -164,6 +165,8 @@ feature_names_in_
         self.transform_batch_size = transform_batch_size
         self.test_time_flip = test_time_flip
         self.feature_scaling = feature_scaling
+        self.n_estimators = n_estimators
+        self.bootstrap = bootstrap
 
     def _check_params_vs_input(self, class_counts):
         if self.loss == "focal" and self.class_weight == "deferred":
