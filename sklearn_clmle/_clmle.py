@@ -159,7 +159,9 @@ class CLMLEEmbedder(BaseClusterEmbedder):
         similarities over the networks. Output width, fit and transform time
         grow ``n_estimators`` times. With multi-label ``y`` the networks'
         heads of one attribute are side by side (one unit-norm block per
-        attribute). See ``docs/method.md``, section 10.
+        attribute). Every network gets a copy of ``callbacks``; skorch
+        checkpoints are refused (all would write the same files). See
+        ``docs/method.md``, section 10.
     bootstrap : bool, default=False
         With ``n_estimators > 1``: each network trains on a stratified
         bootstrap of the rows (every class, or with multi-label ``y`` every

@@ -21,6 +21,7 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.utils import check_random_state, get_tags, resample
 from sklearn.utils.validation import validate_data
+from skorch.callbacks import Checkpoint, TrainEndCheckpoint
 from torch.utils.data import Dataset, Subset
 
 from ._torch_data import dataset_labels
@@ -61,6 +62,15 @@ def fit_ensemble(estimator, X, y):
             "the training part and its valid_bacc would be optimistic. Use "
             "bootstrap=False (the members then differ by their seeds), or "
             "validation_fraction=None.")
+    for callback in estimator.callbacks or []:
+        callback = callback[1] if isinstance(callback, tuple) else callback
+        if isinstance(callback, (Checkpoint, TrainEndCheckpoint)):
+            # Every member gets a copy of the callbacks, and so the same files.
+            raise ValueError(
+                f"{name}: {type(callback).__name__} with n_estimators="
+                f"{estimator.n_estimators} would save every network to the same files, "
+                "each overwriting the last. Fit the networks one by one (n_estimators=1, "
+                "random_state varied) with a checkpoint each, or drop the checkpoint.")
     # A refit must not keep attributes of an earlier single-network fit.
     for attribute in [a for a in vars(estimator) if a.endswith("_") and not a.startswith("_")]:
         delattr(estimator, attribute)

@@ -11,6 +11,7 @@ from sklearn.base import clone
 from sklearn.metrics import balanced_accuracy_score
 from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import InvalidParameterError
+from skorch.callbacks import Checkpoint
 from torch.utils.data import TensorDataset
 
 from sklearn_clmle import (
@@ -178,6 +179,9 @@ def test_refusals(data):
                                          "validation_fraction"):
         CLMLEEmbedder(**_params(n_estimators=2, bootstrap=True,
                                 validation_fraction=0.3)).fit(X, y)
+    with pytest.raises(ValueError, match="would save every network to the same files"):
+        CLMLEEmbedder(**_params(n_estimators=2, validation_fraction=0.3, callbacks=[
+            Checkpoint(monitor="valid_bacc_best", dirname="unused")])).fit(X, y)
 
 
 def test_transform_checks_inputs_as_a_single_network(ensemble, data):
