@@ -258,3 +258,16 @@ def test_pipeline_accuracy_floor(long_tailed_digits):
                      ("clf", KNearestClusterClassifier(n_neighbors=3, random_state=0))])
     pipe.fit(data.X_train, data.y_train)
     assert balanced_accuracy_score(data.y_test, pipe.predict(data.X_test)) > 0.8
+
+
+def test_images_with_test_time_flip(data):
+    # Each network's block is [image, mirror] (2 * embedding_dim_ wide).
+    X, y = data
+    images = np.asarray(X, dtype=np.float32).reshape(-1, 8, 8)
+    est = CLMLEEmbedder(**_params(n_estimators=2, test_time_flip=True,
+                                  module_params=dict(channels=(4,)))).fit(images, y)
+    Z = est.transform(images[:6])
+    assert Z.shape == (6, 2 * 2 * est.embedding_dim_) == (6, len(est.get_feature_names_out()))
+    assert_allclose(np.linalg.norm(Z, axis=1), 1, atol=1e-5)
+    with pytest.raises(ValueError, match=r"inputs of shape \(8, 8\) per sample"):
+        est.transform(images[:6, :, :7])
