@@ -14,6 +14,10 @@ from ._training import TrainingPlan
 #: changes cluster in a k-means iteration (see docs/defaults.md).
 RECLUSTER_TOL = 0.01
 
+#: Rounds after the first start their k-means from the previous round's
+#: clusters (``ClusterIndex(warm_start=True)``, see docs/defaults.md).
+RECLUSTER_WARM_START = False
+
 
 def cluster_head_loss(cluster_loss, index, embeddings, class_codes, indices):
     """The cluster loss of one embedding on a batch; caches the per-sample losses in
@@ -114,7 +118,8 @@ class ClusterPlan(TrainingPlan):
                              clusters_per_batch=clusters_per_batch,
                              samples_per_cluster=samples_per_cluster,
                              steps_per_epoch=steps_per_round, query=query,
-                             generator=self.generator, tol=RECLUSTER_TOL))
+                             generator=self.generator, tol=RECLUSTER_TOL,
+                             warm_start=RECLUSTER_WARM_START))
 
     @property
     def n_batches(self):
