@@ -55,49 +55,66 @@ def _interleaved_medians(timed, repeats):
     return {name: statistics.median(times) for name, times in runs.items()}
 
 
+def _cluster_size(text):
+    return text if text == "auto" else int(text)
+
+
 def measure(n_train, args):
-    X, y, X_query, y_query = sphere_modes(n_train, noise=args.noise, seed=args.seed)
+    """One row per cluster size, the kNN peers fitted and timed once per size of data."""
+    X, y, X_query, y_query = sphere_modes(
+        n_train, noise=args.noise, seed=args.seed, n_classes=args.n_classes,
+        modes_per_class=args.modes_per_class, queries_per_class=args.queries_per_class)
     tree_rows = np.random.default_rng(args.seed).choice(
         len(X_query), size=min(args.tree_queries, len(X_query)), replace=False)
-    knc = KNearestClusterClassifier(n_neighbors=args.n_neighbors, cluster_size=args.cluster_size,
-                                    device="cpu", random_state=args.seed)
     brute = KNeighborsClassifier(n_neighbors=args.k, algorithm="brute")
     tree = KNeighborsClassifier(n_neighbors=args.k, algorithm="ball_tree")
-    fit = {name: _seconds(lambda m=model: m.fit(X, y))
-           for name, model in [("knc", knc), ("brute", brute), ("tree", tree)]}
-
-    queries = torch.from_numpy(X_query)
-    unit_queries = F.normalize(queries, dim=1)
-    centroids = knc._centroids
-    n_classes = len(knc.classes_)
-    timed = {
-        "knc": lambda: knc.predict(X_query),
-        "brute": lambda: brute.predict(X_query),
-        "tree": lambda: tree.predict(X_query[tree_rows]),
-        "search": lambda: nearest_cluster_log_scores(
-            unit_queries, centroids, knc._cluster_codes, n_classes, knc.n_neighbors_,
-            knc.similarity_scale, knc.batch_size),
-        "matmul": lambda: [torch.matmul(chunk, centroids.T)
-                           for chunk in torch.split(unit_queries, knc.batch_size)],
-    }
-    seconds = _interleaved_medians(timed, args.repeats)
-    n_query = len(X_query)
-    flops = 2.0 * n_query * centroids.shape[0] * X.shape[1]
-    pred = {"knc": knc.predict(X_query), "brute": brute.predict(X_query)}
-    tree_agrees = np.array_equal(tree.predict(X_query[tree_rows]), pred["brute"][tree_rows])
-    qps = {"knc": n_query / seconds["knc"], "brute": n_query / seconds["brute"],
-           "tree": len(tree_rows) / seconds["tree"]}
-    return {
-        "n_train": len(X), "n_clusters": centroids.shape[0], "fit": fit, "qps": qps,
-        "bacc": {name: balanced_accuracy_score(y_query, p) for name, p in pred.items()},
-        "search_gflops": flops / seconds["search"] / 1e9,
-        "matmul_gflops": flops / seconds["matmul"] / 1e9,
-        "tree_agrees": tree_agrees, "n_query": n_query, "n_tree_query": len(tree_rows),
-    }
+    peers = [("brute", brute)] + ([("tree", tree)] if args.tree_queries else [])
+    peer_fit = {name: _seconds(lambda m=model: m.fit(X, y)) for name, model in peers}
+    pred_brute = brute.predict(X_query)
+    tree_agrees = (np.array_equal(tree.predict(X_query[tree_rows]), pred_brute[tree_rows])
+                   if args.tree_queries else True)
+    rows = []
+    for cluster_size in args.cluster_sizes:
+        knc = KNearestClusterClassifier(n_neighbors=args.n_neighbors, cluster_size=cluster_size,
+                                        device="cpu", random_state=args.seed)
+        fit = dict(peer_fit, knc=_seconds(lambda: knc.fit(X, y)))
+        queries = torch.from_numpy(X_query)
+        unit_queries = F.normalize(queries, dim=1)
+        centroids = knc._centroids
+        n_classes = len(knc.classes_)
+        timed = {
+            "knc": lambda: knc.predict(X_query),
+            "brute": lambda: brute.predict(X_query),
+            "search": lambda: nearest_cluster_log_scores(
+                unit_queries, centroids, knc._cluster_codes, n_classes, knc.n_neighbors_,
+                knc.similarity_scale, knc.batch_size),
+            "matmul": lambda: [torch.matmul(chunk, centroids.T)
+                               for chunk in torch.split(unit_queries, knc.batch_size)],
+        }
+        if args.tree_queries:
+            timed["tree"] = lambda: tree.predict(X_query[tree_rows])
+        seconds = _interleaved_medians(timed, args.repeats)
+        n_query = len(X_query)
+        flops = 2.0 * n_query * centroids.shape[0] * X.shape[1]
+        pred = {"knc": knc.predict(X_query), "brute": pred_brute}
+        qps = {"knc": n_query / seconds["knc"], "brute": n_query / seconds["brute"],
+               "tree": len(tree_rows) / seconds["tree"] if args.tree_queries else float("nan")}
+        rows.append({
+            "n_train": len(X), "cluster_size": cluster_size, "n_clusters": centroids.shape[0],
+            "fit": dict(fit, tree=fit.get("tree", float("nan"))), "qps": qps,
+            "bacc": {name: balanced_accuracy_score(y_query, p) for name, p in pred.items()},
+            "search_gflops": flops / seconds["search"] / 1e9,
+            "matmul_gflops": flops / seconds["matmul"] / 1e9,
+            "tree_agrees": tree_agrees, "n_query": n_query, "n_tree_query": len(tree_rows),
+        })
+        print(f"  n={len(X)} cluster_size={cluster_size}: {centroids.shape[0]} clusters, "
+              f"{qps['knc'] / qps['brute']:.1f}x brute, bacc {rows[-1]['bacc']['knc']:.3f}",
+              flush=True)
+    return rows
 
 
 def print_table(rows):
-    head = (f"{'n_train':>8} {'clusters':>8} | {'KNC q/s':>8} {'brute q/s':>9} {'x brute':>7} "
+    head = (f"{'n_train':>8} {'l':>5} {'clusters':>8} | {'KNC q/s':>8} {'brute q/s':>9} {'x brute':>7} "
             f"{'tree q/s':>8} {'x tree':>7} | {'bacc KNC':>8} {'bacc kNN':>8} | "
             f"{'search GF/s':>11} {'matmul GF/s':>11} {'ratio':>5} | "
             f"{'fit KNC s':>9} {'fit brute s':>11} {'fit tree s':>10}")
@@ -105,7 +122,7 @@ def print_table(rows):
     print("-" * len(head))
     for r in rows:
         q, f = r["qps"], r["fit"]
-        print(f"{r['n_train']:>8} {r['n_clusters']:>8} | {q['knc']:>8.0f} {q['brute']:>9.0f} "
+        print(f"{r['n_train']:>8} {r['cluster_size']!s:>5} {r['n_clusters']:>8} | {q['knc']:>8.0f} {q['brute']:>9.0f} "
               f"{q['knc'] / q['brute']:>7.1f} {q['tree']:>8.0f} {q['knc'] / q['tree']:>7.1f} | "
               f"{r['bacc']['knc']:>8.3f} {r['bacc']['brute']:>8.3f} | "
               f"{r['search_gflops']:>11.1f} {r['matmul_gflops']:>11.1f} "
@@ -127,13 +144,20 @@ def plot(rows, path):
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     import matplotlib.pyplot as plt
 
-    sizes = [r["n_train"] for r in rows]
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    for name, label in [("knc", "KNearestClusterClassifier"), ("brute", "kNN brute"),
-                        ("tree", "kNN ball tree")]:
-        ax.loglog(sizes, [r["qps"][name] for r in rows], marker="o", label=label)
-    ax.set_xlabel("training size")
-    ax.set_ylabel("queries / s (1 thread)")
+    # The speed/accuracy curve: one line per training size, a point per
+    # cluster size (speed-up over brute-force kNN against balanced accuracy),
+    # brute-force kNN's own accuracy dashed.
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for n, color in zip(sorted({r["n_train"] for r in rows}), plt.cm.viridis([0.1, 0.5, 0.85])):
+        part = [r for r in rows if r["n_train"] == n]
+        speed = [r["qps"]["knc"] / r["qps"]["brute"] for r in part]
+        ax.semilogx(speed, [r["bacc"]["knc"] for r in part], marker="o", color=color,
+                    label=f"n = {n:,}")
+        for r, x in zip(part, speed):
+            ax.annotate(f"l={r['cluster_size']}", (x, r["bacc"]["knc"]), fontsize=7)
+        ax.axhline(part[0]["bacc"]["brute"], color=color, linestyle="--", linewidth=0.8)
+    ax.set_xlabel("predict speed-up over brute-force kNN (1 thread)")
+    ax.set_ylabel("balanced accuracy (dashed: kNN)")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -144,10 +168,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--cluster-size", type=int, default=5)
+    parser.add_argument("--cluster-sizes", type=_cluster_size, nargs="+", default=[5, "auto"],
+                        help="KNC cluster sizes to compare (integers or 'auto')")
     parser.add_argument("--n-neighbors", type=int, default=5, help="N of the cluster rule")
     parser.add_argument("--k", type=int, default=5, help="k of the kNN peers")
-    parser.add_argument("--tree-queries", type=int, default=200)
+    parser.add_argument("--tree-queries", type=int, default=200, help="0: no tree peer")
+    parser.add_argument("--n-classes", type=int, default=100)
+    parser.add_argument("--modes-per-class", type=int, default=4)
+    parser.add_argument("--queries-per-class", type=int, default=20)
     parser.add_argument("--noise", type=float, default=1.5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--plot", default="benchmarks/results/search_speed.png")
@@ -156,10 +184,10 @@ def main(argv=None):
     with threadpool_limits(1):
         rows = []
         for n in args.sizes:
-            rows.append(measure(n, args))
+            rows.extend(measure(n, args))
             # The table so far, so that a long last size loses nothing.
             print(f"{rows[0]['n_query']} queries ({rows[0]['n_tree_query']} for the tree), "
-                  f"KNC cluster_size={args.cluster_size} N={args.n_neighbors}, kNN k={args.k}, "
+                  f"KNC N={args.n_neighbors}, kNN k={args.k}, "
                   f"median of {args.repeats} interleaved repeats, 1 thread", flush=True)
             print_table(rows)
     plot(rows, args.plot)

@@ -17,6 +17,7 @@ from skorch.history import History
 from torch import nn
 from torch.utils.data import Dataset, Subset
 
+from ._ensemble import fit_ensemble, missing_attribute, transform_ensemble
 from ._persistence import load_arrays, loadable_device, module_to_arrays
 from ._batch_losses import ClusterCriterion
 from ._plans import ClusterPlan
@@ -59,11 +60,13 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         "transform_batch_size": [Interval(Integral, 1, None, closed="left")],
         "test_time_flip": ["boolean"],
         "feature_scaling": [StrOptions({"auto", "quantile", "standard"}), None],
+        "n_estimators": [Interval(Integral, 1, None, closed="left")],
+        "bootstrap": ["boolean"],
     }
 
     def __init__(self, *, module, module_params, embedding_dim, lr, weight_decay, device,
                  n_jobs, random_state, verbose, callbacks, transform_batch_size, test_time_flip,
-                 feature_scaling):
+                 feature_scaling, n_estimators, bootstrap):
         # The parameters of every embedder; subclasses list them in their own
         # signature (scikit-learn's get_params reads it) and pass them here.
         self.module = module
@@ -79,6 +82,8 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self.transform_batch_size = transform_batch_size
         self.test_time_flip = test_time_flip
         self.feature_scaling = feature_scaling
+        self.n_estimators = n_estimators
+        self.bootstrap = bootstrap
 
     @abstractmethod
     def _make_plan(self, features, class_codes, generator, validation=None):
@@ -138,6 +143,9 @@ height, width), or torch Dataset
             Fitted embedder.
         """
         self._validate_params()
+        if self.n_estimators > 1 or self.bootstrap:
+            return fit_ensemble(self, X, y)  # (refuses bootstrap with one network)
+        self.__dict__.pop("estimators_", None)  # left by an earlier ensemble fit
         if isinstance(X, Dataset):
             features, probe, y = self._check_dataset(X, y)
         else:
@@ -218,6 +226,8 @@ height, width), or torch Dataset
             heads side by side (see :class:`CLMLEEmbedder`).
         """
         check_is_fitted(self)
+        if "estimators_" in self.__dict__:
+            return transform_ensemble(self, X)
         if isinstance(X, Dataset):
             if self.scaler_ is not None:
                 raise ValueError(
@@ -302,7 +312,8 @@ height, width), or torch Dataset
 
     @property
     def _n_features_out(self):
-        return self.embedding_dim_ * (2 if self.test_time_flip else 1)
+        return (self.embedding_dim_ * (2 if self.test_time_flip else 1)
+                * len(self.__dict__.get("estimators_", [0])))
 
     def _network_targets(self):
         # (classes per head, number of heads): None heads is the single-label network.
@@ -384,6 +395,11 @@ height, width), or torch Dataset
         raise TypeError(f"`module` must be None, an nn.Module subclass or instance; "
                         f"got {self.module!r}.")
 
+    def __getattr__(self, name):
+        # Reached only for attributes not set: an ensemble's module_, history_,
+        # ... are its members', and the error says where to find them.
+        raise missing_attribute(self, name)
+
     def __getstate__(self):
         # Torch state travels as NumPy arrays (see _persistence): the pickle
         # loads on machines without the fitting device, and skops can store it.
@@ -391,6 +407,8 @@ height, width), or torch Dataset
         if "module_" in state:
             state["module_"] = module_to_arrays(self.module_)
             state["history_"] = [dict(row) for row in self.history_]
+            state["device_"] = str(self.device_)
+        elif "estimators_" in state:  # the members pickle their own torch state
             state["device_"] = str(self.device_)
         return state
 
@@ -405,6 +423,8 @@ height, width), or torch Dataset
                 probe = torch.zeros(2, *self.input_shape_)
                 network = self._build_network(probe, *self._network_targets())
             self.module_ = load_arrays(network, self.module_).to(self.device_).eval()
+        elif "estimators_" in state:
+            self.device_ = loadable_device(self.device_)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -150,6 +150,26 @@ class CLMLEEmbedder(MultiLabelMixin, BaseClusterEmbedder):
         best ``valid_bacc`` (the pre-training counts as an epoch), so rounds
         that hurt are never returned. ``False`` (the last epoch's network)
         is refused without ``validation_fraction``, where it has no effect.
+    n_estimators : int, default=1
+        Number of networks trained (one after the other, each a copy of this
+        embedder with ``n_estimators=1`` and its own seed drawn from
+        ``random_state``). ``transform`` returns their embeddings side by
+        side divided by ``sqrt(n_estimators)``: rows stay unit-norm and the
+        cosine similarity of two rows is the mean of the networks' cosine
+        similarities, so :class:`KNearestClusterClassifier` averages its
+        similarities over the networks. Output width, fit and transform time
+        grow ``n_estimators`` times. With multi-label ``y`` the networks'
+        heads of one attribute are side by side (one unit-norm block per
+        attribute). Every network gets a copy of ``callbacks``; skorch
+        checkpoints are refused (all would write the same files). See
+        ``docs/method.md``, section 10.
+    bootstrap : bool, default=False
+        With ``n_estimators > 1``: each network trains on a stratified
+        bootstrap of the rows (every class, or with multi-label ``y`` every
+        combination of labels, redrawn with replacement to its own count, so
+        no class is lost). Refused with ``n_estimators=1``, where it has no
+        effect, and with ``validation_fraction`` (a hold-out from a bootstrap
+        shares rows with its training part).
 
     Attributes
     ----------
@@ -185,6 +205,15 @@ class CLMLEEmbedder(MultiLabelMixin, BaseClusterEmbedder):
         height, width)`` for images.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Input feature names, when ``X`` has string column names.
+    estimators_ : list of CLMLEEmbedder
+        With ``n_estimators > 1``: the fitted networks' embedders (each with
+        ``n_estimators=1``). The ensemble itself then has ``classes_``,
+        ``n_attributes_``, ``embedding_dim_`` (of one network), ``device_``,
+        ``n_features_in_``, ``input_shape_`` and ``feature_names_in_``; the
+        attributes of one trained network (``module_``, ``history_``,
+        ``scaler_``, ``best_epoch_``, ``cluster_size_``) are each member's
+        (``estimators_[i].history_``) and reading them on the ensemble raises
+        an ``AttributeError`` saying so.
 
     See Also
     --------
@@ -229,7 +258,8 @@ class CLMLEEmbedder(MultiLabelMixin, BaseClusterEmbedder):
                  embedding_dim=64, lr=1e-3, weight_decay=5e-4, device="auto", n_jobs=None,
                  random_state=None, verbose=0, callbacks=None, transform_batch_size=1024,
                  test_time_flip=False, feature_scaling="auto",
-                 pretrain_loss="balanced", validation_fraction=None, restore_best=True):
+                 pretrain_loss="balanced", validation_fraction=None, restore_best=True,
+                 n_estimators=1, bootstrap=False):
         super().__init__(
             scale=scale, cluster_size=cluster_size, clusters_per_batch=clusters_per_batch,
             samples_per_cluster=samples_per_cluster, n_rounds=n_rounds,
@@ -240,7 +270,7 @@ class CLMLEEmbedder(MultiLabelMixin, BaseClusterEmbedder):
             embedding_dim=embedding_dim, lr=lr, weight_decay=weight_decay, device=device,
             n_jobs=n_jobs, random_state=random_state, verbose=verbose, callbacks=callbacks,
             transform_batch_size=transform_batch_size, test_time_flip=test_time_flip,
-            feature_scaling=feature_scaling)
+            feature_scaling=feature_scaling, n_estimators=n_estimators, bootstrap=bootstrap)
         self.inter_margin = inter_margin
         self.intra_margin = intra_margin
 

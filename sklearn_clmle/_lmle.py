@@ -47,7 +47,8 @@ class LMLEEmbedder(BaseClusterEmbedder):
 steps_per_round, pretrain_steps, query, cost_sensitive, \
 module, module_params, embedding_dim, lr, weight_decay, device, n_jobs, \
 random_state, verbose, callbacks, transform_batch_size, test_time_flip, \
-feature_scaling, pretrain_loss, validation_fraction, restore_best
+feature_scaling, pretrain_loss, validation_fraction, restore_best, n_estimators, \
+bootstrap
         As in :class:`CLMLEEmbedder` (``query="hardest"`` ranks clusters by
         the cached hinge loss of their members; ``cost_sensitive`` weights
         each anchor by the inverse frequency of its class in the batch).
@@ -55,7 +56,7 @@ feature_scaling, pretrain_loss, validation_fraction, restore_best
     Attributes
     ----------
     classes_, module_, history_, best_epoch_, embedding_dim_, device_, cluster_size_, \
-n_features_in_, feature_names_in_
+n_features_in_, feature_names_in_, estimators_
         As in :class:`CLMLEEmbedder`.
 
     See Also
@@ -102,7 +103,8 @@ n_features_in_, feature_names_in_
                  embedding_dim=64, lr=1e-3, weight_decay=5e-4, device="auto", n_jobs=None,
                  random_state=None, verbose=0, callbacks=None, transform_batch_size=1024,
                  test_time_flip=False, feature_scaling="auto",
-                 pretrain_loss="balanced", validation_fraction=None, restore_best=True):
+                 pretrain_loss="balanced", validation_fraction=None, restore_best=True,
+                 n_estimators=1, bootstrap=False):
         super().__init__(
             scale=scale, cluster_size=cluster_size, clusters_per_batch=clusters_per_batch,
             samples_per_cluster=samples_per_cluster, n_rounds=n_rounds,
@@ -113,7 +115,7 @@ n_features_in_, feature_names_in_
             embedding_dim=embedding_dim, lr=lr, weight_decay=weight_decay, device=device,
             n_jobs=n_jobs, random_state=random_state, verbose=verbose, callbacks=callbacks,
             transform_batch_size=transform_batch_size, test_time_flip=test_time_flip,
-            feature_scaling=feature_scaling)
+            feature_scaling=feature_scaling, n_estimators=n_estimators, bootstrap=bootstrap)
         self.intra_margin = intra_margin
         self.locality_margin = locality_margin
         self.inter_margin = inter_margin

@@ -29,6 +29,32 @@ DEFAULT_NEIGHBOR_GRID = (1, 2, 3, 5, 8, 12, 20, 30, 50, 80, 120, 200)
 PRIOR_CORRECTION_GRID = (1.0, 0.5, 0.0)
 
 
+def auto_cluster_counts(class_counts, *, target_clusters=2000, min_cluster_size=5,
+                        min_clusters_per_class=8):
+    """Clusters of every class for ``cluster_size="auto"``.
+
+    Clusters of ``l = max(min_cluster_size, ceil(n / target_clusters))``
+    samples, so that small training sets keep clusters of 5 and large ones
+    stay near ``target_clusters`` clusters in all: the search costs a matrix
+    product against the centroids, so its speed-up over brute-force kNN is
+    about ``l``, and the per-class k-means grows linearly with ``n`` instead
+    of quadratically. Every class still keeps up to
+    ``min_clusters_per_class`` clusters of at least ``min_cluster_size``
+    samples, so that a tail class of a few hundred samples is not collapsed
+    into one or two clusters when ``l`` is large. The keyword values are the
+    defaults, chosen with ``benchmarks/search_speed.py`` (``docs/benchmarks.md``).
+
+    Returns
+    -------
+    ndarray of shape (n_classes,)
+        Number of clusters of every class (at least 1).
+    """
+    counts = np.asarray(class_counts, dtype=np.int64)
+    size = max(min_cluster_size, math.ceil(counts.sum() / target_clusters))
+    floor = np.minimum(counts // min_cluster_size, min_clusters_per_class)
+    return np.maximum.reduce([counts // size, floor, np.ones_like(counts)])
+
+
 class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
     """Classify by the ``N`` nearest class clusters, Eq. (10) of Huang et al.
 
@@ -181,7 +207,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
 
     _parameter_constraints = {
         "n_neighbors": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
-        "cluster_size": [Interval(Integral, 1, None, closed="left")],
+        "cluster_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "similarity_scale": [Interval(Real, 0, None, closed="neither")],
         "rule": [StrOptions({"clmle", "lmle"})],
         "n_neighbors_grid": [None, "array-like"],
@@ -242,7 +268,8 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         encoder = LabelEncoder().fit(y)
         self.classes_ = encoder.classes_
         codes = torch.from_numpy(encoder.transform(y)).long()
-        check_cluster_size(self.cluster_size, np.bincount(codes.numpy()))
+        if self.cluster_size != "auto":
+            check_cluster_size(self.cluster_size, np.bincount(codes.numpy()))
         self.device_ = check_device(self.device, type(self).__name__)
         rng = check_random_state(self.random_state)
         features = unit_normalize(to_tensor(X).to(self.device_), dim=1)
@@ -329,8 +356,12 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
 
     def _cluster(self, features, codes, rng):
         generator = torch.Generator().manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
+        cluster_size = self.cluster_size
+        if cluster_size == "auto":
+            counts = torch.bincount(codes, minlength=len(self.classes_)).cpu().numpy()
+            cluster_size = torch.from_numpy(auto_cluster_counts(counts))
         _, centroids, cluster_classes, n_iter = cluster_within_classes(
-            features, codes, self.cluster_size, n_classes=len(self.classes_),
+            features, codes, cluster_size, n_classes=len(self.classes_),
             max_iter=self.max_iter, generator=generator, return_n_iter=True)
         return centroids, cluster_classes, n_iter
 

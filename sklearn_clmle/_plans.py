@@ -21,6 +21,10 @@ from .nn.sampling import ClassBalancedBatchSampler, RandomBatchSampler
 #: changes cluster in a k-means iteration (see docs/defaults.md).
 RECLUSTER_TOL = 0.01
 
+#: Rounds after the first start their k-means from the previous round's
+#: clusters (``ClusterIndex(warm_start=True)``, see docs/defaults.md).
+RECLUSTER_WARM_START = False
+
 
 class ClusterPlan(TrainingPlan):
     """Cluster-based training (CLMLE Sec. 3.3 of Huang et al.; also LMLE).
@@ -97,7 +101,8 @@ class ClusterPlan(TrainingPlan):
                              clusters_per_batch=clusters_per_batch,
                              samples_per_cluster=samples_per_cluster,
                              steps_per_epoch=steps_per_round, query=query,
-                             generator=self.generator, tol=RECLUSTER_TOL))
+                             generator=self.generator, tol=RECLUSTER_TOL,
+                             warm_start=RECLUSTER_WARM_START))
 
     @property
     def n_batches(self):

@@ -93,7 +93,7 @@ class SoftmaxEmbedder(BaseEmbedder):
         Passes over the data (each ``ceil(n_samples / batch_size)`` batches).
     module, module_params, embedding_dim, lr, weight_decay, device, n_jobs, \
 random_state, verbose, callbacks, transform_batch_size, test_time_flip, \
-feature_scaling
+feature_scaling, n_estimators, bootstrap
         As in :class:`CLMLEEmbedder`, except that ``callbacks`` may
         monitor ``train_loss`` (one loss throughout), not ``valid_loss``.
     class_centres, centre_momentum : deprecated
@@ -106,7 +106,7 @@ feature_scaling
     Attributes
     ----------
     classes_, module_, history_, embedding_dim_, device_, n_features_in_, input_shape_, \
-feature_names_in_
+feature_names_in_, estimators_
         As in :class:`CLMLEEmbedder`.
 
     See Also
@@ -150,13 +150,14 @@ feature_names_in_
                  module_params=None, embedding_dim=64, lr=1e-3, weight_decay=5e-4,
                  device="auto", n_jobs=None, random_state=None, verbose=0, callbacks=None,
                  transform_batch_size=1024,
-                 test_time_flip=False, feature_scaling="auto", class_centres="deprecated",
-                 centre_momentum="deprecated"):
+                 test_time_flip=False, feature_scaling="auto", n_estimators=1,
+                 bootstrap=False, class_centres="deprecated", centre_momentum="deprecated"):
         super().__init__(
             module=module, module_params=module_params, embedding_dim=embedding_dim, lr=lr,
             weight_decay=weight_decay, device=device, n_jobs=n_jobs, random_state=random_state,
             verbose=verbose, callbacks=callbacks, transform_batch_size=transform_batch_size,
-            test_time_flip=test_time_flip, feature_scaling=feature_scaling)
+            test_time_flip=test_time_flip, feature_scaling=feature_scaling,
+            n_estimators=n_estimators, bootstrap=bootstrap)
         self.loss = loss
         self.margin = margin
         self.scale = scale

@@ -474,3 +474,55 @@ def test_tolerance_stops_classes_early_and_keeps_sizes_equal():
     again = cluster_within_classes(X, codes, 10, tol=0.0,
                                    generator=torch.Generator().manual_seed(1))
     assert torch.equal(exact[0], again[0])
+
+
+def test_warm_start_from_a_converged_clustering_keeps_it():
+    # A fixed point of the k-means (tol=0 ran to convergence) restarted from
+    # itself stops after one iteration with the same clusters, drawing nothing.
+    class_codes = torch.arange(4).repeat(30)
+    X = _random_points(120, 5, seed=11)
+    labels, centroids, cluster_class, n_iter = cluster_within_classes(
+        X, class_codes, 6, generator=torch.Generator().manual_seed(0), return_n_iter=True)
+    assert n_iter > 1
+    generator = torch.Generator().manual_seed(5)
+    state = generator.get_state()
+    warm = cluster_within_classes(X, class_codes, 6, generator=generator, init=labels,
+                                  return_n_iter=True)
+    assert torch.equal(warm[0], labels) and torch.equal(warm[2], cluster_class)
+    torch.testing.assert_close(warm[1], centroids)
+    assert warm[3] <= 2
+    assert torch.equal(generator.get_state(), state)
+
+
+def test_warm_start_after_a_small_move_needs_fewer_iterations():
+    class_codes = torch.arange(3).repeat(200)
+    X = _random_points(600, 8, seed=2)
+    labels = cluster_within_classes(X, class_codes, 10,
+                                    generator=torch.Generator().manual_seed(0))[0]
+    moved = X + 0.05 * _random_points(600, 8, seed=3)
+    cold = cluster_within_classes(moved, class_codes, 10, return_n_iter=True,
+                                  generator=torch.Generator().manual_seed(1))
+    warm = cluster_within_classes(moved, class_codes, 10, return_n_iter=True, init=labels,
+                                  generator=torch.Generator().manual_seed(1))
+    assert warm[3] < cold[3]
+    _check_within_classes(moved, class_codes, 10, warm[:3], n_classes=3)
+
+
+def test_warm_start_refuses_another_layout():
+    class_codes = torch.arange(2).repeat(20)
+    X = _random_points(40, 3, seed=0)
+    labels = cluster_within_classes(X, class_codes, 5,
+                                    generator=torch.Generator().manual_seed(0))[0]
+    with pytest.raises(ValueError, match="same numbers of clusters"):
+        cluster_within_classes(X, class_codes, 4, init=labels)
+    with pytest.raises(ValueError, match="same numbers of clusters"):
+        cluster_within_classes(X, class_codes.flip(0), 5, init=labels)
+
+
+def test_per_class_cluster_counts():
+    # A tensor of per-class counts replaces the cluster size, clipped to [1, L_c].
+    class_codes = torch.tensor([0] * 10 + [1] * 3 + [2] * 6)
+    X = _random_points(19, 3, seed=4)
+    _, centroids, cluster_class = cluster_within_classes(
+        X, class_codes, torch.tensor([4, 7, 0]), generator=torch.Generator().manual_seed(0))
+    assert torch.bincount(cluster_class).tolist() == [4, 3, 1]

@@ -42,6 +42,13 @@ def _estimators():
                         module_params=dict(hidden_units=(16,))),
         PairEmbedder(max_epochs=2, classes_per_batch=3, samples_per_class=4, random_state=0,
                      device="cpu", embedding_dim=8, module_params=dict(hidden_units=(16,))),
+        # Ensembles: the members' embeddings side by side (with and without
+        # the stratified bootstrap, on both kinds of training plan).
+        CLMLEEmbedder(**{**TINY, "module_params": dict(TINY["module_params"])},
+                      n_estimators=2, bootstrap=True),
+        SoftmaxEmbedder(max_epochs=2, batch_size=16, random_state=0, device="cpu",
+                        embedding_dim=8, module_params=dict(hidden_units=(16,)),
+                        n_estimators=2),
     ]
 
 

@@ -76,6 +76,11 @@ class ClusterIndex(Sampler):
     tol : float, default=0.01
         A class stops its k-means once at most this fraction of its samples
         changes cluster in an iteration (``docs/defaults.md``).
+    warm_start : bool, default=False
+        Start every refresh after the first from the current clusters (their
+        means on the new embeddings) instead of k-means++ seeds: fewer
+        k-means iterations, and no seeding (``init`` of
+        :func:`~sklearn_clmle.nn.cluster_within_classes`).
 
     Attributes
     ----------
@@ -119,7 +124,8 @@ class ClusterIndex(Sampler):
     """
 
     def __init__(self, labels, *, cluster_size, clusters_per_batch=12, samples_per_cluster=20,
-                 steps_per_epoch=100, query="hardest", generator=None, max_iter=20, tol=0.01):
+                 steps_per_epoch=100, query="hardest", generator=None, max_iter=20, tol=0.01,
+                 warm_start=False):
         super().__init__()
         labels = torch.as_tensor(labels)
         if labels.ndim != 1 or labels.numel() == 0:
@@ -148,6 +154,7 @@ class ClusterIndex(Sampler):
         self.generator = generator
         self.max_iter = _positive_int(max_iter, "max_iter")
         self.tol = float(tol)
+        self.warm_start = bool(warm_start)
         self.sample_loss = torch.full((self.labels.numel(),), float("nan"))
         self.centroids = None
 
@@ -177,10 +184,11 @@ class ClusterIndex(Sampler):
         embeddings = embeddings.detach()
         if not embeddings.is_floating_point():
             embeddings = embeddings.float()
+        init = self.sample_cluster if self.warm_start and self.centroids is not None else None
         return self.set_clusters(*cluster_within_classes(
             embeddings, self.labels.to(embeddings.device), self.cluster_size,
             n_classes=self.n_classes, max_iter=self.max_iter, tol=self.tol,
-            generator=self.generator))
+            generator=self.generator, init=init))
 
     def set_clusters(self, sample_cluster, centroids, cluster_class):
         """Install a given clustering (what :meth:`refresh` computes).

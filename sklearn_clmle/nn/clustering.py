@@ -332,7 +332,7 @@ def _normalised_means(X, labels, n_clusters):
 
 
 def _kmeans_within_classes(X, sizes, n_clusters, *, max_iter, generator, tol=0.0,
-                           n_preferences=8, chunk_size=None):
+                           n_preferences=8, chunk_size=None, init_labels=None):
     # Equal-size spherical k-means of every class at once. X holds the rows
     # sorted by class (``sizes[c]`` rows of class c, in their order); class c
     # gets ``n_clusters[c]`` clusters, numbered class after class. Classes do
@@ -353,8 +353,13 @@ def _kmeans_within_classes(X, sizes, n_clusters, *, max_iter, generator, tol=0.0
     labels = cluster_start[row_class]
     active = n_clusters > 1
     groups = _size_groups(sizes, torch.nonzero(active).flatten())
-    centroids = _seed_centroids(X, sizes, n_clusters, row_start, cluster_start, groups,
-                                generator)
+    if init_labels is None:
+        centroids = _seed_centroids(X, sizes, n_clusters, row_start, cluster_start, groups,
+                                    generator)
+    else:
+        # Warm start: the means of a previous clustering's clusters on these
+        # rows (the embeddings of the last round drift little), no seeding.
+        centroids = _normalised_means(X, init_labels, n_total)
     choices = n_clusters.clamp_max(n_preferences)[row_class]
     preference = torch.zeros(X.shape[0], n_preferences, dtype=torch.long, device=X.device)
     score = torch.full((X.shape[0], n_preferences), -torch.inf, dtype=X.dtype, device=X.device)
@@ -428,7 +433,7 @@ def equal_size_spherical_kmeans(X, n_clusters, *, max_iter=20, tol=0.0, generato
 
 
 def cluster_within_classes(X, class_codes, cluster_size, *, n_classes=None, max_iter=20,
-                           tol=0.0, generator=None, return_n_iter=False):
+                           tol=0.0, generator=None, return_n_iter=False, init=None):
     """Cluster every class separately into clusters of about ``cluster_size``.
 
     All classes run in one batched equal-size spherical k-means, each
@@ -442,9 +447,11 @@ def cluster_within_classes(X, class_codes, cluster_size, *, n_classes=None, max_
         Embeddings; normalised to unit length inside.
     class_codes : Tensor of shape (n_samples,)
         Integer class codes ``0 .. n_classes - 1``.
-    cluster_size : int
-        Target cluster size ``l``; class ``c`` gets ``max(1, L_c // l)``
-        clusters.
+    cluster_size : int or Tensor of shape (n_classes,)
+        Target cluster size ``l``: class ``c`` gets ``max(1, L_c // l)``
+        clusters. A tensor gives the number of clusters of every class
+        instead (clipped to ``[1, L_c]``), for rules that size clusters
+        class by class.
     n_classes : int, optional
         Number of classes; defaults to ``class_codes.max() + 1``. Classes
         without samples get no cluster.
@@ -459,6 +466,13 @@ def cluster_within_classes(X, class_codes, cluster_size, *, n_classes=None, max_
     return_n_iter : bool, default=False
         Also return the number of iterations of the batched run (the most
         of any class; 0 when every class is a single cluster).
+    init : Tensor of shape (n_samples,), optional
+        Warm start: the ``sample_cluster`` of an earlier call with the same
+        class codes and cluster sizes (so the same clusters per class). The
+        k-means starts from the means of those clusters on ``X`` instead of
+        k-means++ seeds and draws nothing from ``generator``: far fewer
+        iterations when ``X`` moved little (the embeddings of successive
+        training rounds).
 
     Returns
     -------
@@ -486,13 +500,27 @@ def cluster_within_classes(X, class_codes, cluster_size, *, n_classes=None, max_
         n_classes = int(class_codes.max()) + 1
     sizes = torch.bincount(class_codes, minlength=n_classes)
     present = torch.nonzero(sizes).flatten()
-    n_clusters = (sizes[present] // int(cluster_size)).clamp_min(1)
+    if isinstance(cluster_size, torch.Tensor):
+        n_clusters = torch.minimum(cluster_size.to(sizes.device)[present].long().clamp_min(1),
+                                   sizes[present])
+    else:
+        n_clusters = (sizes[present] // int(cluster_size)).clamp_min(1)
     # Rows sorted by class, each class in sample order: every class is the
     # contiguous block its own k-means would see.
     order = torch.argsort(class_codes, stable=True)
+    init_labels = None
+    if init is not None:
+        init_labels = torch.as_tensor(init, device=X.device).long()[order]
+        cluster_class = present.repeat_interleave(n_clusters)
+        if (init_labels.numel() != X.shape[0] or int(init_labels.min()) < 0
+                or int(init_labels.max()) >= cluster_class.numel()
+                or not torch.equal(cluster_class[init_labels], class_codes[order])):
+            raise ValueError("init must be the sample_cluster of a clustering of the same "
+                             "class codes into the same numbers of clusters per class.")
     labels, centroids, n_iter = _kmeans_within_classes(X[order], sizes[present], n_clusters,
                                                        max_iter=max_iter, tol=tol,
-                                                       generator=generator)
+                                                       generator=generator,
+                                                       init_labels=init_labels)
     sample_cluster = torch.empty_like(labels)
     sample_cluster[order] = labels
     result = sample_cluster, centroids, present.repeat_interleave(n_clusters)

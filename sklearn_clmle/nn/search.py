@@ -120,17 +120,18 @@ def _nearest_of_each_class(similarity, cluster_class, n_classes):
     index = cluster_class.expand_as(similarity)
     top = similarity.new_full((similarity.shape[0], n_classes), float("-inf"))
     top = top.scatter_reduce(1, index, similarity, reduce="amax")
-    is_top = similarity == top.gather(1, index)
-    position = torch.arange(similarity.shape[1], device=similarity.device,
-                            dtype=similarity.dtype).expand_as(similarity)
-    # The first centroid attaining the class maximum (float positions are
-    # exact below 2^24 centroids); a class without clusters gets index 0,
-    # which the caller masks out.
-    first = torch.where(is_top, position, float("inf"))
-    first = similarity.new_full(top.shape, float("inf")).scatter_reduce(1, index, first,
-                                                                         reduce="amin")
-    has_cluster = torch.isfinite(first)
-    return torch.where(has_cluster, first, 0.0).long(), has_cluster
+    # The centroids attaining their class's maximum, found with one
+    # comparison and a nonzero (scatter_reduce is the slow pass on CPU, so
+    # only one runs over the whole matrix); ties keep the first centroid, the
+    # smallest index, by an amin over the few hits. A class without
+    # clusters gets index 0, which the caller masks out.
+    query, centroid = torch.nonzero(similarity == top.gather(1, index), as_tuple=True)
+    first = torch.full((top.numel(),), similarity.shape[1], dtype=torch.long,
+                       device=similarity.device)
+    first = first.scatter_reduce(0, query * n_classes + cluster_class[centroid], centroid,
+                                 reduce="amin").view(top.shape)
+    has_cluster = first < similarity.shape[1]
+    return torch.where(has_cluster, first, 0), has_cluster
 
 
 def _exact_logits(queries, centroids, candidates, scale, log_weight):
@@ -140,8 +141,10 @@ def _exact_logits(queries, centroids, candidates, scale, log_weight):
     the same value whatever else is in the chunk. Only the gathered rows are
     cast, never the whole centroid matrix.
     """
+    # A batch of matrix-vector products: no (queries, candidates, dim)
+    # product array, and each value still reduces one query's features only.
     rows = centroids[candidates].double()
-    return scale * (queries.unsqueeze(1) * rows).sum(dim=2) + log_weight[candidates]
+    return scale * torch.bmm(rows, queries.unsqueeze(2)).squeeze(2) + log_weight[candidates]
 
 
 def _class_scores(logits, classes, n_classes, rule):

@@ -1,0 +1,129 @@
+"""Training-loop overhead: CLMLE's stages against a plain torch loop over the same network.
+
+    python benchmarks/loop_overhead.py
+    python benchmarks/loop_overhead.py --samples 20000 --repeats 3
+
+On generated raw rows (``_synthetic.sphere_modes`` times 3: d = 64, 100
+classes, imbalance 100), one thread, batches of 240 (``clusters_per_batch=12``,
+``samples_per_cluster=20``), the default ``"auto"`` budget:
+
+* ``plain loop``: the fitted embedder's own network (a deep copy), Adam at
+  the same learning rate, the cosine softmax of the pre-training
+  (cross-entropy on ``scale`` times the cosine logits), batches of 240 row
+  indices drawn by ``torch.randperm``: the least a loop over this network
+  can cost.
+* ``pre-training``: CLMLE's epoch 0 (class-balanced batches, cost-sensitive
+  cosine softmax) through skorch.
+* ``rounds``: the cluster rounds, each including its re-clustering (embed
+  the training set, equal-size k-means of every class); ``rounds without
+  re-clustering`` subtracts the re-clustering time, measured by wrapping
+  ``ClusterPlan.recluster``.
+
+Throughputs are samples per second (batches x 240 / seconds), medians over
+``--repeats`` runs with the plain loop and the fit interleaved. The targets
+of issue 11: each CLMLE stage at most 1.5x the plain loop's time per sample,
+and re-clustering under 10 % of a round.
+"""
+
+import argparse
+import copy
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).parent)]
+from sklearn_clmle import CLMLEEmbedder  # noqa: E402
+from sklearn_clmle import _plans as plans  # noqa: E402
+from _synthetic import sphere_modes  # noqa: E402
+
+BATCH = (12, 20)  # clusters per batch, samples per cluster: 240 rows
+
+
+def fit_clmle(X, y, args):
+    recluster_seconds = []
+    original = plans.ClusterPlan.recluster
+
+    def timed(self, net):
+        start = time.perf_counter()
+        result = original(self, net)
+        recluster_seconds.append(time.perf_counter() - start)
+        return result
+
+    plans.ClusterPlan.recluster = timed
+    try:
+        emb = CLMLEEmbedder(clusters_per_batch=BATCH[0], samples_per_cluster=BATCH[1],
+                            n_rounds=args.rounds, device="cpu", random_state=args.seed)
+        emb.fit(X, y)
+    finally:
+        plans.ClusterPlan.recluster = original
+    pre = [row for row in emb.history_ if row["stage"] == "pretrain"]
+    rounds = [row for row in emb.history_ if row["stage"] == "cluster"]
+    batch = BATCH[0] * BATCH[1]
+    pre_samples = sum(len(row["batches"]) for row in pre) * batch
+    round_samples = sum(len(row["batches"]) for row in rounds) * batch
+    round_seconds = sum(row["dur"] for row in rounds)
+    return emb, {
+        "pretrain": pre_samples / sum(row["dur"] for row in pre),
+        "rounds": round_samples / round_seconds,
+        "rounds_without_recluster": round_samples / (round_seconds - sum(recluster_seconds)),
+        "recluster_share": sum(recluster_seconds) / round_seconds,
+        "pretrain_batches": pre_samples // batch, "round_batches": round_samples // batch,
+    }
+
+
+def plain_loop(network, X, y, n_batches, lr, scale, seed):
+    """Samples per second of a bare loop: forward, cosine softmax, backward, Adam step."""
+    network = copy.deepcopy(network).train()
+    optimizer = torch.optim.Adam(network.parameters(), lr=lr)
+    X, y = torch.as_tensor(X), torch.as_tensor(y)
+    generator = torch.Generator().manual_seed(seed)
+    batch = BATCH[0] * BATCH[1]
+    start = time.perf_counter()
+    for _ in range(n_batches):
+        rows = torch.randperm(len(X), generator=generator)[:batch]
+        _, cosine = network(X[rows])
+        loss = F.cross_entropy(scale * cosine, y[rows])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return n_batches * batch / (time.perf_counter() - start)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--samples", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    X, y = sphere_modes(args.samples, noise=1.5, seed=args.seed)[:2]
+    X = (X * 3.0).astype(np.float32)
+    runs = []
+    for _ in range(args.repeats):
+        emb, run = fit_clmle(X, y, args)
+        # The plain loop sees standardised rows like the embedder's network.
+        rows = emb.scaler_.transform(X).astype(np.float32) if emb.scaler_ is not None else X
+        run["plain"] = plain_loop(emb.module_, rows, y, run["pretrain_batches"], emb.lr,
+                                  emb.scale, args.seed)
+        runs.append(run)
+    med = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+    print(f"{len(X)} rows x {X.shape[1]}, batches of {BATCH[0] * BATCH[1]}, 1 thread, "
+          f"median of {args.repeats}: {med['pretrain_batches']:.0f} pre-training batches, "
+          f"{med['round_batches']:.0f} round batches in {args.rounds} rounds")
+    print(f"{'stage':<32} {'samples/s':>10} {'time / plain':>13}")
+    print(f"{'plain torch loop':<32} {med['plain']:>10.0f} {1.0:>13.2f}")
+    for key, label in [("pretrain", "CLMLE pre-training"), ("rounds", "CLMLE rounds"),
+                       ("rounds_without_recluster", "CLMLE rounds w/o re-clustering")]:
+        print(f"{label:<32} {med[key]:>10.0f} {med['plain'] / med[key]:>13.2f}")
+    print(f"re-clustering share of the rounds: {100 * med['recluster_share']:.1f} %")
+    return med
+
+
+if __name__ == "__main__":
+    main()
