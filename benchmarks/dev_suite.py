@@ -27,7 +27,9 @@ Methods (``--methods``; names or glob patterns):
   then ``clf__C`` and so on); ``"encoder": "mlp"`` uses the library's default
   MLP on every task (the perceptual tasks' convolutional encoders ablated);
   ``"budget": {...}`` sets explicit steps from ``auto_budget`` with those
-  keywords (e.g. the old rule, or pre-training alone at equal steps).
+  keywords (e.g. the old rule, or pre-training alone at equal steps);
+  ``"recluster": {"warm_start": true}`` starts every round's k-means from the
+  previous round's clusters (``ClusterIndex(warm_start=True)``).
 * Peers at their best defaults: ``SMOTE + kNN``, ``BalancedRandomForest``,
   ``LightGBM (balanced)`` (skipped if lightgbm is missing),
   ``LogisticRegression (balanced)``, and the task's encoder trained end to
@@ -83,6 +85,10 @@ def _threads():
     return torch
 
 
+#: The library's own values of the switches that variants may change.
+_LIBRARY_SWITCHES = {}
+
+
 def clmle(data, seed, params=None):
     """The CLMLE pipeline on the task's encoder, then ``set_params(**params)``."""
     from sklearn.linear_model import LogisticRegression
@@ -108,6 +114,13 @@ def clmle(data, seed, params=None):
     else:
         raise ValueError(f"Unknown readout {readout!r}; use 'knc' or 'logreg'.")
     budget = params.pop("budget", None)
+    # Module-level switches of the re-clustering (``_plans``), set in every
+    # job because worker processes run many jobs: {"warm_start": true}.
+    from sklearn_clmle import _plans
+
+    recluster = params.pop("recluster", {})
+    default = _LIBRARY_SWITCHES.setdefault("warm_start", _plans.RECLUSTER_WARM_START)
+    _plans.RECLUSTER_WARM_START = recluster.get("warm_start", default)
     pipe = Pipeline([("emb", CLMLEEmbedder(random_state=seed, **encoder)), ("clf", clf)])
     pipe.set_params(**params)
     if budget is not None:

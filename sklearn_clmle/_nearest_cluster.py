@@ -90,8 +90,14 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         ``N``, clusters retrieved per query. ``"auto"`` picks the best of
         ``n_neighbors_grid`` by balanced accuracy in stratified 3-fold
         cross-validation on the training data.
-    cluster_size : int, default=5
+    cluster_size : int or "auto", default=5
         ``l``, samples per cluster; ``1`` makes every sample its own cluster.
+        ``"auto"`` sizes clusters from the data (:func:`auto_cluster_counts`):
+        clusters of 5 up to 10,000 training samples, then of
+        ``ceil(n / 2000)`` samples, so that the search and the k-means stay
+        near 2,000 clusters at any size, while every class keeps up to 8
+        clusters of at least 5 samples. The search's speed-up over
+        brute-force kNN grows with ``l`` (``docs/benchmarks.md``).
     similarity_scale : float, default=16.0
         ``s``. With ``s = 1`` (the paper's rule) the CLMLE rule favours
         classes with many clusters among the ``N``; larger values approach
