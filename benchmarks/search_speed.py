@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.cluster import KMeans
 from sklearn.metrics import balanced_accuracy_score
 from sklearn.neighbors import KNeighborsClassifier
 from threadpoolctl import threadpool_limits
@@ -78,6 +79,11 @@ def measure(n_train, args):
         knc = KNearestClusterClassifier(n_neighbors=args.n_neighbors, cluster_size=cluster_size,
                                         device="cpu", random_state=args.seed)
         fit = dict(peer_fit, knc=_seconds(lambda: knc.fit(X, y)))
+        if args.kmeans_peer and cluster_size == "auto":
+            # scikit-learn's k-means with the classifier's number of clusters
+            # (one run of 20 Lloyd iterations, as the peer).
+            kmeans = KMeans(len(knc.cluster_centers_), n_init=1, max_iter=20, random_state=0)
+            fit["kmeans"] = _seconds(lambda: kmeans.fit(X))
         queries = torch.from_numpy(X_query)
         unit_queries = F.normalize(queries, dim=1)
         centroids = knc._centroids
@@ -129,6 +135,12 @@ def print_table(rows):
               f"{r['search_gflops'] / r['matmul_gflops']:>5.2f} | "
               f"{f['knc']:>9.2f} {f['brute']:>11.3f} {f['tree']:>10.2f}")
     for r in rows:
+        if "kmeans" in r["fit"]:
+            print(f"n={r['n_train']} l={r['cluster_size']}: classifier fit "
+                  f"{r['fit']['knc']:.1f} s, sklearn KMeans(k={r['n_clusters']}, n_init=1, "
+                  f"max_iter=20) {r['fit']['kmeans']:.1f} s: ratio "
+                  f"{r['fit']['knc'] / r['fit']['kmeans']:.2f}")
+    for r in rows:
         if not r["tree_agrees"]:
             print(f"note: at n={r['n_train']} the tree kNN disagrees with brute force (ties).")
     sys.stdout.flush()
@@ -173,6 +185,8 @@ def main(argv=None):
     parser.add_argument("--n-neighbors", type=int, default=5, help="N of the cluster rule")
     parser.add_argument("--k", type=int, default=5, help="k of the kNN peers")
     parser.add_argument("--tree-queries", type=int, default=200, help="0: no tree peer")
+    parser.add_argument("--kmeans-peer", action="store_true",
+                        help="also time sklearn KMeans with the 'auto' row's number of clusters")
     parser.add_argument("--n-classes", type=int, default=100)
     parser.add_argument("--modes-per-class", type=int, default=4)
     parser.add_argument("--queries-per-class", type=int, default=20)
