@@ -90,7 +90,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         ``N``, clusters retrieved per query. ``"auto"`` picks the best of
         ``n_neighbors_grid`` by balanced accuracy in stratified 3-fold
         cross-validation on the training data.
-    cluster_size : int or "auto", default=5
+    cluster_size : int or "auto", default="auto"
         ``l``, samples per cluster; ``1`` makes every sample its own cluster.
         ``"auto"`` sizes clusters from the data (:func:`auto_cluster_counts`):
         clusters of 5 up to 10,000 training samples, then of
@@ -227,7 +227,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         "prior_correction": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
     }
 
-    def __init__(self, *, n_neighbors="auto", cluster_size=5, similarity_scale=16.0,
+    def __init__(self, *, n_neighbors="auto", cluster_size="auto", similarity_scale=16.0,
                  rule="clmle", n_neighbors_grid=None, max_iter=20, device="auto", n_jobs=None,
                  batch_size=4096, random_state=None, feature_blocks="auto",
                  prior_correction="auto"):
