@@ -46,8 +46,9 @@ def nearest_cluster_log_scores(queries, centroids, cluster_class, n_classes, n_n
     the class of ``k`` (raised to a power), a class with hundreds of clusters
     stops outweighing one with two in the rival sums (a prior correction).
 
-    The similarities of the retrieved clusters are recomputed in float64 one
-    query at a time, so a query's scores do not depend on the other queries
+    The similarities of the retrieved clusters are recomputed one query at a
+    time (a dot product per query and cluster, in the inputs' precision) and
+    scored in float64, so a query's scores do not depend on the other queries
     of its chunk (a float32 matrix product does, in its last bits).
 
     Parameters
@@ -94,11 +95,10 @@ def nearest_cluster_log_scores(queries, centroids, cluster_class, n_classes, n_n
         similarity = chunk @ centroids.T
         # topk sorts by similarity, so every N reads a prefix of one search.
         nearest = similarity.topk(widest, dim=1).indices
-        exact = chunk.double()
-        nearest_logits = _exact_logits(exact, centroids, nearest, scale, log_weight)
+        nearest_logits = _exact_logits(chunk, centroids, nearest, scale, log_weight)
         if every_class:
             best, has_cluster = _nearest_of_each_class(similarity, cluster_class, n_classes)
-            best_logits = _exact_logits(exact, centroids, best, scale, log_weight)
+            best_logits = _exact_logits(chunk, centroids, best, scale, log_weight)
         for per_n, n in zip(scores, values):
             logits, classes = nearest_logits[:, :n], cluster_class[nearest[:, :n]]
             if every_class:
@@ -135,16 +135,17 @@ def _nearest_of_each_class(similarity, cluster_class, n_classes):
 
 
 def _exact_logits(queries, centroids, candidates, scale, log_weight):
-    """``s q.mu_k + log w_k`` of each query's candidates, in float64.
+    """``s q.mu_k + log w_k`` of each query's candidates, as float64.
 
-    One dot product per (query, candidate), reduced over the features alone:
-    the same value whatever else is in the chunk. Only the gathered rows are
-    cast, never the whole centroid matrix.
+    One dot product per (query, candidate), reduced over the features alone
+    (a batch of matrix-vector products): the same value whatever else is in
+    the chunk. The products run in the inputs' precision (float32 rows are
+    not copied to float64: that copy of every candidate row was the largest
+    cost of the search); only the results are widened for the scores.
     """
-    # A batch of matrix-vector products: no (queries, candidates, dim)
-    # product array, and each value still reduces one query's features only.
-    rows = centroids[candidates].double()
-    return scale * torch.bmm(rows, queries.unsqueeze(2)).squeeze(2) + log_weight[candidates]
+    rows = centroids[candidates]
+    similarity = torch.bmm(rows, queries.unsqueeze(2).to(rows.dtype)).squeeze(2)
+    return scale * similarity.double() + log_weight[candidates]
 
 
 def _class_scores(logits, classes, n_classes, rule):
