@@ -259,7 +259,7 @@ class CLMLEEmbedder(MultiLabelMixin, BaseClusterEmbedder):
                  random_state=None, verbose=0, callbacks=None, transform_batch_size=1024,
                  test_time_flip=False, feature_scaling="auto",
                  pretrain_loss="balanced", validation_fraction=None, restore_best=True,
-                 n_estimators=1, bootstrap=False):
+                 n_estimators=3, bootstrap=False):
         super().__init__(
             scale=scale, cluster_size=cluster_size, clusters_per_batch=clusters_per_batch,
             samples_per_cluster=samples_per_cluster, n_rounds=n_rounds,
