@@ -259,7 +259,8 @@ def test_plain_torch_loop_reproduces_the_estimator_and_learns(small_long_tailed,
     index = ClusterIndex(codes, cluster_size=settings["cluster_size"],
                          clusters_per_batch=settings["clusters_per_batch"],
                          samples_per_cluster=settings["samples_per_cluster"],
-                         steps_per_epoch=settings["steps_per_round"], generator=generator)
+                         steps_per_epoch=settings["steps_per_round"], generator=generator,
+                         warm_start=True)  # as the estimator re-clusters (its default)
     for _ in range(settings["n_rounds"]):
         network.eval()
         with torch.no_grad():
@@ -278,7 +279,7 @@ def test_plain_torch_loop_reproduces_the_estimator_and_learns(small_long_tailed,
         Z_test = network.embed(torch.as_tensor(X_test, dtype=torch.float32)).numpy()
     estimator = CLMLEEmbedder(module=MLPEncoder, module_params=dict(
         in_features=64, embedding_dim=16, hidden_units=(64,)), random_state=0, device="cpu",
-        **settings).fit(X, y)
+        n_estimators=1, **settings).fit(X, y)
     np.testing.assert_array_equal(estimator.transform(X), Z_train)
 
     classifier = KNearestClusterClassifier(random_state=0, device="cpu").fit(Z_train, y)
