@@ -40,10 +40,11 @@ data = load_long_tailed_digits(imbalance_ratio=50, random_state=0)
 # %%
 # A callback that scores each epoch
 # ---------------------------------
-# At the end of each epoch it embeds the data with the network in eval mode
-# (no dropout, frozen batch-norm statistics, no gradients), fits the
-# classifier on the training embeddings and records the test score in the
-# history. It draws no random numbers from torch, so training is the same
+# One network (``n_estimators=1``; the default trains three, each with its
+# own ``history_`` in ``estimators_[i]``). At the end of each epoch the
+# callback embeds the data with the network in eval mode (no dropout, frozen
+# batch-norm statistics, no gradients), fits the classifier on the training
+# embeddings and records the test score in the history. It draws no random numbers from torch, so training is the same
 # with or without it. The test set is used here for illustration only: to
 # choose a schedule, score a validation split instead.
 
@@ -68,7 +69,7 @@ class EpochScore(Callback):
                            balanced_accuracy_score(self.y_score, y_pred))
 
 
-emb = CLMLEEmbedder(random_state=0, callbacks=[
+emb = CLMLEEmbedder(n_estimators=1, random_state=0, callbacks=[
     EpochScore(data.X_train, data.y_train, data.X_test, data.y_test)], **SCHEDULE)
 emb.fit(data.X_train, data.y_train)
 

@@ -24,7 +24,7 @@ from sklearn.utils.validation import validate_data
 from skorch.callbacks import Checkpoint, TrainEndCheckpoint
 from torch.utils.data import Dataset, Subset
 
-from ._torch_data import dataset_labels
+from ._torch_data import dataset_labels, first_inputs
 from ._validation import check_class_labels, check_input_shape, check_no_effect
 
 #: Fitted attributes that belong to one trained network: an ensemble has one
@@ -77,7 +77,10 @@ def fit_ensemble(estimator, X, y):
 
     multi_label = get_tags(estimator).target_tags.multi_output
     if isinstance(X, Dataset):
-        y = check_class_labels(dataset_labels(X, y, name), name, multi_label=multi_label)
+        # The checks of a single fit, in its order: labels, two items, classes.
+        labels = dataset_labels(X, y, name)
+        check_input_shape(first_inputs(X, 2, name), name)
+        y = check_class_labels(labels, name, multi_label=multi_label)
     else:
         # The checks of a single fit, once: the members get validated arrays.
         X, y = validate_data(estimator, X, y, dtype=np.float32, multi_output=True,

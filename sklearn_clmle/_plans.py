@@ -23,7 +23,7 @@ RECLUSTER_TOL = 0.01
 
 #: Rounds after the first start their k-means from the previous round's
 #: clusters (``ClusterIndex(warm_start=True)``, see docs/defaults.md).
-RECLUSTER_WARM_START = False
+RECLUSTER_WARM_START = True
 
 
 class ClusterPlan(TrainingPlan):

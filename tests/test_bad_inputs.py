@@ -193,5 +193,5 @@ def test_embedding_dim_still_sizes_the_heads_of_a_custom_trunk(small_long_tailed
     X, y = small_long_tailed
     Y = np.column_stack([y == y[0], y != y[0]]).astype(int)
     params = {**tiny_params, "module": nn.Linear(64, 6), "module_params": None,
-              "embedding_dim": 4}
+              "embedding_dim": 4, "n_estimators": 1}  # one network: two 4-d heads
     assert CLMLEEmbedder(**params).fit(X, Y).transform(X[:3]).shape == (3, 8)

@@ -1,16 +1,22 @@
-"""The data-dependent defaults: training budget, feature scaling, pre-training loss."""
+"""The defaults: training budget, feature scaling, pre-training loss, ensemble, warm start."""
 
 import numpy as np
 import pytest
+import torch
 from sklearn.datasets import make_classification
 from sklearn.preprocessing import QuantileTransformer, StandardScaler
 
-from sklearn_clmle import CLMLEEmbedder, LMLEEmbedder
+import sklearn_clmle.nn.cluster_index as cluster_index_module
+from sklearn_clmle import CLMLEEmbedder, LMLEEmbedder, PairEmbedder, SoftmaxEmbedder
+from sklearn_clmle import _plans
 from sklearn_clmle._base import auto_budget
 from sklearn_clmle.nn import MLPEncoder
 
+#: One tiny network: the scaling and pre-training checks read one network's
+#: scaler_ and history_ (the default of CLMLEEmbedder is an ensemble of 3).
 TINY = dict(n_rounds=1, pretrain_steps=4, steps_per_round=3, embedding_dim=8,
-            module_params={"hidden_units": (16,)}, random_state=0, device="cpu")
+            module_params={"hidden_units": (16,)}, random_state=0, device="cpu",
+            n_estimators=1)
 
 
 @pytest.mark.parametrize("n_samples, batch_size, expected", [
@@ -34,13 +40,69 @@ def test_auto_budget_is_monotone_in_the_data_size():
 
 
 def test_auto_budget_reaches_the_estimator():
+    # Every network of the default ensemble gets the budget of its data.
     X, y = make_classification(n_samples=400, n_features=6, random_state=0)
     emb = CLMLEEmbedder(n_rounds=1, embedding_dim=4, module_params={"hidden_units": (8,)},
                         random_state=0, device="cpu").fit(X, y)
-    pretrain, per_round = auto_budget(400, emb.clusters_per_batch * min(20, emb.cluster_size_))
-    stages = emb.history_[:, "stage"]
-    assert stages == ["pretrain", "cluster"]
-    assert emb._pretrain_steps == pretrain and emb._steps_per_round == per_round
+    assert len(emb.estimators_) == 3
+    for member in emb.estimators_:
+        pretrain, per_round = auto_budget(
+            400, member.clusters_per_batch * min(20, member.cluster_size_))
+        assert member.history_[:, "stage"] == ["pretrain", "cluster"]
+        assert member._pretrain_steps == pretrain and member._steps_per_round == per_round
+        assert [len(row["batches"]) for row in member.history_] == [pretrain, per_round]
+
+
+def test_clmle_defaults_to_an_ensemble_of_three_networks():
+    X, y = make_classification(n_samples=200, n_features=6, n_informative=4, n_classes=3,
+                               weights=[0.6, 0.3, 0.1], random_state=0)
+    emb = CLMLEEmbedder(n_rounds=1, pretrain_steps=3, steps_per_round=2, random_state=0,
+                        device="cpu")
+    assert emb.get_params()["n_estimators"] == 3 and emb.bootstrap is False
+    for other in (LMLEEmbedder(), SoftmaxEmbedder(), PairEmbedder()):
+        assert other.n_estimators == 1
+    emb.fit(X, y)
+    assert len(emb.estimators_) == 3
+    assert len({member.random_state for member in emb.estimators_}) == 3
+    Z = emb.transform(X)
+    assert Z.dtype == np.float32
+    assert Z.shape == (len(X), 3 * emb.embedding_dim_) == (len(X), 192)
+    np.testing.assert_allclose(np.linalg.norm(Z, axis=1), 1.0, atol=1e-5)
+    for i, member in enumerate(emb.estimators_):
+        assert member.n_estimators == 1
+        assert member.history_[:, "stage"] == ["pretrain", "cluster"]
+        assert isinstance(member.scaler_, StandardScaler)  # feature_scaling="auto"
+        np.testing.assert_allclose(Z[:, 64 * i:64 * (i + 1)] * np.sqrt(3), member.transform(X),
+                                   atol=1e-6)
+    # One network's attributes live on the members.
+    with pytest.raises(AttributeError, match=r"estimators_\[i\]\.history_"):
+        emb.history_  # noqa: B018
+
+
+def test_cluster_rounds_warm_start_by_default(monkeypatch):
+    assert _plans.RECLUSTER_WARM_START is True
+    codes = torch.tensor([0] * 12 + [1] * 6)
+    plan = _plans.ClusterPlan(torch.randn(18, 4), codes, torch.Generator().manual_seed(0), 64,
+                              cluster_size=3, clusters_per_batch=2, samples_per_cluster=3,
+                              pretrain_steps=2, n_rounds=2, steps_per_round=2,
+                              query="hardest")
+    assert isinstance(plan.cluster_sampler, cluster_index_module.ClusterIndex)
+    assert plan.cluster_sampler.warm_start is True
+
+    # In a fit: the first round's k-means is seeded, every later round starts
+    # from the current clusters.
+    inits = []
+    original = cluster_index_module.cluster_within_classes
+
+    def recording(*args, init=None, **kwargs):
+        inits.append(init)
+        return original(*args, init=init, **kwargs)
+
+    monkeypatch.setattr(cluster_index_module, "cluster_within_classes", recording)
+    X, y = make_classification(n_samples=120, n_features=6, random_state=0)
+    CLMLEEmbedder(**{**TINY, "n_rounds": 3}).fit(X, y)
+    assert len(inits) == 3
+    assert inits[0] is None and all(init is not None for init in inits[1:])
 
 
 @pytest.fixture(scope="module")

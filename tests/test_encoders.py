@@ -36,7 +36,7 @@ def test_embedder_with_conv_encoder(small_long_tailed, fast_params):
     emb = CLMLEEmbedder(module=ConvEncoder,
                         module_params={"image_shape": (1, 8, 8), "channels": (4, 8),
                                        "embedding_dim": 16},
-                        **fast_params).fit(X, y)
+                        n_estimators=1, **fast_params).fit(X, y)
     Z = emb.transform(X)
     assert Z.shape == (len(X), 16) and emb.embedding_dim_ == 16
     np.testing.assert_allclose(np.linalg.norm(Z, axis=1), 1.0, rtol=1e-5)

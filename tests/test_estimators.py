@@ -61,7 +61,8 @@ class PoisonLastEpoch(Callback):
 @pytest.fixture(scope="module")
 def fitted(small_long_tailed, fast_params):
     X, y = small_long_tailed
-    return CLMLEEmbedder(**fast_params, embedding_dim=16).fit(X, y)
+    # One network: the tests below read its history_ and cluster_size_.
+    return CLMLEEmbedder(**fast_params, embedding_dim=16, n_estimators=1).fit(X, y)
 
 
 @pytest.fixture(scope="module")
@@ -99,8 +100,11 @@ def test_transform_float32_unit_norm(fitted, small_long_tailed):
 def test_default_embedding_dim(small_long_tailed, tiny_params):
     X, y = small_long_tailed
     params = {k: v for k, v in tiny_params.items() if k not in ("embedding_dim", "module_params")}
-    Z = CLMLEEmbedder(**params).fit_transform(X, y)
-    _check_embeddings(Z, len(X), 64)
+    emb = CLMLEEmbedder(**params)
+    Z = emb.fit_transform(X, y)
+    # Three 64-d networks side by side (n_estimators=3 by default).
+    assert emb.embedding_dim_ == 64 and len(emb.estimators_) == 3
+    _check_embeddings(Z, len(X), 192)
 
 
 def test_transform_batch_size_does_not_change_output(fitted, small_long_tailed):
@@ -114,6 +118,7 @@ def test_transform_batch_size_does_not_change_output(fitted, small_long_tailed):
 
 def test_same_seed_is_bit_identical_and_seeds_differ(small_long_tailed, fast_params):
     X, y = small_long_tailed
+    fast_params = {**fast_params, "n_estimators": 1}  # one network (and its history_)
     a = CLMLEEmbedder(**fast_params).fit(X, y)
     b = CLMLEEmbedder(**fast_params).fit(X, y)
     c = CLMLEEmbedder(**{**fast_params, "random_state": 1}).fit(X, y)
@@ -149,7 +154,7 @@ def test_history_records_cluster_counts(small_long_tailed, fitted):
 
 def test_pretrain_steps_zero(small_long_tailed, fast_params):
     X, y = small_long_tailed
-    emb = CLMLEEmbedder(**{**fast_params, "pretrain_steps": 0}).fit(X, y)
+    emb = CLMLEEmbedder(**{**fast_params, "pretrain_steps": 0}, n_estimators=1).fit(X, y)
     assert emb.history_[:, "stage"] == ["cluster", "cluster"]
     assert np.all(np.isfinite(emb.history_[:, "train_loss"]))
     _check_embeddings(emb.transform(X), len(X), 64)
@@ -159,8 +164,8 @@ def test_pretrain_steps_zero(small_long_tailed, fast_params):
                          ids=["query_uniform", "not_cost_sensitive"])
 def test_ablation_options_train_and_change_the_result(option, small_long_tailed, fast_params):
     X, y = small_long_tailed
-    reference = CLMLEEmbedder(**fast_params).fit(X, y)
-    emb = CLMLEEmbedder(**fast_params, **option).fit(X, y)
+    reference = CLMLEEmbedder(**fast_params, n_estimators=1).fit(X, y)
+    emb = CLMLEEmbedder(**fast_params, n_estimators=1, **option).fit(X, y)
     Z = emb.transform(X)
     _check_embeddings(Z, len(X), 64)
     assert np.all(np.isfinite(emb.history_[:, "train_loss"]))
@@ -170,7 +175,7 @@ def test_ablation_options_train_and_change_the_result(option, small_long_tailed,
 def test_user_callbacks_run_every_epoch(small_long_tailed, tiny_params):
     X, y = small_long_tailed
     counter = CountEpochs()
-    emb = CLMLEEmbedder(**tiny_params, callbacks=[counter]).fit(X, y)
+    emb = CLMLEEmbedder(**tiny_params, n_estimators=1, callbacks=[counter]).fit(X, y)
     assert len(emb.history_) == 2
     assert counter.epochs_ == 2
 
@@ -182,7 +187,7 @@ def test_user_callbacks_run_every_epoch(small_long_tailed, tiny_params):
 
 def test_module_class_with_module_params(small_long_tailed, fast_params):
     X, y = small_long_tailed
-    emb = CLMLEEmbedder(**fast_params, module=SmallEncoder,
+    emb = CLMLEEmbedder(**fast_params, module=SmallEncoder, n_estimators=1,
                         module_params=dict(width=12, out=5)).fit(X, y)
     assert emb.embedding_dim_ == 5
     assert isinstance(emb.module_.encoder, SmallEncoder)
@@ -194,7 +199,7 @@ def test_torch_module_class(small_long_tailed, tiny_params):
     X, y = small_long_tailed
     # embedding_dim has no effect with a custom module (test_bad_inputs.py)
     params = {k: v for k, v in tiny_params.items() if k not in ("module_params", "embedding_dim")}
-    emb = CLMLEEmbedder(**params, module=nn.Linear,
+    emb = CLMLEEmbedder(**params, module=nn.Linear, n_estimators=1,
                         module_params=dict(in_features=64, out_features=3)).fit(X, y)
     _check_embeddings(emb.transform(X), len(X), 3)
 
@@ -204,7 +209,7 @@ def test_module_instance_is_copied_not_mutated(small_long_tailed, fast_params):
     torch.manual_seed(0)
     instance = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 7))
     before = {k: v.clone() for k, v in instance.state_dict().items()}
-    emb = CLMLEEmbedder(**fast_params, module=instance).fit(X, y)
+    emb = CLMLEEmbedder(**fast_params, module=instance, n_estimators=1).fit(X, y)
     assert emb.module is instance
     assert emb.module_.encoder is not instance
     assert instance.training
@@ -219,7 +224,8 @@ def test_module_instance_is_copied_not_mutated(small_long_tailed, fast_params):
     with torch.no_grad():
         for p in other.parameters():
             p.add_(1.0)
-    assert np.array_equal(CLMLEEmbedder(**fast_params, module=other).fit(X, y).transform(X), Z)
+    assert np.array_equal(CLMLEEmbedder(**fast_params, module=other,
+                                        n_estimators=1).fit(X, y).transform(X), Z)
 
 
 def test_module_params_with_instance_is_rejected(small_long_tailed, tiny_params):

@@ -22,7 +22,7 @@ def digit_images(long_tailed_digits):
 
 
 @pytest.mark.parametrize("make", [
-    lambda: CLMLEEmbedder(**{**TINY, "module_params": SMALL_CNN}),
+    lambda: CLMLEEmbedder(**{**TINY, "module_params": SMALL_CNN}, n_estimators=1),
     lambda: SoftmaxEmbedder(max_epochs=1, random_state=0, device="cpu",
                             module_params=SMALL_CNN),
     lambda: PairEmbedder(max_epochs=1, random_state=0, device="cpu", module_params=SMALL_CNN),
@@ -39,7 +39,7 @@ def test_image_arrays_get_a_conv_encoder_by_default(make, digit_images):
 
 def test_images_without_channel_axis_are_single_channel(digit_images):
     X, y, X_test, _ = digit_images
-    emb = CLMLEEmbedder(**{**TINY, "module_params": SMALL_CNN}).fit(X[:, 0], y)
+    emb = CLMLEEmbedder(**{**TINY, "module_params": SMALL_CNN}, n_estimators=1).fit(X[:, 0], y)
     assert emb.module_.encoder.image_shape == (1, 8, 8)
     assert emb.transform(X_test[:, 0]).shape == (len(X_test), emb.embedding_dim_)
 
@@ -103,7 +103,7 @@ def test_nan_in_images_is_refused(digit_images):
 
 def test_test_time_flip_concatenates_image_and_mirror(digit_images):
     X, y, X_test, _ = digit_images
-    params = {**TINY, "module_params": SMALL_CNN}
+    params = {**TINY, "module_params": SMALL_CNN, "n_estimators": 1}  # one network's layout
     plain = CLMLEEmbedder(**params).fit(X, y)
     flipped = CLMLEEmbedder(**params, test_time_flip=True).fit(X, y)
     Z = flipped.transform(X_test)

@@ -145,7 +145,8 @@ def test_shares_the_cluster_parameters_of_clmle():
     assert set(lmle) - shared == {"locality_margin"}
     # Defaults differ only where measured (docs/defaults.md).
     differ = {name for name in shared if lmle[name] != clmle[name]}
-    assert differ == {"inter_margin", "softmax_weight"}
+    assert differ == {"inter_margin", "softmax_weight", "n_estimators"}
+    assert (lmle["n_estimators"], clmle["n_estimators"]) == (1, 3)
 
 
 def test_cluster_size_larger_than_largest_class(small_long_tailed, tiny_params):

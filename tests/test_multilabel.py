@@ -38,7 +38,7 @@ from sklearn_clmle.nn import (
 #: A short schedule on a small network: a multi-label fit of the digits
 #: stand-in (402 samples, 8 attributes) takes a few seconds.
 SHORT = dict(n_rounds=1, steps_per_round=8, pretrain_steps=16, random_state=0, device="cpu",
-             embedding_dim=16, module_params=dict(hidden_units=(64,)))
+             embedding_dim=16, module_params=dict(hidden_units=(64,)), n_estimators=1)
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +51,10 @@ def attributes():
 
 @pytest.fixture(scope="module")
 def fitted(attributes, tiny_params):
-    """A tiny embedder fitted on the first three attributes."""
-    return CLMLEEmbedder(**tiny_params).fit(attributes.X_train, attributes.Y_train[:, :3])
+    """A tiny embedder (one network: one 8-d head per attribute) fitted on the first three
+    attributes; the heads of ensembles are tested in test_ensemble.py."""
+    return CLMLEEmbedder(**tiny_params, n_estimators=1).fit(attributes.X_train,
+                                                            attributes.Y_train[:, :3])
 
 
 def test_embedder_shapes_and_feature_names(fitted, attributes):
@@ -74,7 +76,8 @@ def test_embedder_shapes_and_feature_names(fitted, attributes):
 
 
 def test_single_label_refit_forgets_the_attributes(attributes, tiny_params):
-    emb = CLMLEEmbedder(**tiny_params).fit(attributes.X_train, attributes.Y_train[:, :2])
+    emb = CLMLEEmbedder(**tiny_params, n_estimators=1).fit(attributes.X_train,
+                                                           attributes.Y_train[:, :2])
     emb.fit(attributes.X_train, attributes.y_train)
     assert not hasattr(emb, "n_attributes_")
     assert emb.transform(attributes.X_test).shape == (len(attributes.X_test), 8)
@@ -183,7 +186,8 @@ def test_interleaved_sampler_takes_turns():
 
 
 def test_refit_is_bit_identical(fitted, attributes, tiny_params):
-    again = CLMLEEmbedder(**tiny_params).fit(attributes.X_train, attributes.Y_train[:, :3])
+    again = CLMLEEmbedder(**tiny_params, n_estimators=1).fit(attributes.X_train,
+                                                             attributes.Y_train[:, :3])
     assert_array_equal(again.transform(attributes.X_test), fitted.transform(attributes.X_test))
 
 
@@ -302,7 +306,7 @@ def test_images_and_datasets(attributes, tiny_params):
     # layer); a torch Dataset with multi-label targets trains the same
     # network as the equivalent arrays.
     X, Y = attributes.X_train, attributes.Y_train[:, :2]
-    params = {**tiny_params, "module_params": dict(channels=(4,))}
+    params = {**tiny_params, "module_params": dict(channels=(4,)), "n_estimators": 1}
     images = CLMLEEmbedder(**params).fit(X.reshape(-1, 8, 8), Y)
     assert images.module_.heads.in_features == 4
     test_images = attributes.X_test.reshape(-1, 8, 8)

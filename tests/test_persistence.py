@@ -6,6 +6,7 @@ import pytest
 import skops.io as sio
 import torch
 from numpy.testing import assert_array_equal
+from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
 from sklearn_clmle import (
@@ -22,11 +23,13 @@ from .conftest import TINY
 TINY_NET = dict(random_state=0, device="cpu", embedding_dim=8,
                 module_params=dict(hidden_units=(16,)))
 
+#: One network each (the round trip compares its history_); ensembles are
+#: round-tripped in test_ensemble.py.
 EMBEDDERS = [
-    CLMLEEmbedder(**TINY),
+    CLMLEEmbedder(**TINY, n_estimators=1),
     SoftmaxEmbedder(max_epochs=2, loss="cosface", class_weight="balanced", **TINY_NET),
     PairEmbedder(max_epochs=2, **TINY_NET),
-    CLMLEEmbedder(**{**TINY, "module": ConvEncoder,
+    CLMLEEmbedder(**{**TINY, "module": ConvEncoder, "n_estimators": 1,
                      "module_params": dict(image_shape=(1, 8, 8), channels=(4,),
                                            embedding_dim=TINY["embedding_dim"])}),
 ]
@@ -64,12 +67,14 @@ def test_pipeline_round_trip_predicts_identically(embedder, round_trip, digits_s
     assert loaded[0].history_[-1]["train_loss"] == model[0].history_[-1]["train_loss"]
 
 
-def test_skops_needs_only_library_types(digits_subset):
+@pytest.mark.parametrize("n_estimators", [1, 3])
+def test_skops_needs_only_library_types(digits_subset, n_estimators):
     # Torch state is stored as arrays: the only types skops has to be told to
     # trust are the estimators themselves (and the encoder class given as a
-    # parameter), nothing from torch or skorch.
+    # parameter), nothing from torch or skorch; for one network and for the
+    # default ensemble of three.
     X, y, _ = digits_subset
-    model = Pipeline([("emb", EMBEDDERS[3]),
+    model = Pipeline([("emb", clone(EMBEDDERS[3]).set_params(n_estimators=n_estimators)),
                       ("clf", KNearestClusterClassifier(n_neighbors=3, random_state=0))])
     untrusted = sio.get_untrusted_types(data=sio.dumps(model.fit(X, y)))
     assert untrusted, "the library's own classes must need an explicit trust"
@@ -78,7 +83,7 @@ def test_skops_needs_only_library_types(digits_subset):
 
 def test_model_fitted_on_gpu_loads_on_cpu_only_machine(digits_subset, monkeypatch, tmp_path):
     X, y, X_test = digits_subset
-    emb = CLMLEEmbedder(**TINY).fit(X, y)
+    emb = CLMLEEmbedder(**TINY, n_estimators=1).fit(X, y)  # reads its module_
     clf = KNearestClusterClassifier(n_neighbors=3, random_state=0).fit(emb.transform(X), y)
     Z_test = emb.transform(X_test)
     expected = Z_test, clf.predict(Z_test)
@@ -121,6 +126,6 @@ def test_loadable_device_falls_back_to_cpu(name, expected, monkeypatch):
 
 def test_saved_weights_are_plain_arrays(digits_subset):
     X, y, _ = digits_subset
-    state = CLMLEEmbedder(**TINY).fit(X, y).__getstate__()
+    state = CLMLEEmbedder(**TINY, n_estimators=1).fit(X, y).__getstate__()
     assert all(isinstance(a, np.ndarray) for a in state["module_"].values())
     assert isinstance(state["device_"], str) and isinstance(state["history_"], list)

@@ -115,7 +115,10 @@ def test_persistence(fitted_pipeline, long_tailed_digits, round_trip, tmp_path):
 
     emb2 = round_trip(emb, tmp_path)
     assert np.array_equal(emb2.transform(X), Z)
-    assert emb2.history_[:, "train_loss"] == emb.history_[:, "train_loss"]
+    # The default embedder is an ensemble of 3 networks, each with its history_.
+    assert len(emb2.estimators_) == len(emb.estimators_) == 3
+    for member2, member in zip(emb2.estimators_, emb.estimators_):
+        assert member2.history_[:, "train_loss"] == member.history_[:, "train_loss"]
 
     clf2 = round_trip(clf, tmp_path)
     np.testing.assert_array_equal(clf2.predict(Z), clf.predict(Z))
@@ -130,7 +133,8 @@ def test_get_feature_names_out(fitted_pipeline):
     emb = fitted_pipeline.named_steps["emb"]
     names = emb.get_feature_names_out()
     assert names.dtype == object
-    assert list(names) == [f"clmleembedder{i}" for i in range(emb.embedding_dim_)]
+    # three networks side by side (the default n_estimators=3)
+    assert list(names) == [f"clmleembedder{i}" for i in range(3 * emb.embedding_dim_)]
     np.testing.assert_array_equal(fitted_pipeline[:-1].get_feature_names_out(), names)
 
 

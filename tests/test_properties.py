@@ -66,7 +66,7 @@ def test_clmle_embedder_tiny_fit(n_samples, n_features, n_classes, log_scale, dt
     X, y = _data(n_samples, n_features, n_classes, log_scale, dtype, seed)
     emb = CLMLEEmbedder(n_rounds=1, steps_per_round=1, pretrain_steps=1, embedding_dim=4,
                         module_params=dict(hidden_units=(8,)), random_state=0, device="cpu",
-                        n_jobs=1)
+                        n_jobs=1, n_estimators=1)  # one network: 4 columns
     try:
         Z = emb.fit(X, y).transform(X)
     except Exception as exc:  # noqa: BLE001

@@ -38,7 +38,8 @@ def test_fit_uses_n_jobs_threads_and_restores_the_setting(small_long_tailed, tin
     X, y = small_long_tailed
     torch.set_num_threads(1)
     record = RecordThreads()
-    CLMLEEmbedder(**tiny_params, n_jobs=2, callbacks=[record]).fit(X, y)
+    # One network: an ensemble's members train with copies of the callbacks.
+    CLMLEEmbedder(**tiny_params, n_jobs=2, n_estimators=1, callbacks=[record]).fit(X, y)
     assert record.seen_ == 2
     assert torch.get_num_threads() == 1
 
@@ -48,7 +49,7 @@ def test_default_respects_threadpoolctl_limit(small_long_tailed, tiny_params, re
     torch.set_num_threads(2)
     record = RecordThreads()
     with threadpool_limits(1):
-        CLMLEEmbedder(**tiny_params, callbacks=[record]).fit(X, y)
+        CLMLEEmbedder(**tiny_params, n_estimators=1, callbacks=[record]).fit(X, y)
     assert record.seen_ == 1
 
 

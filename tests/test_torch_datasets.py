@@ -66,14 +66,14 @@ def test_labels_from_targets_are_read_without_touching_the_inputs(digit_images):
     X, y = digit_images
     dataset = DigitImages(X, y, with_targets=True)
     probe = ReadsAtStart(dataset)
-    CLMLEEmbedder(**{**TINY, "module_params": SMALL_CNN,
+    CLMLEEmbedder(**{**TINY, "module_params": SMALL_CNN, "n_estimators": 1,  # one network
                      "callbacks": [("reads", probe)]}).fit(dataset)
     assert probe.reads_ <= 2  # the two-item probe of the encoder, no full pass
 
 
 def test_bare_items_with_y(digit_images):
     X, y = digit_images
-    emb = CLMLEEmbedder(**{**TINY, "module_params": SMALL_CNN})
+    emb = CLMLEEmbedder(**{**TINY, "module_params": SMALL_CNN, "n_estimators": 1})
     emb.fit(DigitImages(X, y, bare=True), y)
     Z = emb.transform(DigitImages(X, y, bare=True))
     assert Z.shape == (len(X), emb.embedding_dim_)

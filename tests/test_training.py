@@ -7,7 +7,7 @@ from sklearn_clmle import CLMLEEmbedder
 
 def test_pretraining_only_ablation(small_long_tailed, fast_params):
     X, y = small_long_tailed
-    emb = CLMLEEmbedder(**{**fast_params, "n_rounds": 0}).fit(X, y)
+    emb = CLMLEEmbedder(**{**fast_params, "n_rounds": 0}, n_estimators=1).fit(X, y)
     assert list(emb.history_[:, "stage"]) == ["pretrain"]
 
 
@@ -22,7 +22,7 @@ def test_verbose_shows_a_progress_bar_and_logs_each_epoch(small_long_tailed, fas
                                                           caplog):
     X, y = small_long_tailed
     with caplog.at_level("INFO", logger="sklearn_clmle"):
-        CLMLEEmbedder(**{**fast_params, "verbose": 1}).fit(X, y)
+        CLMLEEmbedder(**{**fast_params, "verbose": 1}, n_estimators=1).fit(X, y)
     assert "fit" in capsys.readouterr().err  # tqdm writes its bar to stderr
     epochs = [r for r in caplog.records if r.getMessage().startswith("epoch")]
     assert len(epochs) == 1 + fast_params["n_rounds"]
@@ -51,8 +51,10 @@ from skorch.callbacks import (  # noqa: E402
 from sklearn_clmle import LMLEEmbedder, PairEmbedder, SoftmaxEmbedder  # noqa: E402
 from sklearn_clmle._validation import stratified_hold_out  # noqa: E402
 
+#: One network: the tests read its history_ and best_epoch_ (checkpoints are
+#: refused for ensembles, test_ensemble.py).
 MONITORED = dict(n_rounds=3, steps_per_round=3, pretrain_steps=4, random_state=0, device="cpu",
-                 embedding_dim=8, module_params=dict(hidden_units=(32,)))
+                 embedding_dim=8, module_params=dict(hidden_units=(32,)), n_estimators=1)
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +144,7 @@ def test_validation_split_is_stratified_and_spares_small_classes():
      EarlyStopping(monitor="valid_bacc"), "lower_is_better=False"),
     (CLMLEEmbedder(), EpochScoring("accuracy"), "Set validation_fraction"),
     (LMLEEmbedder(), BatchScoring("accuracy"), "Set validation_fraction"),
-    (CLMLEEmbedder(), Checkpoint(), "monitor='valid_loss_best'"),
+    (CLMLEEmbedder(n_estimators=1), Checkpoint(), "monitor='valid_loss_best'"),
     (SoftmaxEmbedder(), EarlyStopping(), "monitor 'train_loss'"),
     (PairEmbedder(), ("scoring", EpochScoring("accuracy")), "cross_val_score"),
 ], ids=["no_split", "train_loss", "valid_loss", "lower_is_better", "epoch_scoring",
@@ -157,6 +159,7 @@ def test_schedulers_that_monitor_nothing_are_accepted(small_long_tailed, tiny_pa
     from skorch.callbacks import LRScheduler
 
     X, y = small_long_tailed
+    tiny_params = {**tiny_params, "n_estimators": 1}  # one network's history_
     emb = CLMLEEmbedder(**tiny_params, callbacks=[LRScheduler(policy="StepLR", step_size=1)])
     assert len(emb.fit(X, y).history_) == 2
     plateau = LRScheduler(policy="ReduceLROnPlateau", monitor="train_loss")
@@ -204,7 +207,8 @@ def test_progress_bar_counts_batches_names_stages_and_stays(small_long_tailed, f
 
 def test_verbose_2_writes_a_line_per_epoch(small_long_tailed, fast_params, capsys):
     X, y = small_long_tailed
-    CLMLEEmbedder(**{**fast_params, "verbose": 2}, validation_fraction=0.25).fit(X, y)
+    CLMLEEmbedder(**{**fast_params, "verbose": 2}, validation_fraction=0.25,
+                  n_estimators=1).fit(X, y)
     lines = [line for line in capsys.readouterr().err.splitlines() if "epoch " in line]
     assert len(lines) == 1 + fast_params["n_rounds"]
     assert "(pretrain)" in lines[0] and "valid_bacc" in lines[0]
