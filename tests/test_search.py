@@ -377,3 +377,26 @@ def test_classifier_lmle_rule_outputs_agree(n_neighbors):
     # The decision does not depend on the scale.
     rescaled = clone(clf).set_params(similarity_scale=1.0).fit(X[::2], y[::2])
     np.testing.assert_array_equal(rescaled.predict(X[1::2]), pred)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_grouped_and_scattered_layouts_give_the_same_scores(seed):
+    # Centroids grouped by class take the per-class slice path; the same
+    # centroids in a shuffled order take the scatter path. Duplicated
+    # centroids make ties, which both break towards an identical vector.
+    generator = torch.Generator().manual_seed(seed)
+    centroids = F.normalize(torch.randn(30, 6, generator=generator), dim=1)
+    centroids = torch.cat([centroids, centroids[:10]])
+    cluster_class = torch.cat([torch.randint(5, (30,), generator=generator),
+                               torch.zeros(10, dtype=torch.long)])
+    cluster_class[:10] = 0
+    order = torch.argsort(cluster_class, stable=True)
+    grouped = (centroids[order], cluster_class[order])
+    shuffle = torch.randperm(40, generator=generator)
+    scattered = (centroids[shuffle], cluster_class[shuffle])
+    queries = F.normalize(torch.randn(50, 6, generator=generator), dim=1)
+    for n in (1, 3, 12):
+        a = nearest_cluster_log_scores(queries, *grouped, 6, n, scale=16.0, every_class=True)
+        b = nearest_cluster_log_scores(queries, *scattered, 6, n, scale=16.0, every_class=True)
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+        assert (a[:, 5] == -INF).all()  # class 5 has no cluster

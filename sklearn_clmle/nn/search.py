@@ -114,9 +114,28 @@ def nearest_cluster_log_scores(queries, centroids, cluster_class, n_classes, n_n
     return scores if many else scores[0]
 
 
+#: Up to this many classes, each class's nearest centroid is read from a
+#: slice per class when the centroids are grouped by class (one pass over the
+#: similarities, values and indices together); beyond it, Python's loop over
+#: the classes costs more than the scatter passes.
+_MAX_SLICED_CLASSES = 64
+
+
 def _nearest_of_each_class(similarity, cluster_class, n_classes):
     """Index of each class's most similar centroid, ``(n_queries, n_classes)``,
     and whether the class has a centroid at all."""
+    counts = torch.bincount(cluster_class, minlength=n_classes)
+    if n_classes <= _MAX_SLICED_CLASSES and bool((cluster_class[1:] >= cluster_class[:-1]).all()):
+        # Centroids grouped by class (as cluster_within_classes returns them):
+        # max(dim=1) gives the first centroid attaining each slice's maximum.
+        first = torch.zeros(similarity.shape[0], n_classes, dtype=torch.long,
+                            device=similarity.device)
+        start = 0
+        for code, count in enumerate(counts.tolist()):
+            if count:
+                first[:, code] = similarity[:, start:start + count].argmax(dim=1) + start
+                start += count
+        return first, (counts > 0).expand_as(first)
     index = cluster_class.expand_as(similarity)
     top = similarity.new_full((similarity.shape[0], n_classes), float("-inf"))
     top = top.scatter_reduce(1, index, similarity, reduce="amax")
