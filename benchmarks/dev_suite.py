@@ -28,8 +28,9 @@ Methods (``--methods``; names or glob patterns):
   MLP on every task (the perceptual tasks' convolutional encoders ablated);
   ``"budget": {...}`` sets explicit steps from ``auto_budget`` with those
   keywords (e.g. the old rule, or pre-training alone at equal steps);
-  ``"recluster": {"warm_start": true}`` starts every round's k-means from the
-  previous round's clusters (``ClusterIndex(warm_start=True)``).
+  ``"recluster": {"warm_start": false, "warm_max_iter": 5}`` sets the
+  re-clustering switches of ``_plans`` (a cold k-means every round; the
+  iterations of a warm-started one).
 * Peers at their best defaults: ``SMOTE + kNN``, ``BalancedRandomForest``,
   ``LightGBM (balanced)`` (skipped if lightgbm is missing),
   ``LogisticRegression (balanced)``, and the task's encoder trained end to
@@ -114,13 +115,19 @@ def clmle(data, seed, params=None):
     else:
         raise ValueError(f"Unknown readout {readout!r}; use 'knc' or 'logreg'.")
     budget = params.pop("budget", None)
-    # Module-level switches of the re-clustering (``_plans``), set in every
-    # job because worker processes run many jobs: {"warm_start": true}.
+    # Module-level switches of the re-clustering (``_plans.RECLUSTER_*``),
+    # set in every job because worker processes run many jobs:
+    # {"warm_start": true, "warm_max_iter": 5}.
     from sklearn_clmle import _plans
 
     recluster = params.pop("recluster", {})
-    default = _LIBRARY_SWITCHES.setdefault("warm_start", _plans.RECLUSTER_WARM_START)
-    _plans.RECLUSTER_WARM_START = recluster.get("warm_start", default)
+    for key in ("warm_start", "warm_max_iter"):
+        name = f"RECLUSTER_{key.upper()}"
+        default = _LIBRARY_SWITCHES.setdefault(name, getattr(_plans, name))
+        setattr(_plans, name, recluster.get(key, default))
+    unknown = set(recluster) - {"warm_start", "warm_max_iter"}
+    if unknown:
+        raise ValueError(f"Unknown re-clustering switches {sorted(unknown)}.")
     pipe = Pipeline([("emb", CLMLEEmbedder(random_state=seed, **encoder)), ("clf", clf)])
     pipe.set_params(**params)
     if budget is not None:

@@ -404,23 +404,31 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
                                 random_state=rng.randint(np.iinfo(np.int32).max))
         # Rows: tau; columns: N. One clustering per fold serves every pair.
         scores = np.zeros((len(taus), len(grid)))
-        out_of_fold = [[[] for _ in grid] for _ in taus]
         with warnings.catch_warnings():
             # Classes with fewer members than folds are expected in long tails.
             warnings.filterwarnings("ignore", message="The least populated class")
             splits = list(folds.split(np.zeros(len(codes)), codes.cpu().numpy()))
+        neighbors = [int(n) for n in grid]
+        clusterings = []
         for train, valid in splits:
             train, valid = torch.from_numpy(train), torch.from_numpy(valid)
             centroids, cluster_classes, _ = self._cluster(features[train], codes[train], rng)
+            clusterings.append((valid, centroids, cluster_classes))
             for row, tau in enumerate(taus):
-                per_n = self._search(features[valid], centroids, cluster_classes,
-                                     [int(n) for n in grid], tau)
+                per_n = self._search(features[valid], centroids, cluster_classes, neighbors, tau)
                 scores[row] += [balanced_accuracy(codes[valid], s.argmax(dim=1)) for s in per_n]
-                for kept, s in zip(out_of_fold[row], per_n):
-                    kept.append((s.cpu().double(), codes[valid].cpu()))
         row, col = np.unravel_index(int(np.argmax(scores)), scores.shape)
-        oof_scores, oof_codes = (torch.cat(part) for part in zip(*out_of_fold[row][col]))
-        return int(grid[col]), taus[row], fit_temperature(oof_scores, oof_codes)
+        # The out-of-fold scores of the chosen pair only, searched again from
+        # the kept clusterings (centroids are small): keeping every pair's
+        # scores would hold len(taus) x len(grid) copies of n x n_classes.
+        oof_scores, oof_codes = [], []
+        for valid, centroids, cluster_classes in clusterings:
+            best = self._search(features[valid], centroids, cluster_classes, neighbors,
+                                taus[row])[col]
+            oof_scores.append(best.cpu().double())
+            oof_codes.append(codes[valid].cpu())
+        return (int(grid[col]), taus[row],
+                fit_temperature(torch.cat(oof_scores), torch.cat(oof_codes)))
 
     @available_if(lambda self: not hasattr(self, "estimators_"))
     @uses_n_jobs

@@ -25,6 +25,9 @@ RECLUSTER_TOL = 0.01
 #: clusters (``ClusterIndex(warm_start=True)``, see docs/defaults.md).
 RECLUSTER_WARM_START = True
 
+#: k-means iterations of a warm-started round (``None``: the cold start's 20).
+RECLUSTER_WARM_MAX_ITER = None
+
 
 class ClusterPlan(TrainingPlan):
     """Cluster-based training (CLMLE Sec. 3.3 of Huang et al.; also LMLE).
@@ -102,7 +105,8 @@ class ClusterPlan(TrainingPlan):
                              samples_per_cluster=samples_per_cluster,
                              steps_per_epoch=steps_per_round, query=query,
                              generator=self.generator, tol=RECLUSTER_TOL,
-                             warm_start=RECLUSTER_WARM_START))
+                             warm_start=RECLUSTER_WARM_START,
+                             warm_max_iter=RECLUSTER_WARM_MAX_ITER))
 
     @property
     def n_batches(self):

@@ -81,6 +81,8 @@ class ClusterIndex(Sampler):
         means on the new embeddings) instead of k-means++ seeds: fewer
         k-means iterations, and no seeding (``init`` of
         :func:`~sklearn_clmle.nn.cluster_within_classes`).
+    warm_max_iter : int, default=None
+        k-means iterations of a warm-started refresh (``None``: ``max_iter``).
 
     Attributes
     ----------
@@ -125,7 +127,7 @@ class ClusterIndex(Sampler):
 
     def __init__(self, labels, *, cluster_size, clusters_per_batch=12, samples_per_cluster=20,
                  steps_per_epoch=100, query="hardest", generator=None, max_iter=20, tol=0.01,
-                 warm_start=False):
+                 warm_start=False, warm_max_iter=None):
         super().__init__()
         labels = torch.as_tensor(labels)
         if labels.ndim != 1 or labels.numel() == 0:
@@ -155,6 +157,8 @@ class ClusterIndex(Sampler):
         self.max_iter = _positive_int(max_iter, "max_iter")
         self.tol = float(tol)
         self.warm_start = bool(warm_start)
+        self.warm_max_iter = (self.max_iter if warm_max_iter is None
+                              else _positive_int(warm_max_iter, "warm_max_iter"))
         self.sample_loss = torch.full((self.labels.numel(),), float("nan"))
         self.centroids = None
 
@@ -187,7 +191,8 @@ class ClusterIndex(Sampler):
         init = self.sample_cluster if self.warm_start and self.centroids is not None else None
         return self.set_clusters(*cluster_within_classes(
             embeddings, self.labels.to(embeddings.device), self.cluster_size,
-            n_classes=self.n_classes, max_iter=self.max_iter, tol=self.tol,
+            n_classes=self.n_classes,
+            max_iter=self.max_iter if init is None else self.warm_max_iter, tol=self.tol,
             generator=self.generator, init=init))
 
     def set_clusters(self, sample_cluster, centroids, cluster_class):
