@@ -85,3 +85,25 @@ def test_cluster_index_warm_start_reuses_the_clusters():
 def test_parameter_validation():
     with pytest.raises(ValueError, match="cluster_size"):
         KNearestClusterClassifier(cluster_size="big").fit(np.eye(4), [0, 0, 1, 1])
+
+
+def test_warm_refreshes_use_warm_max_iter(monkeypatch):
+    from sklearn_clmle.nn import cluster_index
+
+    seen = []
+    original = cluster_index.cluster_within_classes
+
+    def spy(*args, **kwargs):
+        seen.append((kwargs["max_iter"], kwargs["init"] is not None))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(cluster_index, "cluster_within_classes", spy)
+    labels = torch.arange(2).repeat(30)
+    emb = torch.randn(60, 3, generator=torch.Generator().manual_seed(0))
+    index = ClusterIndex(labels, cluster_size=5, max_iter=9, warm_start=True, warm_max_iter=2,
+                         generator=torch.Generator().manual_seed(0))
+    index.refresh(emb)
+    index.refresh(emb + 0.1)
+    assert seen == [(9, False), (2, True)]
+    with pytest.raises(ValueError, match="warm_max_iter"):
+        ClusterIndex(labels, cluster_size=5, warm_max_iter=0)
