@@ -117,7 +117,7 @@ def train_clmle(X, codes, *, random_state, cluster_size, clusters_per_batch,
                          clusters_per_batch=clusters_per_batch,
                          samples_per_cluster=samples_per_cluster,
                          steps_per_epoch=steps_per_round, generator=generator,
-                         warm_start=True)  # later rounds start from the current clusters
+                         warm_start=True, warm_max_iter=5)  # later rounds: from the current clusters
     cluster_loss = ClusterMarginLoss(inter_margin=1.0, intra_margin=0.1, scale=8.0)
     loader = DataLoader(dataset, batch_sampler=index)
     for _ in range(n_rounds):

@@ -25,8 +25,9 @@ RECLUSTER_TOL = 0.01
 #: clusters (``ClusterIndex(warm_start=True)``, see docs/defaults.md).
 RECLUSTER_WARM_START = True
 
-#: k-means iterations of a warm-started round (``None``: the cold start's 20).
-RECLUSTER_WARM_MAX_ITER = None
+#: k-means iterations of a warm-started round: 5, against 20 for the first
+#: (cold) one; the same accuracy on the suite, less fit time (docs/defaults.md).
+RECLUSTER_WARM_MAX_ITER = 5
 
 
 class ClusterPlan(TrainingPlan):

@@ -31,7 +31,9 @@ TRUNK_PARAMS = {**MLP_PARAMS, "embedding_dim": None}
 # embedding's normalisation became scale-safe (nn.functional.unit_normalize
 # rounds differently in the last bits) and once when the re-clustering warm
 # start became the default (the second round's k-means starts from the first
-# round's clusters; the pre-training and first-round losses did not move):
+# round's clusters; the pre-training and first-round losses did not move) and
+# once more for "lmle" alone when warm rounds stopped after 5 iterations (the
+# other cases converge within 5):
 # the first 4 coordinates of the embeddings of rows 0, 100 and 239 and the
 # loss of every epoch, one thread.
 PINNED = {
@@ -46,10 +48,10 @@ PINNED = {
                     [0.498739, 0.193753, -0.238447, 0.355537]],
                    [1.246267, 5.723662, 4.234125]),
     "lmle": (LMLEEmbedder,
-             [[-0.126447, 0.522361, -0.567177, -0.314844],
-              [0.187459, 0.518472, -0.182706, -0.363337],
-              [0.391148, 0.582447, -0.397049, -0.223440]],
-             [3.002138, 4.359990, 4.163592]),
+             [[-0.146103, 0.516628, -0.552217, -0.319852],
+              [0.169010, 0.517783, -0.151983, -0.357529],
+              [0.383989, 0.591746, -0.389524, -0.225818]],
+             [3.002138, 4.359990, 4.137314]),
 }
 
 
@@ -260,7 +262,7 @@ def test_plain_torch_loop_reproduces_the_estimator_and_learns(small_long_tailed,
                          clusters_per_batch=settings["clusters_per_batch"],
                          samples_per_cluster=settings["samples_per_cluster"],
                          steps_per_epoch=settings["steps_per_round"], generator=generator,
-                         warm_start=True)  # as the estimator re-clusters (its default)
+                         warm_start=True, warm_max_iter=5)  # as the estimator re-clusters
     for _ in range(settings["n_rounds"]):
         network.eval()
         with torch.no_grad():
