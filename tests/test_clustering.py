@@ -526,3 +526,17 @@ def test_per_class_cluster_counts():
     _, centroids, cluster_class = cluster_within_classes(
         X, class_codes, torch.tensor([4, 7, 0]), generator=torch.Generator().manual_seed(0))
     assert torch.bincount(cluster_class).tolist() == [4, 3, 1]
+
+
+@pytest.mark.parametrize("cap", [1, 3])
+def test_capped_leftover_passes_keep_equal_sizes(monkeypatch, cap):
+    # Capped second-placement lists (MAX_LEFTOVER_PREFERENCES) repeat their
+    # passes until every leftover is placed: sizes stay equal (+-1) per
+    # class and every sample stays in its own class's clusters.
+    from sklearn_clmle.nn import clustering
+
+    monkeypatch.setattr(clustering, "MAX_LEFTOVER_PREFERENCES", cap)
+    class_codes = torch.arange(3).repeat_interleave(torch.tensor([300, 120, 40]))
+    X = _random_points(460, 6, seed=5)
+    result = cluster_within_classes(X, class_codes, 4, generator=torch.Generator().manual_seed(0))
+    _check_within_classes(X, class_codes, 4, result, n_classes=3)

@@ -39,6 +39,9 @@ def n_clusters_for_size(n_samples, cluster_size):
     return max(1, int(n_samples) // int(cluster_size))
 
 
+#: Preferences of a leftover sample in each pass of the second placement.
+MAX_LEFTOVER_PREFERENCES = 64
+
 #: Above this many clusters, seeds are distinct random samples, not k-means++.
 MAX_KMEANS_PLUSPLUS_CLUSTERS = 1024
 
@@ -225,10 +228,13 @@ def _top_preferences(X, centroids, row_index, row_valid, cluster_index, cluster_
 
 def _own_class_placer(X, centroids, row_ids, row_class, cluster_start, n_clusters):
     # Second pass of the batched assignment: the leftovers of every class are
-    # matched to the clusters of their own class that still have room, with
-    # complete preference lists (the room of a class equals its leftovers, so
-    # no sample ever needs another class's cluster).
-    def place(leftover, room):
+    # matched to the clusters of their own class that still have room, in
+    # passes over capped preference lists (the room of a class equals its
+    # leftovers, so no sample ever needs another class's cluster).
+    def one_pass(leftover, room):
+        # Deferred acceptance of the leftovers over at most
+        # MAX_LEFTOVER_PREFERENCES clusters with room each; -1 for those that
+        # exhaust that list.
         rows = row_ids[leftover]
         classes, order, counts = torch.unique(row_class[rows], return_inverse=True,
                                               return_counts=True)
@@ -239,12 +245,33 @@ def _own_class_placer(X, centroids, row_ids, row_class, cluster_start, n_cluster
         row_index, row_valid = _padded(slot, counts)
         cluster_index, cluster_valid = _padded(cluster_start[classes], n_clusters[classes])
         cluster_valid &= room[cluster_index] > 0
-        preference, score = _top_preferences(X, centroids, sorted_rows[row_index], row_valid,
-                                             cluster_index, cluster_valid,
-                                             cluster_index.shape[1])
+        preference, score = _top_preferences(
+            X, centroids, sorted_rows[row_index], row_valid, cluster_index, cluster_valid,
+            min(MAX_LEFTOVER_PREFERENCES, cluster_index.shape[1]))
         choices = (score > -torch.inf).sum(1)
-        placed = _deferred_acceptance(preference, score, room, None, n_choices=choices)
+        placed = _deferred_acceptance(
+            preference, score, room,
+            lambda rest, _: torch.full_like(rest, -1), n_choices=choices)
         return placed[position]
+
+    def place(leftover, room):
+        # Complete lists would cost leftovers x clusters of the class (the
+        # leftovers of a class of 200,000 rows in 1,000 clusters ran a fit at
+        # 1e6 rows out of memory), so the lists are capped and the passes
+        # repeat over the rows still unplaced: every pass places at least
+        # one row (each row's first choice has room), and with at most
+        # MAX_LEFTOVER_PREFERENCES clusters with room per class, a pass is
+        # exactly the complete-list matching.
+        result = torch.full_like(leftover, -1)
+        todo = torch.arange(leftover.numel(), device=leftover.device)
+        room = room.clone()
+        while todo.numel():
+            placed = one_pass(leftover[todo], room)
+            done = placed >= 0
+            result[todo[done]] = placed[done]
+            room -= torch.bincount(placed[done], minlength=room.numel())
+            todo = todo[~done]
+        return result
     return place
 
 
