@@ -91,13 +91,16 @@ def nearest_cluster_log_scores(queries, centroids, cluster_class, n_classes, n_n
     per_query = max(centroids.shape[0], (widest + n_classes) * (centroids.shape[1] + 1))
     chunk_size = max(1, min(chunk_size, _MAX_CHUNK_ELEMENTS // per_query))
     scores = [[] for _ in values]
+    # The class layout is read once (host round trips), not once per chunk.
+    slices = _class_slices(cluster_class, n_classes) if every_class else None
     for chunk in torch.split(queries, chunk_size):
         similarity = chunk @ centroids.T
         # topk sorts by similarity, so every N reads a prefix of one search.
         nearest = similarity.topk(widest, dim=1).indices
         nearest_logits = _exact_logits(chunk, centroids, nearest, scale, log_weight)
         if every_class:
-            best, has_cluster = _nearest_of_each_class(similarity, cluster_class, n_classes)
+            best, has_cluster = _nearest_of_each_class(similarity, cluster_class, n_classes,
+                                                       slices)
             best_logits = _exact_logits(chunk, centroids, best, scale, log_weight)
         for per_n, n in zip(scores, values):
             logits, classes = nearest_logits[:, :n], cluster_class[nearest[:, :n]]
@@ -121,21 +124,34 @@ def nearest_cluster_log_scores(queries, centroids, cluster_class, n_classes, n_n
 _MAX_SLICED_CLASSES = 64
 
 
-def _nearest_of_each_class(similarity, cluster_class, n_classes):
+def _class_slices(cluster_class, n_classes):
+    """``(code, start, stop)`` of every class with centroids when the centroids
+    are grouped by class (as ``cluster_within_classes`` returns them) and the
+    classes are few; ``None`` otherwise."""
+    grouped = bool((cluster_class[1:] >= cluster_class[:-1]).all())
+    if n_classes > _MAX_SLICED_CLASSES or not grouped:
+        return None
+    stops = torch.cumsum(torch.bincount(cluster_class, minlength=n_classes), 0).tolist()
+    starts = [0] + stops[:-1]
+    return [(code, start, stop) for code, (start, stop) in enumerate(zip(starts, stops))
+            if stop > start]
+
+
+def _nearest_of_each_class(similarity, cluster_class, n_classes, slices=None):
     """Index of each class's most similar centroid, ``(n_queries, n_classes)``,
-    and whether the class has a centroid at all."""
-    counts = torch.bincount(cluster_class, minlength=n_classes)
-    if n_classes <= _MAX_SLICED_CLASSES and bool((cluster_class[1:] >= cluster_class[:-1]).all()):
-        # Centroids grouped by class (as cluster_within_classes returns them):
-        # max(dim=1) gives the first centroid attaining each slice's maximum.
+    and whether the class has a centroid at all.
+
+    ``slices`` is :func:`_class_slices` of ``cluster_class`` (``None``: the
+    scatter passes over the whole matrix, for any layout)."""
+    if slices is not None:
+        # argmax gives the first centroid attaining each slice's maximum.
         first = torch.zeros(similarity.shape[0], n_classes, dtype=torch.long,
                             device=similarity.device)
-        start = 0
-        for code, count in enumerate(counts.tolist()):
-            if count:
-                first[:, code] = similarity[:, start:start + count].argmax(dim=1) + start
-                start += count
-        return first, (counts > 0).expand_as(first)
+        has_cluster = torch.zeros(n_classes, dtype=torch.bool, device=similarity.device)
+        for code, start, stop in slices:
+            first[:, code] = similarity[:, start:stop].argmax(dim=1) + start
+            has_cluster[code] = True
+        return first, has_cluster.expand_as(first)
     index = cluster_class.expand_as(similarity)
     top = similarity.new_full((similarity.shape[0], n_classes), float("-inf"))
     top = top.scatter_reduce(1, index, similarity, reduce="amax")
