@@ -71,3 +71,69 @@ def test_conv_encoder_shifts_only_while_training():
     first = encoder(flat)
     torch.manual_seed(1)
     assert not torch.allclose(first, encoder(flat))
+
+
+def test_periodic_feature_embedding_matches_plain_python_formula():
+    import math
+
+    from sklearn_clmle.nn import PeriodicFeatureEmbedding
+
+    torch.manual_seed(0)
+    embedding = PeriodicFeatureEmbedding(3, n_frequencies=4, frequency_scale=0.5, embedding_dim=5)
+    x = torch.randn(6, 3)
+    out = embedding(x)
+    assert out.shape == (6, 15) and embedding.out_features == 15
+    c, W, b = (embedding.frequencies.detach().tolist(), embedding.weight.detach().tolist(),
+               embedding.bias.detach().tolist())
+    for row in range(6):
+        for j in range(3):
+            value = x[row, j].item()
+            coding = ([math.cos(2 * math.pi * f * value) for f in c[j]]
+                      + [math.sin(2 * math.pi * f * value) for f in c[j]])
+            for d in range(5):
+                expected = max(0.0, sum(w[d] * v for w, v in zip(W[j], coding)) + b[j][d])
+                assert out[row, j * 5 + d].item() == pytest.approx(expected, abs=1e-5)
+
+
+def test_periodic_feature_embedding_codes_each_feature_on_its_own():
+    from sklearn_clmle.nn import PeriodicFeatureEmbedding
+
+    embedding = PeriodicFeatureEmbedding(4, embedding_dim=3)
+    x = torch.randn(5, 4)
+    changed = x.clone()
+    changed[:, 2] += 1.0
+    before, after = embedding(x).view(5, 4, 3), embedding(changed).view(5, 4, 3)
+    torch.testing.assert_close(before[:, [0, 1, 3]], after[:, [0, 1, 3]])
+    assert not torch.allclose(before[:, 2], after[:, 2])
+
+
+def test_periodic_feature_embedding_initial_frequencies():
+    from sklearn_clmle.nn import PeriodicFeatureEmbedding
+
+    torch.manual_seed(0)
+    frequencies = PeriodicFeatureEmbedding(50, n_frequencies=200, frequency_scale=0.1).frequencies
+    assert frequencies.abs().max() <= 0.3  # truncated at three standard deviations
+    assert 0.085 < frequencies.std().item() < 0.1
+    with pytest.raises(ValueError, match="frequency_scale must be positive"):
+        PeriodicFeatureEmbedding(2, frequency_scale=0.0)
+
+
+def test_mlp_encoder_with_periodic_feature_embedding():
+    encoder = MLPEncoder(6, embedding_dim=4, hidden_units=(16,), feature_embedding="periodic",
+                         feature_embedding_params={"embedding_dim": 8, "n_frequencies": 3})
+    assert encoder(torch.randn(7, 6)).shape == (7, 4)
+    first = next(m for m in encoder.modules() if isinstance(m, nn.Linear))
+    assert first.in_features == 6 * 8
+    with pytest.raises(ValueError, match="feature_embedding must be None or 'periodic'"):
+        MLPEncoder(6, feature_embedding="piecewise")
+    with pytest.raises(ValueError, match="apply only with feature_embedding='periodic'"):
+        MLPEncoder(6, feature_embedding_params={"n_frequencies": 3})
+
+
+def test_embedder_with_periodic_feature_embedding_is_seeded(small_long_tailed, fast_params):
+    X, y = small_long_tailed
+    params = dict(n_estimators=1, module_params={"feature_embedding": "periodic"}, **fast_params)
+    first = CLMLEEmbedder(**params).fit(X, y)
+    Z = first.transform(X)
+    assert Z.shape == (len(X), first.embedding_dim) and np.isfinite(Z).all()
+    np.testing.assert_array_equal(Z, CLMLEEmbedder(**params).fit(X, y).transform(X))

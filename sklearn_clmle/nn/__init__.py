@@ -5,7 +5,13 @@ be used in any torch training loop."""
 
 from .cluster_index import ClusterIndex
 from .clustering import cluster_within_classes, equal_size_spherical_kmeans
-from .encoders import ConvEncoder, EmbeddingNetwork, MLPEncoder, MultiHeadEmbeddingNetwork
+from .encoders import (
+    ConvEncoder,
+    EmbeddingNetwork,
+    MLPEncoder,
+    MultiHeadEmbeddingNetwork,
+    PeriodicFeatureEmbedding,
+)
 from .functional import unit_normalize
 from .losses import ClusterMarginLoss, TripleHeaderHingeLoss, inverse_frequency_weights
 from .margin_losses import (
@@ -63,6 +69,7 @@ __all__ = [
     "LogitAdjustedLoss",
     "MLPEncoder",
     "MultiHeadEmbeddingNetwork",
+    "PeriodicFeatureEmbedding",
     "Quintuplets",
     "RandomBatchSampler",
     "RangeLoss",

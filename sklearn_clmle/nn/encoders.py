@@ -9,13 +9,71 @@ from .functional import unit_normalize
 __all__ = ["ConvEncoder", "MLPEncoder", "EmbeddingNetwork", "MultiHeadEmbeddingNetwork"]
 
 
+class PeriodicFeatureEmbedding(nn.Module):
+    """Periodic embeddings of numerical features ("PLR", Gorishniy et al., 2022).
+
+    Each feature ``x_j`` becomes ``ReLU(W_j [cos(2 pi c_j x_j), sin(2 pi c_j
+    x_j)] + b_j)``: ``n_frequencies`` trainable frequencies ``c_j`` and a
+    linear layer of its own per feature, so the network sees a learnt,
+    non-linear coding of each column before the columns are mixed (an MLP
+    on raw columns must build those bumps and steps out of ReLUs). The
+    frequencies start at ``N(0, frequency_scale^2)`` (truncated at 3
+    standard deviations): small scales start almost linear in
+    standardised inputs and learn higher frequencies only where they help.
+
+    Parameters
+    ----------
+    in_features : int
+        Number of numerical features.
+    n_frequencies : int, default=48
+        Frequencies per feature.
+    frequency_scale : float, default=0.01
+        Standard deviation of the initial frequencies.
+    embedding_dim : int, default=24
+        Output dimension per feature; the output has ``in_features *
+        embedding_dim`` columns.
+    """
+
+    def __init__(self, in_features, n_frequencies=48, frequency_scale=0.01, embedding_dim=24):
+        super().__init__()
+        if frequency_scale <= 0:
+            raise ValueError(f"frequency_scale must be positive; got {frequency_scale}.")
+        self.frequency_scale = frequency_scale
+        self.frequencies = nn.Parameter(torch.empty(in_features, n_frequencies))
+        # One linear layer per feature, applied together as a batched product.
+        self.weight = nn.Parameter(torch.empty(in_features, 2 * n_frequencies, embedding_dim))
+        self.bias = nn.Parameter(torch.empty(in_features, embedding_dim))
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        scale = self.frequency_scale
+        nn.init.trunc_normal_(self.frequencies, 0.0, scale, a=-3 * scale, b=3 * scale)
+        # nn.Linear's default initialisation, per feature.
+        bound = self.weight.shape[1] ** -0.5
+        nn.init.uniform_(self.weight, -bound, bound)
+        nn.init.uniform_(self.bias, -bound, bound)
+
+    @property
+    def out_features(self):
+        return self.bias.numel()
+
+    def forward(self, features):
+        angles = 2 * torch.pi * self.frequencies * features.unsqueeze(-1)
+        periodic = torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
+        # (batch, feature, 2k) x (feature, 2k, d) -> (batch, feature, d)
+        embedded = torch.einsum("bfk,fkd->bfd", periodic, self.weight) + self.bias
+        return F.relu(embedded).flatten(1)
+
+
 class MLPEncoder(nn.Module):
     """Multi-layer perceptron for tabular features.
 
-    Optional dropout on the inputs, then ``Linear -> BatchNorm -> ReLU ->
-    Dropout`` per hidden layer, then a linear projection to ``embedding_dim``
-    (none when ``embedding_dim=None``: the output is the last hidden layer,
-    the shared trunk of :class:`MultiHeadEmbeddingNetwork`).
+    Optional dropout on the inputs, optional periodic embeddings of the
+    features (:class:`PeriodicFeatureEmbedding`), then ``Linear ->
+    BatchNorm -> ReLU -> Dropout`` per hidden layer, then a linear
+    projection to ``embedding_dim`` (none when ``embedding_dim=None``: the
+    output is the last hidden layer, the shared trunk of
+    :class:`MultiHeadEmbeddingNetwork`).
     Batch normalisation keeps the default learning rate usable on unscaled
     features.
 
@@ -31,13 +89,29 @@ class MLPEncoder(nn.Module):
         Dropout probability after each hidden layer.
     input_dropout : float, default=0.0
         Dropout probability on the input features.
+    feature_embedding : {"periodic"} or None, default=None
+        ``"periodic"`` embeds every feature with
+        :class:`PeriodicFeatureEmbedding` before the hidden layers.
+    feature_embedding_params : dict or None, default=None
+        Keyword arguments of :class:`PeriodicFeatureEmbedding`
+        (``n_frequencies``, ``frequency_scale``, ``embedding_dim``).
     """
 
     def __init__(self, in_features, embedding_dim=64, hidden_units=(512, 512), dropout=0.1,
-                 input_dropout=0.0):
+                 input_dropout=0.0, feature_embedding=None, feature_embedding_params=None):
         super().__init__()
+        if feature_embedding not in (None, "periodic"):
+            raise ValueError(f"feature_embedding must be None or 'periodic'; "
+                             f"got {feature_embedding!r}.")
+        if feature_embedding is None and feature_embedding_params:
+            raise ValueError("feature_embedding_params apply only with "
+                             "feature_embedding='periodic'.")
         layers = [nn.Dropout(input_dropout)] if input_dropout else []
         width = in_features
+        if feature_embedding == "periodic":
+            embedding = PeriodicFeatureEmbedding(in_features, **(feature_embedding_params or {}))
+            layers.append(embedding)
+            width = embedding.out_features
         for units in hidden_units:
             layers += [nn.Linear(width, units), nn.BatchNorm1d(units), nn.ReLU(),
                        nn.Dropout(dropout)]
