@@ -371,16 +371,17 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
             max_iter=self.max_iter, generator=generator, return_n_iter=True)
         return centroids, cluster_classes, n_iter
 
-    def _cluster_log_weight(self, cluster_classes, tau):
-        """``-tau * log(number of clusters of the cluster's class)``."""
+    def _class_log_weight(self, cluster_classes, tau):
+        """``-tau * log(number of clusters of the class)`` (0 for a class
+        without clusters, which is never scored)."""
         per_class = torch.bincount(cluster_classes, minlength=len(self.classes_))
-        return -tau * torch.log(per_class[cluster_classes].double())
+        return -tau * torch.log(per_class.clamp_min(1).double())
 
     def _search(self, queries, centroids, cluster_classes, n_neighbors, tau):
         return nearest_cluster_log_scores(
             queries, centroids, cluster_classes, len(self.classes_), n_neighbors,
             self.similarity_scale, self.batch_size, self.rule, every_class=True,
-            log_weight=self._cluster_log_weight(cluster_classes, tau))
+            class_log_weight=self._class_log_weight(cluster_classes, tau))
 
     def _select_by_cross_validation(self, features, codes, rng):
         """Pick ``N`` and ``tau`` (those set to ``"auto"``) by balanced accuracy

@@ -5,13 +5,17 @@ import torch
 __all__ = ["nearest_cluster_log_scores"]
 
 #: Elements of one query chunk's work arrays (similarities to every centroid,
-#: gathered candidates): bounds memory whatever the numbers of clusters and classes.
-_MAX_CHUNK_ELEMENTS = 1 << 23
+#: candidates), per device type. On a CPU, blocks of about a million
+#: similarities (4 MB) stay in cache between the product, the top-N and the
+#: per-class maxima: 2.5x faster than blocks of 8 million at 2,000 centroids
+#: (``benchmarks/search_speed.py``). A GPU wants large blocks (few launches).
+_MAX_CHUNK_ELEMENTS = {"cpu": 1 << 20}
+_MAX_CHUNK_ELEMENTS_ELSEWHERE = 1 << 23
 
 
 def nearest_cluster_log_scores(queries, centroids, cluster_class, n_classes, n_neighbors,
                                scale=1.0, chunk_size=4096, rule="clmle", every_class=False,
-                               log_weight=None):
+                               class_log_weight=None):
     """Per-class scores of the k-nearest-cluster rule for every query.
 
     For a query ``q`` and its ``N`` most similar centroids, class ``c`` scores,
@@ -41,15 +45,20 @@ def nearest_cluster_log_scores(queries, centroids, cluster_class, n_classes, n_n
       finite and graded for every class. Where all classes are among the
       ``N``, they equal the rule as printed.
 
-    ``log_weight`` adds a per-cluster log weight to every term,
-    ``s * q.mu_k + log w_k``: with ``w_k`` the inverse number of clusters of
-    the class of ``k`` (raised to a power), a class with hundreds of clusters
-    stops outweighing one with two in the rival sums (a prior correction).
+    ``class_log_weight`` adds a per-class log weight to the terms of that
+    class's clusters, ``s * q.mu_k + log w_c(k)``: with ``w_c`` the inverse
+    number of clusters of class ``c`` (raised to a power), a class with
+    hundreds of clusters stops outweighing one with two in the rival sums (a
+    prior correction).
 
-    The similarities of the retrieved clusters are recomputed one query at a
-    time (a dot product per query and cluster, in the inputs' precision) and
-    scored in float64, so a query's scores do not depend on the other queries
-    of its chunk (a float32 matrix product does, in its last bits).
+    The scores are computed in float64 from the similarities of one matrix
+    product per chunk of queries, in the inputs' precision (no candidate is
+    re-scored: gathering every query's candidate rows cost more than the
+    product itself). A BLAS may round a product's last bits differently for
+    different numbers of rows, so every product has ``chunk_size`` rows (the
+    last chunk padded with zeros); with that, a query's scores do not depend
+    on the other queries of its chunk on MKL (tested). Every chunking is
+    deterministic.
 
     Parameters
     ----------
@@ -73,8 +82,8 @@ def nearest_cluster_log_scores(queries, centroids, cluster_class, n_classes, n_n
         How rival clusters enter the score: log-sum-exp or maximum.
     every_class : bool, default=False
         Add each absent class's nearest cluster to the retrieved set.
-    log_weight : Tensor of shape (n_clusters,) or None, default=None
-        Log weight of each cluster's term (``None``: all zero).
+    class_log_weight : Tensor of shape (n_classes,) or None, default=None
+        Log weight of each class's terms (``None``: all zero).
 
     Returns
     -------
@@ -85,102 +94,62 @@ def nearest_cluster_log_scores(queries, centroids, cluster_class, n_classes, n_n
     many = not isinstance(n_neighbors, int)
     values = [min(int(n), centroids.shape[0]) for n in (n_neighbors if many else [n_neighbors])]
     widest = max(values)
-    if log_weight is None:
-        log_weight = centroids.new_zeros(centroids.shape[0], dtype=torch.float64)
-    log_weight = log_weight.to(device=centroids.device, dtype=torch.float64)
-    per_query = max(centroids.shape[0], (widest + n_classes) * (centroids.shape[1] + 1))
-    chunk_size = max(1, min(chunk_size, _MAX_CHUNK_ELEMENTS // per_query))
+    if class_log_weight is None:
+        class_log_weight = centroids.new_zeros(n_classes, dtype=torch.float64)
+    class_log_weight = class_log_weight.to(device=centroids.device, dtype=torch.float64)
+    has_cluster = torch.bincount(cluster_class, minlength=n_classes) > 0
+    per_query = centroids.shape[0] + 4 * (widest + n_classes)
+    budget = _MAX_CHUNK_ELEMENTS.get(queries.device.type, _MAX_CHUNK_ELEMENTS_ELSEWHERE)
+    chunk_size = max(1, min(chunk_size, budget // per_query))
     scores = [[] for _ in values]
-    # The class layout is read once (host round trips), not once per chunk.
-    slices = _class_slices(cluster_class, n_classes) if every_class else None
     for chunk in torch.split(queries, chunk_size):
-        similarity = chunk @ centroids.T
+        # Every product has the same shape (the last chunk is padded): a BLAS
+        # picks its kernel, and so the rounding of the last bits, by shape
+        # (one row goes through gemv), so a query then scores the same
+        # whatever other queries share its chunk (tested on MKL).
+        padded = torch.cat([chunk, chunk.new_zeros(chunk_size - len(chunk), chunk.shape[1])])
+        similarity = (padded @ centroids.T)[:len(chunk)]
         # topk sorts by similarity, so every N reads a prefix of one search.
-        nearest = similarity.topk(widest, dim=1).indices
-        nearest_logits = _exact_logits(chunk, centroids, nearest, scale, log_weight)
+        nearest = similarity.topk(widest, dim=1)
+        nearest_class = cluster_class[nearest.indices]
+        nearest_logits = scale * nearest.values.double() + class_log_weight[nearest_class]
         if every_class:
-            best, has_cluster = _nearest_of_each_class(similarity, cluster_class, n_classes,
-                                                       slices)
-            best_logits = _exact_logits(chunk, centroids, best, scale, log_weight)
+            best = _nearest_similarity(padded, centroids, cluster_class, n_classes)
+            best_logits = scale * best[:len(chunk)].double() + class_log_weight
+            best_class = torch.arange(n_classes, device=chunk.device).expand_as(best_logits)
         for per_n, n in zip(scores, values):
-            logits, classes = nearest_logits[:, :n], cluster_class[nearest[:, :n]]
+            logits, classes = nearest_logits[:, :n], nearest_class[:, :n]
             if every_class:
                 # Only classes absent from the N join with their nearest
                 # cluster (a present class's nearest is already among them);
                 # the other entries are masked out of every term.
-                present = torch.zeros_like(best, dtype=torch.bool).scatter_(1, classes, True)
-                joining = best_logits.masked_fill(present | ~has_cluster, float("-inf"))
+                present = torch.zeros_like(best_logits, dtype=torch.bool).scatter_(1, classes,
+                                                                                   True)
+                joining = best_logits.masked_fill(present | ~has_cluster,
+                                                  float("-inf"))
                 logits = torch.cat([logits, joining], dim=1)
-                classes = torch.cat([classes, cluster_class[best]], dim=1)
+                classes = torch.cat([classes, best_class], dim=1)
             per_n.append(_class_scores(logits, classes, n_classes, rule).to(queries.dtype))
     scores = [torch.cat(s) if s else queries.new_zeros(0, n_classes) for s in scores]
     return scores if many else scores[0]
 
 
-#: Up to this many classes, each class's nearest centroid is read from a
-#: slice per class when the centroids are grouped by class (one pass over the
-#: similarities, values and indices together); beyond it, Python's loop over
-#: the classes costs more than the scatter passes.
-_MAX_SLICED_CLASSES = 64
+def _nearest_similarity(chunk, centroids, cluster_class, n_classes):
+    """``(n_queries, n_classes)``: each class's largest similarity to the
+    queries (-inf for a class without centroids).
 
-
-def _class_slices(cluster_class, n_classes):
-    """``(code, start, stop)`` of every class with centroids when the centroids
-    are grouped by class (as ``cluster_within_classes`` returns them) and the
-    classes are few; ``None`` otherwise."""
-    grouped = bool((cluster_class[1:] >= cluster_class[:-1]).all())
-    if n_classes > _MAX_SLICED_CLASSES or not grouped:
-        return None
-    stops = torch.cumsum(torch.bincount(cluster_class, minlength=n_classes), 0).tolist()
-    starts = [0] + stops[:-1]
-    return [(code, start, stop) for code, (start, stop) in enumerate(zip(starts, stops))
-            if stop > start]
-
-
-def _nearest_of_each_class(similarity, cluster_class, n_classes, slices=None):
-    """Index of each class's most similar centroid, ``(n_queries, n_classes)``,
-    and whether the class has a centroid at all.
-
-    ``slices`` is :func:`_class_slices` of ``cluster_class`` (``None``: the
-    scatter passes over the whole matrix, for any layout)."""
-    if slices is not None:
-        # argmax gives the first centroid attaining each slice's maximum.
-        first = torch.zeros(similarity.shape[0], n_classes, dtype=torch.long,
-                            device=similarity.device)
-        has_cluster = torch.zeros(n_classes, dtype=torch.bool, device=similarity.device)
-        for code, start, stop in slices:
-            first[:, code] = similarity[:, start:stop].argmax(dim=1) + start
-            has_cluster[code] = True
-        return first, has_cluster.expand_as(first)
-    index = cluster_class.expand_as(similarity)
-    top = similarity.new_full((similarity.shape[0], n_classes), float("-inf"))
-    top = top.scatter_reduce(1, index, similarity, reduce="amax")
-    # The centroids attaining their class's maximum, found with one
-    # comparison and a nonzero (scatter_reduce is the slow pass on CPU, so
-    # only one runs over the whole matrix); ties keep the first centroid, the
-    # smallest index, by an amin over the few hits. A class without
-    # clusters gets index 0, which the caller masks out.
-    query, centroid = torch.nonzero(similarity == top.gather(1, index), as_tuple=True)
-    first = torch.full((top.numel(),), similarity.shape[1], dtype=torch.long,
-                       device=similarity.device)
-    first = first.scatter_reduce(0, query * n_classes + cluster_class[centroid], centroid,
-                                 reduce="amin").view(top.shape)
-    has_cluster = first < similarity.shape[1]
-    return torch.where(has_cluster, first, 0), has_cluster
-
-
-def _exact_logits(queries, centroids, candidates, scale, log_weight):
-    """``s q.mu_k + log w_k`` of each query's candidates, as float64.
-
-    One dot product per (query, candidate), reduced over the features alone
-    (a batch of matrix-vector products): the same value whatever else is in
-    the chunk. The products run in the inputs' precision (float32 rows are
-    not copied to float64: that copy of every candidate row was the largest
-    cost of the search); only the results are widened for the scores.
+    A second, transposed product (``centroids @ queries.T``) and one
+    scatter-max along its rows: every element moves along whole rows,
+    vectorised over the queries. On the queries x centroids layout the same
+    maximum reduces short strided runs per class, 3-5x slower on CPU, and
+    re-scoring gathered centroid rows (the old way) cost more than the
+    product itself; a loop over per-class blocks was 2-6x slower than the
+    scatter from 100 classes up (``docs/benchmarks.md``).
     """
-    rows = centroids[candidates]
-    similarity = torch.bmm(rows, queries.unsqueeze(2).to(rows.dtype)).squeeze(2)
-    return scale * similarity.double() + log_weight[candidates]
+    transposed = centroids @ chunk.T
+    index = cluster_class.unsqueeze(1).expand_as(transposed)
+    best = transposed.new_full((n_classes, chunk.shape[0]), float("-inf"))
+    return best.scatter_reduce(0, index, transposed, reduce="amax").T
 
 
 def _class_scores(logits, classes, n_classes, rule):
