@@ -403,3 +403,10 @@ def test_grouped_and_scattered_layouts_give_the_same_scores(seed):
         b = nearest_cluster_log_scores(queries, *scattered, 6, n, scale=16.0, every_class=True)
         torch.testing.assert_close(a, b, rtol=0, atol=0)
         assert (a[:, 5] == -INF).all()  # class 5 has no cluster
+
+
+def test_class_log_weight_needs_one_weight_per_class():
+    queries, centroids, cluster_class = _random_problem(0)
+    with pytest.raises(ValueError, match=r"one log weight per class, shape \(5,\); got \(11,\)"):
+        nearest_cluster_log_scores(queries, centroids, cluster_class, 5, 3, every_class=True,
+                                   class_log_weight=torch.zeros(11, dtype=torch.float64))

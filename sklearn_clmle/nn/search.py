@@ -96,6 +96,10 @@ def nearest_cluster_log_scores(queries, centroids, cluster_class, n_classes, n_n
     widest = max(values)
     if class_log_weight is None:
         class_log_weight = centroids.new_zeros(n_classes, dtype=torch.float64)
+    elif tuple(class_log_weight.shape) != (n_classes,):
+        raise ValueError(f"class_log_weight must hold one log weight per class, shape "
+                         f"({n_classes},); got {tuple(class_log_weight.shape)}. (It replaced "
+                         f"the per-cluster log_weight: pass the weight of each class.)")
     class_log_weight = class_log_weight.to(device=centroids.device, dtype=torch.float64)
     has_cluster = torch.bincount(cluster_class, minlength=n_classes) > 0
     per_query = centroids.shape[0] + 4 * (widest + n_classes)
