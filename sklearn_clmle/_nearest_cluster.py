@@ -549,13 +549,25 @@ _SINGLE_LABEL_FITTED = ("cluster_centers_", "cluster_classes_", "n_neighbors_", 
 
 
 def fit_temperature(scores, codes):
-    """Temperature ``T`` minimising the log-loss of ``softmax(scores / T)``.
+    """Temperature ``T`` minimising the cross-entropy of ``softmax(scores / T)``
+    against Platt's smoothed targets.
 
     A one-dimensional bounded search over ``log T`` (scipy): the scores of the
     rule are log ratios at the similarity scale ``s``, whose sharpness suits
-    decisions but not probabilities.
+    decisions but not probabilities. A sample of class ``c`` (``n_c`` scored
+    samples) targets ``(n_c + 1) / (n_c + 2)`` on its class and spreads the
+    rest evenly over the other classes it has scores for: Platt's (1999)
+    targets, which keep the fit from sharpening without bound when the
+    out-of-fold scores separate the classes. They do on a trained embedding:
+    the scores come from training rows the network has already separated,
+    and a temperature fitted to their hard labels came out at 0.04 on such
+    sets, pushing test rows that fall between the classes to probabilities
+    of 1e-6 (``docs/benchmarks.md``, "Scores").
     """
-    scores = torch.nan_to_num(scores.double(), posinf=0.0)
+    # -inf must stay -inf (nan_to_num's default makes it the most negative
+    # float, which passed the check below and, divided by T, drove the fit
+    # to its largest T whenever a class had fewer rows than folds).
+    scores = torch.nan_to_num(scores.double(), posinf=0.0, neginf=-math.inf)
     codes = codes.long()
     # A class missing from a training fold has no cluster there (-inf): its
     # held-out samples say nothing about the temperature.
@@ -563,11 +575,30 @@ def fit_temperature(scores, codes):
     scores, codes = scores[scorable], codes[scorable]
     if not len(codes):
         return 1.0
+    targets = _platt_targets(scores, codes)
 
     def log_loss(log_t):
         log_proba = torch.log_softmax(scores / math.exp(log_t), dim=1)
-        return float(-log_proba.gather(1, codes[:, None]).mean())
+        terms = torch.where(targets > 0, targets * log_proba, 0.0)
+        return float(-terms.sum(dim=1).mean())
 
     result = minimize_scalar(log_loss, bounds=(-6.0, 6.0), method="bounded",
                              options={"xatol": 1e-3})
     return float(math.exp(result.x))
+
+
+def _platt_targets(scores, codes):
+    """``(n, n_classes)`` target distributions: ``(n_c + 1) / (n_c + 2)`` on
+    the own class, the rest shared by the other classes with a finite score."""
+    n_classes = scores.shape[1]
+    own = (torch.bincount(codes, minlength=n_classes).double() + 1) / (
+        torch.bincount(codes, minlength=n_classes).double() + 2)
+    own = own[codes]
+    others = torch.isfinite(scores)
+    others[torch.arange(len(codes)), codes] = False
+    n_others = others.sum(dim=1, keepdim=True)
+    targets = torch.where(others, (1 - own)[:, None] / n_others.clamp_min(1), 0.0)
+    # A row without a finite rival keeps all its mass on its own class.
+    own = torch.where(n_others[:, 0] > 0, own, 1.0)
+    targets[torch.arange(len(codes)), codes] = own
+    return targets

@@ -128,3 +128,33 @@ def test_prior_correction_weighs_classes_not_clusters():
                                          device="cpu").fit(X, y)
     assert balanced.decision_function(query)[0] > plain.decision_function(query)[0]
     np.testing.assert_array_equal(balanced.cluster_centers_, plain.cluster_centers_)
+
+
+def test_temperature_of_separated_scores_follows_platts_targets():
+    # Out-of-fold scores that separate the classes (as on a trained
+    # embedding's own rows): hard labels would drive T to its lower bound;
+    # Platt's targets stop where sigmoid(D / T) = (n + 1) / (n + 2), i.e.
+    # T = D / log(n + 1) for n samples per class and a score gap D.
+    import math
+
+    import torch
+
+    from sklearn_clmle._nearest_cluster import fit_temperature
+
+    n, gap = 9, 20.0
+    codes = torch.tensor([0] * n + [1] * n)
+    sign = torch.where(codes == 1, 1.0, -1.0)[:, None]
+    scores = sign * torch.tensor([[-gap / 2, gap / 2]])
+    assert fit_temperature(scores, codes) == pytest.approx(gap / math.log(n + 1), rel=2e-3)
+
+
+def test_temperature_with_missing_classes_is_finite():
+    import torch
+
+    from sklearn_clmle._nearest_cluster import fit_temperature
+
+    # Class 2 had no cluster in the fold (-inf), one row has no finite rival.
+    scores = torch.tensor([[3.0, -3.0, -torch.inf], [-2.0, 2.0, -torch.inf],
+                           [1.0, -torch.inf, -torch.inf], [0.5, -0.5, -torch.inf]])
+    temperature = fit_temperature(scores, torch.tensor([0, 1, 0, 1]))
+    assert np.isfinite(temperature) and 0.0025 <= temperature <= 403
