@@ -148,13 +148,19 @@ def test_temperature_of_separated_scores_follows_platts_targets():
     assert fit_temperature(scores, codes) == pytest.approx(gap / math.log(n + 1), rel=2e-3)
 
 
-def test_temperature_with_missing_classes_is_finite():
+def test_temperature_ignores_rows_whose_class_had_no_cluster():
     import torch
 
     from sklearn_clmle._nearest_cluster import fit_temperature
 
-    # Class 2 had no cluster in the fold (-inf), one row has no finite rival.
+    # Class 2 had no cluster in the fold (-inf); one row has no finite rival.
     scores = torch.tensor([[3.0, -3.0, -torch.inf], [-2.0, 2.0, -torch.inf],
-                           [1.0, -torch.inf, -torch.inf], [0.5, -0.5, -torch.inf]])
-    temperature = fit_temperature(scores, torch.tensor([0, 1, 0, 1]))
-    assert np.isfinite(temperature) and 0.0025 <= temperature <= 403
+                           [1.0, -torch.inf, -torch.inf], [-0.5, 0.5, -torch.inf]])
+    codes = torch.tensor([0, 1, 0, 1])
+    temperature = fit_temperature(scores, codes)
+    assert 0.1 < temperature < 100
+    # A held-out row of class 2 (its own score -inf) says nothing: the same T.
+    # (nan_to_num once made its score finite, and T went to its bound of 403.)
+    with_absent = torch.cat([scores, torch.tensor([[1.0, 2.0, -torch.inf]])])
+    assert fit_temperature(with_absent, torch.cat([codes, torch.tensor([2])])) == \
+        pytest.approx(temperature)
