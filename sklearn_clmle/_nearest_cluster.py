@@ -590,15 +590,13 @@ def fit_temperature(scores, codes):
 def _platt_targets(scores, codes):
     """``(n, n_classes)`` target distributions: ``(n_c + 1) / (n_c + 2)`` on
     the own class, the rest shared by the other classes with a finite score."""
-    n_classes = scores.shape[1]
-    own = (torch.bincount(codes, minlength=n_classes).double() + 1) / (
-        torch.bincount(codes, minlength=n_classes).double() + 2)
-    own = own[codes]
+    counts = torch.bincount(codes, minlength=scores.shape[1]).double()
+    own = ((counts + 1) / (counts + 2))[codes]
+    rows = torch.arange(len(codes))
     others = torch.isfinite(scores)
-    others[torch.arange(len(codes)), codes] = False
-    n_others = others.sum(dim=1, keepdim=True)
-    targets = torch.where(others, (1 - own)[:, None] / n_others.clamp_min(1), 0.0)
+    others[rows, codes] = False
+    n_others = others.sum(dim=1)
+    targets = torch.where(others, ((1 - own) / n_others.clamp_min(1))[:, None], 0.0)
     # A row without a finite rival keeps all its mass on its own class.
-    own = torch.where(n_others[:, 0] > 0, own, 1.0)
-    targets[torch.arange(len(codes)), codes] = own
+    targets[rows, codes] = torch.where(n_others > 0, own, 1.0)
     return targets

@@ -6,7 +6,8 @@ from torch import nn
 
 from .functional import unit_normalize
 
-__all__ = ["ConvEncoder", "MLPEncoder", "EmbeddingNetwork", "MultiHeadEmbeddingNetwork"]
+__all__ = ["ConvEncoder", "MLPEncoder", "EmbeddingNetwork", "MultiHeadEmbeddingNetwork",
+           "PeriodicFeatureEmbedding"]
 
 
 class PeriodicFeatureEmbedding(nn.Module):

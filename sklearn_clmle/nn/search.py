@@ -9,8 +9,8 @@ __all__ = ["nearest_cluster_log_scores"]
 #: similarities (4 MB) stay in cache between the product, the top-N and the
 #: per-class maxima: 2.5x faster than blocks of 8 million at 2,000 centroids
 #: (``benchmarks/search_speed.py``). A GPU wants large blocks (few launches).
-_MAX_CHUNK_ELEMENTS = {"cpu": 1 << 20}
-_MAX_CHUNK_ELEMENTS_ELSEWHERE = 1 << 23
+_MAX_CHUNK_ELEMENTS_CPU = 1 << 20
+_MAX_CHUNK_ELEMENTS = 1 << 23
 
 
 def nearest_cluster_log_scores(queries, centroids, cluster_class, n_classes, n_neighbors,
@@ -103,7 +103,7 @@ def nearest_cluster_log_scores(queries, centroids, cluster_class, n_classes, n_n
     class_log_weight = class_log_weight.to(device=centroids.device, dtype=torch.float64)
     has_cluster = torch.bincount(cluster_class, minlength=n_classes) > 0
     per_query = centroids.shape[0] + 4 * (widest + n_classes)
-    budget = _MAX_CHUNK_ELEMENTS.get(queries.device.type, _MAX_CHUNK_ELEMENTS_ELSEWHERE)
+    budget = _MAX_CHUNK_ELEMENTS_CPU if queries.device.type == "cpu" else _MAX_CHUNK_ELEMENTS
     chunk_size = max(1, min(chunk_size, budget // per_query))
     scores = [[] for _ in values]
     for chunk in torch.split(queries, chunk_size):
