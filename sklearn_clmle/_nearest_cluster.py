@@ -25,8 +25,17 @@ from .nn.functional import unit_normalize
 from .nn.search import nearest_cluster_log_scores
 
 DEFAULT_NEIGHBOR_GRID = (1, 2, 3, 5, 8, 12, 20, 30, 50, 80, 120, 200)
-#: Candidates of ``prior_correction="auto"``, in order of preference on ties.
+#: Candidates of ``prior_correction="auto"``, in order of preference.
 PRIOR_CORRECTION_GRID = (1.0, 0.5, 0.0)
+#: ``prior_correction="auto"`` keeps the first candidate of the grid whose
+#: best cross-validated balanced accuracy is within this of the best one.
+#: The folds score the embedding's own training rows, which the network has
+#: separated better than it will separate new rows, most of all the tail
+#: classes' rows: small out-of-fold gains of a weaker correction did not
+#: carry over to test data (the development suite's long tails lost 0.005
+#: with the strict maximum, ``docs/defaults.md``, "Fourth round"), while
+#: the large ones of a poorly separated embedding still decide.
+PRIOR_CORRECTION_TOLERANCE = 0.02
 
 
 def auto_cluster_counts(class_counts, *, target_clusters=2000, min_cluster_size=5,
@@ -149,9 +158,14 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         hundreds of clusters does not crowd out one with two in the rival
         sums (``0`` is Eq. (10) as printed; ``1`` weighs classes, not
         clusters, equally). ``"auto"`` picks it from ``(1, 0.5, 0)`` with
-        ``N``, in the same stratified 3-fold cross-validation: ``1`` helps
-        on well-trained embeddings, but on poorly separated ones its
-        ``log K_c`` offsets swamp the similarities (``docs/defaults.md``).
+        ``N``, in the same stratified 3-fold cross-validation: the first of
+        these whose best balanced accuracy (over ``N``) is within 0.02 of
+        the best pair's, and then its best ``N``. ``1`` helps on
+        well-trained embeddings, but on poorly separated ones its
+        ``log K_c`` offsets swamp the similarities; the tolerance keeps
+        ``1`` unless the folds show it clearly worse, because they score
+        training rows, which the network separates better than new ones
+        (``docs/defaults.md``).
 
     Attributes
     ----------
@@ -418,7 +432,8 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
             for row, tau in enumerate(taus):
                 per_n = self._search(features[valid], centroids, cluster_classes, neighbors, tau)
                 scores[row] += [balanced_accuracy(codes[valid], s.argmax(dim=1)) for s in per_n]
-        row, col = np.unravel_index(int(np.argmax(scores)), scores.shape)
+        row = _preferred_row(scores / len(splits), PRIOR_CORRECTION_TOLERANCE)
+        col = int(np.argmax(scores[row]))
         # The out-of-fold scores of the chosen pair only, searched again from
         # the kept clusterings (centroids are small): keeping every pair's
         # scores would hold len(taus) x len(grid) copies of n x n_classes.
@@ -546,6 +561,13 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
 _MULTI_LABEL_FITTED = ("estimators_", "feature_blocks_", "n_attributes_")
 _SINGLE_LABEL_FITTED = ("cluster_centers_", "cluster_classes_", "n_neighbors_", "device_",
                         "temperature_", "prior_correction_", "_centroids", "_cluster_codes")
+
+
+def _preferred_row(scores, tolerance):
+    """First row (candidate in order of preference) whose best score is
+    within ``tolerance`` of the best of all rows."""
+    best = scores.max(axis=1)
+    return int(np.flatnonzero(best >= best.max() - tolerance)[0])
 
 
 def fit_temperature(scores, codes):
