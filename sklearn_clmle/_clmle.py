@@ -132,7 +132,7 @@ class CLMLEEmbedder(MultiLabelMixin, BaseClusterEmbedder):
         their own units. ``"quantile"`` maps each column through its
         quantiles to a standard normal (robust to heavy tails and outliers),
         ``"standard"`` removes mean and variance, ``None`` passes rows as they
-        are. ``"auto"`` is ``"quantile"`` for feature rows read by the
+        are. ``"auto"`` is ``"standard"`` for feature rows read by the
         default MLP (see ``docs/defaults.md``) and ``None`` with a ``module``
         of your own; images and torch datasets are never scaled.
     validation_fraction : float in (0, 1) or None, default=None
