@@ -23,6 +23,10 @@ Variants:
 * ``scale-8`` / ``scale-24``: another ``similarity_scale``.
 * ``raw``: the classifier on the embedder's own scaled input rows instead of
   the embedding (feature rows only: the ablation "no network at all").
+* ``inputs-0.9`` / ``inputs-0.95``: the embedding and the unit-normalised
+  scaled input rows side by side, so that a cosine similarity is
+  ``(1 - w) * embedding's + w * input rows'`` (feature rows only); the
+  recipe of ``docs/defaults.md`` (fourth round) with a ``FeatureUnion``.
 """
 
 import argparse
@@ -45,7 +49,8 @@ import sklearn_clmle._nearest_cluster as knc  # noqa: E402
 from sklearn_clmle import KNearestClusterClassifier  # noqa: E402
 
 #: name -> (classifier parameters, tolerance of prior_correction="auto" or None
-#: for the library's, use the raw scaled rows)
+#: for the library's, weight of the scaled input rows: 0 the embedding alone,
+#: 1 the input rows alone)
 VARIANTS = {
     "shipped": ({}, None, False),
     "strict": ({}, 0.0, False),
@@ -55,7 +60,9 @@ VARIANTS = {
     "tau-1.5": ({"prior_correction": 1.5}, None, False),
     "scale-8": ({"similarity_scale": 8.0}, None, False),
     "scale-24": ({"similarity_scale": 24.0}, None, False),
-    "raw": ({}, None, True),
+    "raw": ({}, None, 1.0),
+    "inputs-0.9": ({}, None, 0.9),
+    "inputs-0.95": ({}, None, 0.95),
 }
 
 
@@ -80,19 +87,32 @@ def embeddings(name, seed, folder, data_path=None):
 
 
 def score(variant, cached, data, seed):
-    params, tolerance, raw = VARIANTS[variant]
-    if raw and "R_train" not in cached:
+    params, tolerance, weight = VARIANTS[variant]
+    if weight and "R_train" not in cached:
         return None  # images and signals are not scaled rows
-    train, test = ("R_train", "R_test") if raw else ("Z_train", "Z_test")
+    train, test = (side_by_side(cached[f"Z_{part}"], cached.get(f"R_{part}"), weight)
+                   for part in ("train", "test"))
     library_tolerance = knc.PRIOR_CORRECTION_TOLERANCE
     try:
         if tolerance is not None:
             knc.PRIOR_CORRECTION_TOLERANCE = tolerance
         clf = KNearestClusterClassifier(random_state=seed, **params)
-        clf.fit(cached[train], data.y_train)
+        clf.fit(train, data.y_train)
     finally:
         knc.PRIOR_CORRECTION_TOLERANCE = library_tolerance
-    return balanced_accuracy_score(data.y_test, clf.predict(cached[test]))
+    return balanced_accuracy_score(data.y_test, clf.predict(test))
+
+
+def side_by_side(embedding, rows, weight):
+    """``[sqrt(1 - w) * embedding, sqrt(w) * rows / |rows|]``: unit rows whose
+    cosine similarity is the w-weighted mean of the two parts' (the
+    embedding is already unit-norm)."""
+    if not weight:
+        return embedding
+    unit = rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+    if weight == 1:
+        return unit
+    return np.hstack([embedding * np.sqrt(1 - weight), unit * np.sqrt(weight)]).astype(np.float32)
 
 
 def report(rows, variants):

@@ -72,6 +72,32 @@ def test_grid_search_over_margins(small_long_tailed, tiny_params):
     assert search.predict(X[:5]).shape == (5,)
 
 
+def test_input_rows_beside_the_embedding(small_long_tailed, tiny_params):
+    # The recipe of docs/method.md, section 10: a FeatureUnion of the
+    # embedder and the unit-norm scaled rows, whose mix GridSearchCV tunes.
+    from sklearn.pipeline import FeatureUnion, make_pipeline
+    from sklearn.preprocessing import Normalizer, StandardScaler
+
+    X, y = small_long_tailed
+    union = FeatureUnion([("emb", CLMLEEmbedder(**tiny_params)),
+                          ("rows", make_pipeline(StandardScaler(), Normalizer()))])
+    pipe = make_pipeline(union, KNearestClusterClassifier(n_neighbors=5, random_state=0,
+                                                          device="cpu"))
+    grid = {"featureunion__transformer_weights": [{"emb": 1, "rows": a} for a in (0, 3)]}
+    search = GridSearchCV(pipe, grid, scoring="balanced_accuracy", cv=2).fit(X, y)
+    assert np.all(search.cv_results_["mean_test_score"] > 0.25)  # chance with 4 classes
+    assert search.predict(X[:5]).shape == (5,)
+    # The documented mix: with weight a on the rows, the classifier's cosine
+    # similarity is (1 - w) * the embedding's + w * the rows', w = a^2 / (1 + a^2).
+    mixed = union.set_params(transformer_weights={"emb": 1, "rows": 3}).fit_transform(X, y)
+    width = union.transformer_list[0][1].transform(X[:1]).shape[1]
+    embedding, rows = mixed[:, :width], mixed[:, width:] / 3
+    np.testing.assert_allclose(np.linalg.norm(embedding, axis=1), 1, atol=1e-5)
+    unit = mixed / np.linalg.norm(mixed, axis=1, keepdims=True)
+    np.testing.assert_allclose(unit @ unit.T,
+                               0.1 * embedding @ embedding.T + 0.9 * rows @ rows.T, atol=1e-5)
+
+
 def test_cross_validate_with_library_scorer(small_long_tailed, tiny_params):
     X, y = small_long_tailed
     cv = StratifiedKFold(2, shuffle=True, random_state=0)
