@@ -53,7 +53,7 @@ def run(name, seed, weights, cv, folder, data_path=None):
     folds = StratifiedKFold(cv, shuffle=True, random_state=0)
     for train, valid in folds.split(data.X_train, data.y_train):
         embedder = clmle(data, seed)[0].fit(data.X_train[train], data.y_train[train])
-        scaler = embedder.estimators_[0].scaler_
+        scaler = getattr(embedder, "estimators_", [embedder])[0].scaler_
         Z = embedder.transform(data.X_train)
         R = scaler.transform(data.X_train)
         for w in weights:

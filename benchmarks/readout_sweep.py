@@ -73,7 +73,8 @@ def embeddings(name, seed, folder, data_path=None):
     if not path.exists():
         embedder = clmle(data, seed)[0].fit(data.X_train, data.y_train)
         scaled = {}
-        scaler = getattr(embedder.estimators_[0], "scaler_", None)
+        first = getattr(embedder, "estimators_", [embedder])[0]  # one network or three
+        scaler = getattr(first, "scaler_", None)
         if scaler is not None:
             # The first network's scaling (the members differ only in the
             # quantiles' subsample seed, which small sets never use).
