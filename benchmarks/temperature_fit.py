@@ -4,11 +4,12 @@
     python benchmarks/temperature_fit.py --tasks 'lt:vowel-exp100' --seeds 0
 
 For each development-suite task and seed, fits the shipped ``CLMLEEmbedder``
-once (one torch thread), then ``KNearestClusterClassifier`` twice on the same
-embeddings: with the temperature of the earlier code (hard labels; ``-inf``
-scores turned into the most negative float by ``nan_to_num``) and with the
-library's ``fit_temperature`` (Platt's smoothed targets, ``-inf`` kept).
-Labels are identical (a temperature does not change the argmax); the log-loss
+once (one torch thread; cached with ``readout_sweep.py``'s embeddings), then
+``KNearestClusterClassifier`` twice on the same embeddings: with the
+temperature of the earlier code (hard labels; ``-inf`` scores turned into
+the most negative float by ``nan_to_num``) and with the library's
+``fit_temperature`` (Platt's smoothed targets, ``-inf`` kept). Labels are
+identical (a temperature does not change the argmax); the log-loss
 of ``predict_proba`` on the balanced test split is what moves. Prints one
 JSON line per (task, seed) and the means.
 """
@@ -24,11 +25,11 @@ import torch
 from scipy.optimize import minimize_scalar
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).parent)]
-import _suite  # noqa: E402
+from readout_sweep import embeddings  # noqa: E402
 from sklearn.metrics import balanced_accuracy_score, log_loss  # noqa: E402
 
 import sklearn_clmle._nearest_cluster as knc  # noqa: E402
-from sklearn_clmle import CLMLEEmbedder, KNearestClusterClassifier  # noqa: E402
+from sklearn_clmle import KNearestClusterClassifier  # noqa: E402
 
 TASKS = ("lt:vowel-exp100", "lt:vehicle-exp100", "lt:movement_libras-exp100",
          "lt:segment-exp100", "lt:led7digit-exp100", "tune:digits-exp50",
@@ -53,12 +54,9 @@ def hard_label_temperature(scores, codes):
     return float(math.exp(result.x))
 
 
-def run(name, seed, data_path=None):
-    data = _suite.task(name, seed, data_path)
-    module, module_params = _suite.encoder_spec(data)
-    encoder = {} if module is None else {"module": module, "module_params": module_params}
-    embedder = CLMLEEmbedder(random_state=seed, **encoder).fit(data.X_train, data.y_train)
-    Z, Z_test = embedder.transform(data.X_train), embedder.transform(data.X_test)
+def run(name, seed, folder, data_path=None):
+    cached, data = embeddings(name, seed, folder, data_path)
+    Z, Z_test = cached["Z_train"], cached["Z_test"]
     row = {"task": name, "seed": seed}
     library_rule = knc.fit_temperature
     try:
@@ -81,13 +79,16 @@ def main(argv=None):
     parser.add_argument("--tasks", nargs="+", default=list(TASKS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     parser.add_argument("--data", help="folder of the shared data sets")
+    parser.add_argument("--embeddings",
+                        default=str(Path(__file__).parent / "results" / "embeddings"),
+                        help="cache of the shipped embedder's embeddings (readout_sweep.py's)")
     parser.add_argument("--out", help="also write the JSON lines here")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     rows = []
     for name in args.tasks:
         for seed in args.seeds:
-            rows.append(run(name, seed, args.data))
+            rows.append(run(name, seed, Path(args.embeddings), args.data))
             print(json.dumps(rows[-1]), flush=True)
     if args.out:
         Path(args.out).write_text("".join(json.dumps(r) + "\n" for r in rows))

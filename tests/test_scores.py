@@ -157,8 +157,7 @@ def test_auto_prior_correction_keeps_the_preferred_tau_within_tolerance(monkeypa
     assert clf.prior_correction_ == 1.0
     row = _oracle_preferred_row(scores.tolist(), module.PRIOR_CORRECTION_TOLERANCE)
     assert clf.prior_correction_ == module.PRIOR_CORRECTION_GRID[row]
-    grid = [n for n in module.DEFAULT_NEIGHBOR_GRID]
-    assert clf.n_neighbors_ == grid[int(np.argmax(scores[row]))]
+    assert clf.n_neighbors_ == module.DEFAULT_NEIGHBOR_GRID[int(np.argmax(scores[row]))]
 
 
 def test_prior_correction_weighs_classes_not_clusters():

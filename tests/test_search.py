@@ -185,7 +185,7 @@ def test_every_class_scores_are_graded_where_the_printed_rule_is_infinite():
     assert torch.isfinite(lmle).all() and lmle.argmax(dim=1).tolist() == [0, 1]
 
 
-@pytest.mark.parametrize("n_classes", [3, 300])  # class blocks; one scatter pass
+@pytest.mark.parametrize("n_classes", [3, 300])  # few classes, and more than queries
 def test_float32_scores_do_not_depend_on_the_other_queries(n_classes):
     # A float32 product of one or two rows rounds differently from a batch's
     # (gemv); the search pads small chunks, so a lone query scores as in a batch.
