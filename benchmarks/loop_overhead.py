@@ -60,7 +60,7 @@ def fit_clmle(X, y, args, warm_start):
     plans.ClusterPlan.recluster = timed
     try:
         emb = CLMLEEmbedder(clusters_per_batch=BATCH[0], samples_per_cluster=BATCH[1],
-                            n_rounds=args.rounds, n_estimators=1, device="cpu",
+                            n_rounds=args.rounds, n_estimators=1, device=args.device,
                             random_state=args.seed)
         emb.fit(X, y)
     finally:
@@ -81,21 +81,28 @@ def fit_clmle(X, y, args, warm_start):
     }
 
 
-def plain_loop(network, X, y, n_batches, lr, scale, seed):
-    """Samples per second of a bare loop: forward, cosine softmax, backward, Adam step."""
-    network = copy.deepcopy(network).train()
+def plain_loop(network, X, y, n_batches, lr, scale, seed, device):
+    """Samples per second of a bare loop: forward, cosine softmax, backward, Adam step.
+
+    On CUDA the rows live on the device and are drawn there, so the loop
+    never waits for the host: the least any loop over this network costs.
+    """
+    device = torch.device(device)
+    network = copy.deepcopy(network).to(device).train()
     optimizer = torch.optim.Adam(network.parameters(), lr=lr)
-    X, y = torch.as_tensor(X), torch.as_tensor(y)
-    generator = torch.Generator().manual_seed(seed)
+    X, y = torch.as_tensor(X, device=device), torch.as_tensor(y, device=device)
+    generator = torch.Generator(device=device).manual_seed(seed)
     batch = BATCH[0] * BATCH[1]
     start = time.perf_counter()
     for _ in range(n_batches):
-        rows = torch.randperm(len(X), generator=generator)[:batch]
+        rows = torch.randperm(len(X), generator=generator, device=device)[:batch]
         _, cosine = network(X[rows])
         loss = F.cross_entropy(scale * cosine, y[rows])
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
     return n_batches * batch / (time.perf_counter() - start)
 
 
@@ -105,6 +112,8 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu",
+                        help="'cuda' on a machine with a GPU (benchmarks/cuda_check.py's run)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     X, y = sphere_modes(args.samples, noise=1.5, seed=args.seed)[:2]
@@ -116,7 +125,7 @@ def main(argv=None):
             # The plain loop sees standardised rows like the embedder's network.
             rows = emb.scaler_.transform(X).astype(np.float32) if emb.scaler_ is not None else X
             run["plain"] = plain_loop(emb.module_, rows, y, run["pretrain_batches"], emb.lr,
-                                      emb.scale, args.seed)
+                                      emb.scale, args.seed, args.device)
             runs[warm_start].append(run)
     result = {}
     for warm_start, part in runs.items():

@@ -41,6 +41,7 @@ a :class:`~._plans.SingleLossPlan` (one sampler, one loss).
 """
 
 import logging
+import math
 import sys
 
 import torch
@@ -85,14 +86,22 @@ class EmbeddingNet(NeuralNet):
         # seen here: move them like NeuralNet.get_loss does.
         inputs = {name: value.to(self.device)
                   for name, value in self.plan.criterion_inputs(X["index"]).items()}
-        loss = self.criterion_(y_pred, to_tensor(y_true, device=self.device), **inputs)
-        if not torch.isfinite(loss):
-            raise TrainingDivergedError(
-                f"Training diverged: the loss became {loss.item()} in epoch "
-                f"{len(self.history)}. Lower `lr`, the margins or `scale`, or check "
-                "the module for numerical problems."
-            )
-        return loss
+        return self.criterion_(y_pred, to_tensor(y_true, device=self.device), **inputs)
+
+    def on_batch_end(self, net, batch=None, training=None, **kwargs):
+        # The divergence check reads the loss skorch has just recorded as a
+        # Python float: testing the tensor in `get_loss` made the host wait
+        # for the device a second time per batch on CUDA. The step taken with
+        # the non-finite loss does not matter: the fit stops here.
+        super().on_batch_end(net, batch=batch, training=training, **kwargs)
+        if training:
+            loss = self.history[-1, "batches", -1, "train_loss"]
+            if not math.isfinite(loss):
+                raise TrainingDivergedError(
+                    f"Training diverged: the loss became {loss} in epoch "
+                    f"{len(self.history)}. Lower `lr`, the margins or `scale`, or check "
+                    "the module for numerical problems."
+                )
 
     def on_train_end(self, net, **kwargs):
         # A finite loss can still come with an optimizer step that overflows

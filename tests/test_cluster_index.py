@@ -55,6 +55,7 @@ PINNED = {
 }
 
 
+@pytest.mark.cpu_bits
 @pytest.mark.parametrize("case", sorted(PINNED))
 def test_estimator_outputs_are_pinned(case, small_long_tailed):
     X, y = small_long_tailed
@@ -226,6 +227,7 @@ def test_bad_inputs_and_states_name_cause_and_fix():
 # A plain torch loop with the library's pieces
 
 
+@pytest.mark.cpu_bits
 def test_plain_torch_loop_reproduces_the_estimator_and_learns(small_long_tailed,
                                                               long_tailed_digits):
     # The loop of examples/plot_torch_training_loop.py on a small MLP: seeded

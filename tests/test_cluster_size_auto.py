@@ -39,6 +39,7 @@ def test_large_data_stays_near_the_target_and_keeps_tail_clusters():
     assert got[0] == counts[0] // int(np.ceil(counts.sum() / 2000))
 
 
+@pytest.mark.cpu_bits
 def test_classifier_auto_equals_five_on_small_data():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((300, 6)).astype(np.float32)

@@ -112,6 +112,7 @@ def wide_units():
     return X * np.array([1e-3, 1.0, 1e2, 1e5, 1.0, 10.0]), y
 
 
+@pytest.mark.cpu_bits
 @pytest.mark.parametrize("scaling, kind", [("auto", StandardScaler), ("standard", StandardScaler),
                                            ("quantile", QuantileTransformer), (None, type(None))])
 def test_feature_scaling_is_fitted_and_applied(wide_units, scaling, kind):

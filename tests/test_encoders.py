@@ -130,6 +130,7 @@ def test_mlp_encoder_with_periodic_feature_embedding():
         MLPEncoder(6, feature_embedding_params={"n_frequencies": 3})
 
 
+@pytest.mark.cpu_bits
 def test_embedder_with_periodic_feature_embedding_is_seeded(small_long_tailed, fast_params):
     X, y = small_long_tailed
     params = dict(n_estimators=1, module_params={"feature_embedding": "periodic"}, **fast_params)

@@ -81,6 +81,7 @@ def test_cosine_of_concatenation_is_mean_of_member_cosines(ensemble, data):
     assert_allclose(_cosines(Z), mean, atol=1e-5)
 
 
+@pytest.mark.cpu_bits
 def test_n_estimators_1_is_the_single_network(ensemble, data):
     # One network: what each member of an ensemble is, fitted on its own
     # (the pinned outputs in test_pinned_outputs.py tie it to the network of
@@ -94,6 +95,7 @@ def test_n_estimators_1_is_the_single_network(ensemble, data):
     assert one.transform(X[:5]).shape == (5, one.embedding_dim_)
 
 
+@pytest.mark.cpu_bits
 @pytest.mark.parametrize("name", ["ensemble", "bagged"])
 def test_refit_with_same_random_state_is_bit_identical(name, data, request):
     est = request.getfixturevalue(name)
@@ -116,6 +118,7 @@ def test_members_differ_by_seed(ensemble, data):
         assert member.n_estimators == 1 and member.bootstrap is False
 
 
+@pytest.mark.cpu_bits
 def test_bagged_member_is_a_single_fit_on_its_stratified_bootstrap(bagged, data):
     X, y = data
     member = bagged.estimators_[1]
@@ -149,7 +152,7 @@ def test_pickle_and_skops_round_trip(name, data, request):
     for loaded in (pickle.loads(pickle.dumps(est)),
                    sio.loads(blob := sio.dumps(est), trusted=sio.get_untrusted_types(data=blob))):
         assert_array_equal(loaded.transform(X[:25]), expected)
-        assert loaded.device_ == torch.device("cpu")
+        assert loaded.device_ == est.device_
         assert len(loaded.estimators_) == 3
 
 
@@ -207,6 +210,7 @@ def test_feature_names_are_checked(data):
         CLMLEEmbedder(**_params(n_estimators=2)).fit(X, y).transform(frame)
 
 
+@pytest.mark.cpu_bits
 def test_dataset_ensemble_matches_the_array_ensemble(data):
     # Datasets are never scaled: compare with unscaled rows.
     X, y = data

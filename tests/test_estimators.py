@@ -116,6 +116,7 @@ def test_transform_batch_size_does_not_change_output(fitted, small_long_tailed):
     np.testing.assert_allclose(fitted.transform(X[:1]), large[:1], atol=1e-6)
 
 
+@pytest.mark.cpu_bits
 def test_same_seed_is_bit_identical_and_seeds_differ(small_long_tailed, fast_params):
     X, y = small_long_tailed
     fast_params = {**fast_params, "n_estimators": 1}  # one network (and its history_)
@@ -204,6 +205,7 @@ def test_torch_module_class(small_long_tailed, tiny_params):
     _check_embeddings(emb.transform(X), len(X), 3)
 
 
+@pytest.mark.cpu_bits
 def test_module_instance_is_copied_not_mutated(small_long_tailed, fast_params):
     X, y = small_long_tailed
     torch.manual_seed(0)

@@ -101,6 +101,7 @@ def test_nan_in_images_is_refused(digit_images):
         CLMLEEmbedder(**TINY).fit(X, y)
 
 
+@pytest.mark.cpu_bits
 def test_test_time_flip_concatenates_image_and_mirror(digit_images):
     X, y, X_test, _ = digit_images
     params = {**TINY, "module_params": SMALL_CNN, "n_estimators": 1}  # one network's layout

@@ -1,8 +1,11 @@
 """Tests of the Eq. (9) cluster margin loss and the cosine softmax loss."""
 
+import collections
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import torch
 import torch.nn.functional as F
 
@@ -329,6 +332,15 @@ def test_inverse_frequency_weights_sum_to_number_of_classes_random():
         weights = inverse_frequency_weights(codes)
         assert weights.dtype == torch.get_default_dtype()
         assert weights.sum().item() == pytest.approx(codes.unique().numel())
+
+
+@given(st.lists(st.integers(-3, 50), min_size=1, max_size=60))
+@settings(max_examples=60, deadline=None)
+def test_inverse_frequency_weights_match_a_counter_oracle(codes):
+    # Any integer codes, unsorted and negative too: 1 / (count of the code).
+    counts = collections.Counter(codes)
+    weights = inverse_frequency_weights(torch.tensor(codes), dtype=torch.float64)
+    assert weights.tolist() == [1.0 / counts[code] for code in codes]
 
 
 def test_cosine_softmax_loss_matches_oracle():

@@ -81,6 +81,7 @@ def test_skops_needs_only_library_types(digits_subset, n_estimators):
     assert all(name.startswith("sklearn_clmle.") for name in untrusted), untrusted
 
 
+@pytest.mark.cpu_bits
 def test_model_fitted_on_gpu_loads_on_cpu_only_machine(digits_subset, monkeypatch, tmp_path):
     X, y, X_test = digits_subset
     emb = CLMLEEmbedder(**TINY, n_estimators=1).fit(X, y)  # reads its module_

@@ -19,6 +19,8 @@ from sklearn.datasets import load_digits
 from sklearn_clmle import (CLMLEEmbedder, KNearestClusterClassifier, LMLEEmbedder,
                            PairEmbedder, SoftmaxEmbedder)
 
+pytestmark = pytest.mark.cpu_bits
+
 _COMMON = dict(embedding_dim=8, module_params={"hidden_units": (16,)}, lr=1e-2,
                weight_decay=5e-4, device="cpu", n_jobs=1, random_state=0,
                feature_scaling="standard", transform_batch_size=1024, test_time_flip=False,

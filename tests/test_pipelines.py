@@ -164,6 +164,7 @@ def test_get_feature_names_out(fitted_pipeline):
     np.testing.assert_array_equal(fitted_pipeline[:-1].get_feature_names_out(), names)
 
 
+@pytest.mark.cpu_bits
 def test_string_labels_give_the_same_model(small_long_tailed, fast_params):
     X, y = small_long_tailed
     names = np.array([f"digit {d}" for d in range(10)], dtype=object)

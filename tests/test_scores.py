@@ -160,6 +160,7 @@ def test_auto_prior_correction_keeps_the_preferred_tau_within_tolerance(monkeypa
     assert clf.n_neighbors_ == module.DEFAULT_NEIGHBOR_GRID[int(np.argmax(scores[row]))]
 
 
+@pytest.mark.cpu_bits
 def test_prior_correction_weighs_classes_not_clusters():
     # Query between a tail cluster and many head clusters, all at similar
     # similarity: correction lifts the tail class's score.

@@ -109,6 +109,7 @@ def small_split(small_long_tailed, long_tailed_digits):
     return X, y, long_tailed_digits.X_test[test], long_tailed_digits.y_test[test]
 
 
+@pytest.mark.cpu_bits
 @pytest.mark.parametrize("params", NEW_CONFIGS, ids=str)
 def test_new_configurations_beat_chance_and_refit_identically(params, small_split):
     X, y, X_test, y_test = small_split
@@ -149,7 +150,7 @@ def test_center_loss_centers_are_optimised_during_fit(small_split):
 def test_center_weights_become_the_head(small_split):
     X, y, _, _ = small_split
     emb = SoftmaxEmbedder(class_centers="epoch", **{**SMALL, "max_epochs": 2}).fit(X, y)
-    norms = emb.module_.class_weight.detach().norm(dim=1)
+    norms = emb.module_.class_weight.detach().norm(dim=1).cpu()
     torch.testing.assert_close(norms, torch.ones(4))
     # The head classifies the training data by its nearest center, mostly right.
     with torch.no_grad():
@@ -157,6 +158,7 @@ def test_center_weights_become_the_head(small_split):
     assert (logits.argmax(1).numpy() == np.searchsorted(emb.classes_, y)).mean() > 0.6
 
 
+@pytest.mark.cpu_bits
 @pytest.mark.parametrize("old, new, value", [("class_centres", "class_centers", "running"),
                                              ("centre_momentum", "center_momentum", 0.5)])
 def test_0_1_spelling_of_center_parameters_warns_and_fits_the_same(small_split, old, new,

@@ -52,6 +52,7 @@ def digit_images(small_long_tailed):
                             module_params=SMALL_CNN),
     lambda: PairEmbedder(max_epochs=1, random_state=0, device="cpu", module_params=SMALL_CNN),
 ], ids=["clmle", "softmax", "pair"])
+@pytest.mark.cpu_bits
 def test_dataset_trains_the_same_network_as_arrays(make, digit_images):
     X, y = digit_images
     dataset = DigitImages(X, y)

@@ -37,8 +37,13 @@ def inverse_frequency_weights(class_codes, dtype=None):
     Tensor of shape (batch_size,)
         Weights; each class present in the batch sums to one.
     """
-    _, inverse, counts = torch.unique(class_codes, return_inverse=True, return_counts=True)
-    return 1.0 / counts[inverse].to(dtype or torch.get_default_dtype())
+    # Counted by binary search in the sorted codes, not torch.unique: unique's
+    # output size depends on the data, so on CUDA it makes the host wait for
+    # the device at every batch; searchsorted keeps the batch's shape.
+    ordered = torch.sort(class_codes).values
+    counts = (torch.searchsorted(ordered, class_codes, right=True)
+              - torch.searchsorted(ordered, class_codes))
+    return 1.0 / counts.to(dtype or torch.get_default_dtype())
 
 
 def sample_weights(class_codes, like, cost_sensitive=False, class_weight=None):
