@@ -52,7 +52,9 @@ def run(name, seed, weights, cv, folder, data_path=None):
     inner = {w: [] for w in weights}
     folds = StratifiedKFold(cv, shuffle=True, random_state=0)
     for train, valid in folds.split(data.X_train, data.y_train):
-        embedder = clmle(data, seed)[0].fit(data.X_train[train], data.y_train[train])
+        # The fourth round's embedder: no input rows of its own.
+        embedder = clmle(data, seed, {"emb__input_weight": 0.0})[0]
+        embedder.fit(data.X_train[train], data.y_train[train])
         scaler = getattr(embedder, "estimators_", [embedder])[0].scaler_
         Z = embedder.transform(data.X_train)
         R = scaler.transform(data.X_train)

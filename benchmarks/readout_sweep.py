@@ -67,11 +67,17 @@ VARIANTS = {
 
 
 def embeddings(name, seed, folder, data_path=None):
-    """Train / test embeddings of the shipped embedder (cached), and the task."""
+    """Train / test embeddings of the fourth round's embedder (cached), and the task.
+
+    That embedder is the suite's CLMLE with ``input_weight=0`` (networks on
+    all rows, no input rows beside them): the readout questions of the
+    fourth round were asked of it, and the input rows are a variant here.
+    """
     data = _suite.task(name, seed, data_path)
     path = folder / f"{name.replace(':', '_')}_{seed}.npz"
     if not path.exists():
-        embedder = clmle(data, seed)[0].fit(data.X_train, data.y_train)
+        embedder = clmle(data, seed, {"emb__input_weight": 0.0})[0]
+        embedder.fit(data.X_train, data.y_train)
         scaled = {}
         first = getattr(embedder, "estimators_", [embedder])[0]  # one network or three
         scaler = getattr(first, "scaler_", None)
@@ -107,7 +113,12 @@ def score(variant, cached, data, seed):
 def side_by_side(embedding, rows, weight):
     """``[sqrt(1 - w) * embedding, sqrt(w) * rows / |rows|]``: unit rows whose
     cosine similarity is the w-weighted mean of the two parts' (the
-    embedding is already unit-norm)."""
+    embedding is already unit-norm).
+
+    The fourth round's tables were computed with this float64 version; the
+    library's ``_input_rows.side_by_side`` (float32, ``input_weight``) is
+    the same mix up to the last bits, and has no ``w = 1``.
+    """
     if not weight:
         return embedding
     unit = rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)

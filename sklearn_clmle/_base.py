@@ -12,12 +12,13 @@ from sklearn.preprocessing import LabelEncoder, QuantileTransformer, StandardSca
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils import get_tags
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 from skorch.history import History
 from torch import nn
 from torch.utils.data import Dataset, Subset
 
 from ._ensemble import fit_ensemble, missing_attribute, transform_ensemble
+from ._input_rows import add_input_rows, check_input_weight, set_input_rows
 from ._persistence import load_arrays, loadable_device, module_to_arrays
 from ._batch_losses import ClusterCriterion
 from ._plans import ClusterPlan
@@ -146,12 +147,14 @@ height, width), or torch Dataset
         if self.n_estimators > 1 or self.bootstrap:
             return fit_ensemble(self, X, y)  # (refuses bootstrap with one network)
         self.__dict__.pop("estimators_", None)  # left by an earlier ensemble fit
+        rows = X
         if isinstance(X, Dataset):
             features, probe, y = self._check_dataset(X, y)
         else:
             X, y = validate_data(self, X, y, dtype=np.float32, multi_output=True,
                                  ensure_min_samples=2, allow_nd=True)
             self.input_shape_ = check_input_shape(X, type(self).__name__)
+            rows = X
             X = self._fit_scaler(X)
             features = probe = to_tensor(X)
         if isinstance(X, Dataset) or len(self.input_shape_) > 1:
@@ -163,6 +166,7 @@ height, width), or torch Dataset
             )
         y = check_class_labels(y, type(self).__name__,
                                multi_label=get_tags(self).target_tags.multi_output)
+        check_input_weight(self, rows, y.ndim > 1)
         codes, counts = self._encode_labels(y)
         self._check_params_vs_input(counts)
         check_callbacks(self.callbacks, self._monitorable(), type(self).__name__)
@@ -206,6 +210,7 @@ height, width), or torch Dataset
         self.__dict__.pop("best_epoch_", None)
         if validation is not None:
             self.best_epoch_ = plan.validation_readout.best_epoch_
+        set_input_rows(self, rows)
         return self
 
     @uses_n_jobs
@@ -223,11 +228,22 @@ height, width), or torch Dataset
         ndarray of shape (n_samples, `embedding_dim_`), dtype float32
             Unit-norm embeddings; ``(n_samples, 2 * embedding_dim_)`` with
             ``test_time_flip``. After a multi-label fit, the ``n_attributes_``
-            heads side by side (see :class:`CLMLEEmbedder`).
+            heads side by side (see :class:`CLMLEEmbedder`). An ensemble's
+            networks side by side; with ``input_weight_ > 0``, the
+            standardised input rows after them (``n_features_in_`` more
+            columns; the rows keep unit norm).
         """
         check_is_fitted(self)
         if "estimators_" in self.__dict__:
-            return transform_ensemble(self, X)
+            Z = transform_ensemble(self, X)
+        else:
+            Z = self._transform_network(X)
+        if self.__dict__.get("input_weight_", 0.0):
+            Z = add_input_rows(self, Z, validate_data(self, X, dtype=np.float32, reset=False))
+        return Z
+
+    def _transform_network(self, X):
+        """The single network's embedding of ``X`` (``transform`` without input rows)."""
         if isinstance(X, Dataset):
             if self.scaler_ is not None:
                 raise ValueError(
@@ -310,10 +326,37 @@ height, width), or torch Dataset
             )
         return out
 
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output columns.
+
+        ``<lowercase class name><j>`` for the embedding's columns, then, when
+        the input rows are beside it (``input_weight_ > 0``),
+        ``<lowercase class name>_input_<feature name>`` for theirs.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Input feature names, checked against ``feature_names_in_``.
+
+        Returns
+        -------
+        ndarray of str objects
+        """
+        check_is_fitted(self)
+        names = super().get_feature_names_out(input_features)
+        if not self.__dict__.get("input_weight_", 0.0):
+            return names
+        inputs = _check_feature_names_in(self, input_features)
+        prefix = type(self).__name__.lower()
+        return np.concatenate([names[:len(names) - len(inputs)],
+                               np.asarray([f"{prefix}_input_{name}" for name in inputs],
+                                          dtype=object)])
+
     @property
     def _n_features_out(self):
+        rows = self.n_features_in_ if self.__dict__.get("input_weight_", 0.0) else 0
         return (self.embedding_dim_ * (2 if self.test_time_flip else 1)
-                * len(self.__dict__.get("estimators_", [0])))
+                * len(self.__dict__.get("estimators_", [0]))) + rows
 
     def _network_targets(self):
         # (classes per head, number of heads): None heads is the single-label network.
@@ -459,11 +502,12 @@ class BaseClusterEmbedder(BaseEmbedder):
         "pretrain_loss": [StrOptions({"balanced", "logit_adjusted"})],
         "validation_fraction": [None, Interval(Real, 0, 1, closed="neither")],
         "restore_best": ["boolean"],
+        "input_weight": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="left")],
     }
 
     def __init__(self, *, scale, cluster_size, clusters_per_batch, samples_per_cluster, n_rounds,
                  steps_per_round, pretrain_steps, softmax_weight, query, cost_sensitive,
-                 pretrain_loss, validation_fraction, restore_best, **common):
+                 pretrain_loss, validation_fraction, restore_best, input_weight, **common):
         # The parameters of both cluster embedders (see BaseEmbedder.__init__).
         super().__init__(**common)
         self.scale = scale
@@ -479,6 +523,7 @@ class BaseClusterEmbedder(BaseEmbedder):
         self.pretrain_loss = pretrain_loss
         self.validation_fraction = validation_fraction
         self.restore_best = restore_best
+        self.input_weight = input_weight
 
     @abstractmethod
     def _make_cluster_loss(self):

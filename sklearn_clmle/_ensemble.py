@@ -24,6 +24,9 @@ from sklearn.utils.validation import validate_data
 from skorch.callbacks import Checkpoint, TrainEndCheckpoint
 from torch.utils.data import Dataset, Subset
 
+from ._input_rows import (can_cross_fit, check_input_weight, choose_input_weight,
+                          cross_fit_folds, fit_input_scaler, set_input_rows)
+from ._nearest_cluster import KNearestClusterClassifier
 from ._torch_data import dataset_labels, first_inputs
 from ._validation import check_class_labels, check_input_shape, check_no_effect
 
@@ -88,18 +91,29 @@ def fit_ensemble(estimator, X, y):
         check_input_shape(X, name)
         y = check_class_labels(y, name, multi_label=multi_label)
 
+    check_input_weight(estimator, X, y.ndim > 1)
     rng = check_random_state(estimator.random_state)
+    folds = None
+    if getattr(estimator, "input_weight", 0.0) == "auto" and can_cross_fit(X, y, estimator):
+        # Cross-fitted members: member k never sees fold k, so every row has
+        # a held-out embedding to choose the input rows' weight on. (The seed
+        # is drawn only here: elsewhere "auto" fits what input_weight=0 fits.)
+        fold_seed = int(rng.randint(np.iinfo(np.int32).max))
+        folds = cross_fit_folds(y, estimator.n_estimators, fold_seed)
     members = []
-    for _ in range(estimator.n_estimators):
+    for k in range(estimator.n_estimators):
         seed = int(rng.randint(np.iinfo(np.int32).max))
         member = clone(estimator).set_params(n_estimators=1, bootstrap=False,
                                              random_state=seed)
+        if "input_weight" in member.get_params():
+            member.set_params(input_weight=0.0)  # the ensemble adds the input rows
+        rows = np.arange(len(y)) if folds is None else folds[k][0]
         if estimator.bootstrap:
-            rows = bootstrap_indices(y, seed)
-            data = Subset(X, rows.tolist()) if isinstance(X, Dataset) else X[rows]
-            member.fit(data, y[rows])
-        else:
+            rows = rows[bootstrap_indices(y[rows], seed)]
+        if len(rows) == len(y) and not estimator.bootstrap:
             member.fit(X, y)
+        else:
+            member.fit(Subset(X, rows.tolist()) if isinstance(X, Dataset) else X[rows], y[rows])
         members.append(member)
 
     first = members[0]
@@ -111,6 +125,12 @@ def fit_ensemble(estimator, X, y):
             setattr(estimator, attribute, getattr(first, attribute))
     if isinstance(X, Dataset):
         estimator.n_features_in_ = first.n_features_in_
+    chosen = None
+    if folds is not None:
+        classifier = KNearestClusterClassifier(random_state=fold_seed, device=estimator.device)
+        chosen, estimator.input_weight_scores_ = choose_input_weight(
+            members, folds, X, y, fit_input_scaler(X), classifier)
+    set_input_rows(estimator, X, chosen)
     return estimator
 
 

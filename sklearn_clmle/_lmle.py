@@ -48,7 +48,7 @@ steps_per_round, pretrain_steps, query, cost_sensitive, \
 module, module_params, embedding_dim, lr, weight_decay, device, n_jobs, \
 random_state, verbose, callbacks, transform_batch_size, test_time_flip, \
 feature_scaling, pretrain_loss, validation_fraction, restore_best, n_estimators, \
-bootstrap
+bootstrap, input_weight
         As in :class:`CLMLEEmbedder` (``query="hardest"`` ranks clusters by
         the cached hinge loss of their members; ``cost_sensitive`` weights
         each anchor by the inverse frequency of its class in the batch).
@@ -56,8 +56,10 @@ bootstrap
     Attributes
     ----------
     classes_, module_, history_, best_epoch_, embedding_dim_, device_, cluster_size_, \
-n_features_in_, feature_names_in_, estimators_
-        As in :class:`CLMLEEmbedder`.
+n_features_in_, feature_names_in_, estimators_, input_weight_, input_scaler_, \
+input_weight_scores_
+        As in :class:`CLMLEEmbedder` (with the default ``n_estimators=1``,
+        ``input_weight="auto"`` is 0).
 
     See Also
     --------
@@ -104,14 +106,14 @@ n_features_in_, feature_names_in_, estimators_
                  random_state=None, verbose=0, callbacks=None, transform_batch_size=1024,
                  test_time_flip=False, feature_scaling="auto",
                  pretrain_loss="balanced", validation_fraction=None, restore_best=True,
-                 n_estimators=1, bootstrap=False):
+                 n_estimators=1, bootstrap=False, input_weight="auto"):
         super().__init__(
             scale=scale, cluster_size=cluster_size, clusters_per_batch=clusters_per_batch,
             samples_per_cluster=samples_per_cluster, n_rounds=n_rounds,
             steps_per_round=steps_per_round, pretrain_steps=pretrain_steps,
             softmax_weight=softmax_weight, query=query, cost_sensitive=cost_sensitive,
             pretrain_loss=pretrain_loss, validation_fraction=validation_fraction,
-            restore_best=restore_best, module=module, module_params=module_params,
+            restore_best=restore_best, input_weight=input_weight, module=module, module_params=module_params,
             embedding_dim=embedding_dim, lr=lr, weight_decay=weight_decay, device=device,
             n_jobs=n_jobs, random_state=random_state, verbose=verbose, callbacks=callbacks,
             transform_batch_size=transform_batch_size, test_time_flip=test_time_flip,

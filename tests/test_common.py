@@ -46,6 +46,9 @@ def _estimators():
         # the stratified bootstrap, on both kinds of training plan).
         CLMLEEmbedder(**{**TINY, "module_params": dict(TINY["module_params"])},
                       n_estimators=2, bootstrap=True),
+        # Cross-fitted members choosing the input rows' weight.
+        CLMLEEmbedder(**{**TINY, "module_params": dict(TINY["module_params"])},
+                      n_estimators=3, input_weight="auto"),
         SoftmaxEmbedder(max_epochs=2, batch_size=16, random_state=0, device="cpu",
                         embedding_dim=8, module_params=dict(hidden_units=(16,)),
                         n_estimators=2),

@@ -73,13 +73,14 @@ def test_grid_search_over_margins(small_long_tailed, tiny_params):
 
 
 def test_input_rows_beside_the_embedding(small_long_tailed, tiny_params):
-    # The recipe of docs/method.md, section 10: a FeatureUnion of the
-    # embedder and the unit-norm scaled rows, whose mix GridSearchCV tunes.
+    # The recipe of docs/method.md, section 10, for other embedders or
+    # weights: a FeatureUnion of the embedder (here without input rows of its
+    # own) and the unit-norm scaled rows, whose mix GridSearchCV tunes.
     from sklearn.pipeline import FeatureUnion, make_pipeline
     from sklearn.preprocessing import Normalizer, StandardScaler
 
     X, y = small_long_tailed
-    union = FeatureUnion([("emb", CLMLEEmbedder(**tiny_params)),
+    union = FeatureUnion([("emb", CLMLEEmbedder(**tiny_params, input_weight=0.0)),
                           ("rows", make_pipeline(StandardScaler(), Normalizer()))])
     pipe = make_pipeline(union, KNearestClusterClassifier(n_neighbors=5, random_state=0,
                                                           device="cpu"))
@@ -159,8 +160,12 @@ def test_get_feature_names_out(fitted_pipeline):
     emb = fitted_pipeline.named_steps["emb"]
     names = emb.get_feature_names_out()
     assert names.dtype == object
-    # three networks side by side (the default n_estimators=3)
-    assert list(names) == [f"clmleembedder{i}" for i in range(3 * emb.embedding_dim_)]
+    # three networks side by side (the default n_estimators=3), then the
+    # input rows when input_weight="auto" put them beside the embedding
+    width = 3 * emb.embedding_dim_
+    assert list(names[:width]) == [f"clmleembedder{i}" for i in range(width)]
+    inputs = [f"clmleembedder_input_x{j}" for j in range(emb.n_features_in_)]
+    assert list(names[width:]) == (inputs if emb.input_weight_ else [])
     np.testing.assert_array_equal(fitted_pipeline[:-1].get_feature_names_out(), names)
 
 

@@ -40,6 +40,7 @@ def inverse_frequency_weights(class_codes, dtype=None):
     # Counted by binary search in the sorted codes, not torch.unique: unique's
     # output size depends on the data, so on CUDA it makes the host wait for
     # the device at every batch; searchsorted keeps the batch's shape.
+    class_codes = class_codes.contiguous()  # a column of a multi-label batch is strided
     ordered = torch.sort(class_codes).values
     counts = (torch.searchsorted(ordered, class_codes, right=True)
               - torch.searchsorted(ordered, class_codes))

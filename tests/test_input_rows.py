@@ -1,0 +1,211 @@
+"""``CLMLEEmbedder(input_weight=...)``: the scaled input rows beside the embedding."""
+
+import pickle
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.datasets import make_classification
+from sklearn.metrics import balanced_accuracy_score
+from sklearn.preprocessing import StandardScaler
+from torch.utils.data import TensorDataset
+
+import torch
+
+from sklearn_clmle import CLMLEEmbedder, KNearestClusterClassifier
+from sklearn_clmle.nn import MLPEncoder
+from sklearn_clmle._input_rows import (INPUT_WEIGHT_GRID, INPUT_WEIGHT_TOLERANCE,
+                                       cross_fit_folds, preferred_weight, side_by_side)
+
+from .conftest import TINY
+
+
+def _tiny(**params):
+    return CLMLEEmbedder(**{**TINY, "module_params": dict(TINY["module_params"]), **params})
+
+
+@pytest.fixture(scope="module")
+def rows_data():
+    # Informative raw rows, a minority of 30: the nearest-cluster rule on the
+    # scaled rows does well, a barely trained network does not.
+    X, y = make_classification(400, 8, n_informative=4, n_redundant=0, weights=[0.92],
+                               class_sep=1.5, random_state=3)
+    return X.astype(np.float32), y
+
+
+@pytest.fixture(scope="module")
+def auto_fit(rows_data):
+    X, y = rows_data
+    return _tiny(n_estimators=3, input_weight="auto").fit(X, y)
+
+
+def _cosines(Z):
+    return Z @ Z.T
+
+
+@given(st.floats(0.01, 0.99))
+@settings(max_examples=25, deadline=None)
+def test_side_by_side_cosine_is_the_weighted_mean(weight):
+    rng = np.random.default_rng(0)
+    emb = rng.standard_normal((6, 4)).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    rows = rng.standard_normal((6, 3)).astype(np.float32) * 5
+    unit = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    mixed = side_by_side(emb, rows, weight)
+    assert mixed.dtype == np.float32 and mixed.shape == (6, 7)
+    assert_allclose(np.linalg.norm(mixed, axis=1), 1.0, atol=1e-5)
+    assert_allclose(_cosines(mixed), (1 - weight) * _cosines(emb) + weight * _cosines(unit),
+                    atol=1e-5)
+
+
+@given(st.lists(st.sampled_from([0.5, 0.6, 0.62, 0.65, 0.7, 0.9, 1.0]), min_size=3,
+                max_size=3), st.sampled_from([0.0, 0.02, INPUT_WEIGHT_TOLERANCE]))
+@settings(max_examples=100, deadline=None)
+def test_preferred_weight_matches_a_plain_oracle(values, tolerance):
+    means = dict(zip(INPUT_WEIGHT_GRID, values))
+    # Oracle: the embedding alone unless some weight beats it by more than
+    # the tolerance; then the best, the smallest weight among equals.
+    others = [w for w in INPUT_WEIGHT_GRID if w and means[w] > means[0.0] + tolerance]
+    if not others:
+        expected = 0.0
+    else:
+        top = max(means[w] for w in others)
+        expected = min(w for w in others if means[w] == top)
+    assert preferred_weight(means, tolerance) == expected
+
+
+def test_side_by_side_keeps_huge_rows_unit_norm():
+    # float32 squares overflow above ~1e19: the norm is then taken in float64.
+    rng = np.random.default_rng(1)
+    emb = rng.standard_normal((5, 4)).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    rows = (rng.standard_normal((5, 3)) * 1e25).astype(np.float32)
+    mixed = side_by_side(emb, rows, 0.9)
+    assert np.isfinite(mixed).all()
+    assert_allclose(np.linalg.norm(mixed, axis=1), 1.0, atol=1e-5)
+
+
+def test_fixed_weight_puts_the_scaled_rows_beside_the_embedding(rows_data):
+    X, y = rows_data
+    plain = _tiny(n_estimators=1).fit(X, y)
+    mixed = _tiny(n_estimators=1, input_weight=0.5).fit(X, y)
+    assert plain.input_weight_ == 0.0 and not hasattr(plain, "input_scaler_")
+    assert mixed.input_weight_ == 0.5
+    Z, M = plain.transform(X[:20]), mixed.transform(X[:20])
+    assert M.shape == (20, Z.shape[1] + X.shape[1])
+    names = mixed.get_feature_names_out()
+    assert len(names) == M.shape[1]
+    assert list(names[-X.shape[1]:]) == [f"clmleembedder_input_x{j}" for j in range(X.shape[1])]
+    rows = StandardScaler().fit(X).transform(X[:20])
+    unit = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    # The network is the same one (input_weight changes nothing in training).
+    assert_allclose(M[:, :Z.shape[1]], Z * np.sqrt(0.5), atol=1e-6)
+    assert_allclose(M[:, Z.shape[1]:], unit * np.sqrt(0.5), atol=1e-5)
+
+
+def test_auto_cross_fits_the_members_and_keeps_the_best_weight(rows_data, auto_fit):
+    X, y = rows_data
+    emb = auto_fit
+    # Every member trained on two thirds of the rows, stratified.
+    for member in emb.estimators_:
+        assert member.scaler_.n_samples_seen_ in (266, 267)
+        assert member.input_weight == 0.0 and member.input_weight_ == 0.0
+    scores = emb.input_weight_scores_
+    assert set(scores) == set(INPUT_WEIGHT_GRID)
+    best = max(scores.values())
+    assert emb.input_weight_ == min(w for w, s in scores.items() if s == best)
+    # On these rows the input rows help the barely trained networks.
+    assert emb.input_weight_ > 0
+    assert emb.transform(X[:5]).shape == (5, 3 * emb.embedding_dim_ + X.shape[1])
+
+
+@pytest.mark.cpu_bits
+def test_auto_choice_is_what_held_out_rows_say(rows_data, auto_fit):
+    # Recompute the choice by hand: the folds from the first seed drawn from
+    # random_state, each member's embedding, the classifier per weight.
+    X, y = rows_data
+    emb = auto_fit
+    fold_seed = int(np.random.RandomState(TINY["random_state"]).randint(np.iinfo(np.int32).max))
+    folds = cross_fit_folds(y, 3, fold_seed)
+    rows = StandardScaler().fit(X).transform(X)
+    unit = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    expected = {w: [] for w in INPUT_WEIGHT_GRID}
+    for member, (train, held_out) in zip(emb.estimators_, folds):
+        # The member trained on exactly the rows outside its fold.
+        assert_allclose(member.scaler_.mean_, X[train].mean(axis=0), rtol=1e-5, atol=1e-6)
+        Z = member.transform(X)
+        for w in INPUT_WEIGHT_GRID:
+            Zw = Z if w == 0 else np.hstack([Z * np.sqrt(1 - w), unit * np.sqrt(w)])
+            clf = KNearestClusterClassifier(random_state=fold_seed).fit(Zw[train], y[train])
+            expected[w].append(balanced_accuracy_score(y[held_out], clf.predict(Zw[held_out])))
+    for w in INPUT_WEIGHT_GRID:
+        assert emb.input_weight_scores_[w] == pytest.approx(np.mean(expected[w]), abs=0.02)
+
+
+def test_auto_beats_the_embedding_alone_where_rows_are_informative(rows_data):
+    X, y = rows_data
+    Xtr, ytr, Xte, yte = X[::2], y[::2], X[1::2], y[1::2]
+    plain = _tiny(n_estimators=3, input_weight=0.0).fit(Xtr, ytr)
+    auto = _tiny(n_estimators=3, input_weight="auto").fit(Xtr, ytr)
+    scores = {}
+    for name, emb in (("plain", plain), ("auto", auto)):
+        clf = KNearestClusterClassifier(random_state=0).fit(emb.transform(Xtr), ytr)
+        scores[name] = balanced_accuracy_score(yte, clf.predict(emb.transform(Xte)))
+    assert auto.input_weight_ > 0
+    assert scores["auto"] > scores["plain"] + 0.03, scores
+
+
+def _case_data(case, X, y):
+    """The rows, labels and extra parameters of a configuration without tabular rows."""
+    extra = {}
+    if case == "tiny class":
+        y = y.copy()
+        y[np.flatnonzero(y == 1)[1:]] = 0  # one row of class 1
+    if case == "multi-label":
+        y = np.column_stack([y, (X[:, 0] > 0).astype(int)])
+    if case == "images":
+        X = np.tile(X[:, :4].reshape(-1, 1, 2, 2), (1, 1, 4, 4))
+        extra = {"module_params": None}  # the default CNN
+    if case == "dataset":
+        X, y = TensorDataset(torch.from_numpy(X), torch.from_numpy(y)), None
+    if case == "own module":
+        extra = {"module": MLPEncoder, "module_params": dict(in_features=X.shape[1],
+                                                             embedding_dim=8, hidden_units=(16,))}
+    return X, y, extra
+
+
+@pytest.mark.parametrize("case", ["one network", "tiny class", "multi-label", "images",
+                                  "dataset", "own module"])
+def test_auto_is_zero_where_it_cannot_choose(case, rows_data):
+    X, y, extra = _case_data(case, *rows_data)
+    n_estimators = 1 if case == "one network" else 2
+    emb = _tiny(n_estimators=n_estimators, input_weight="auto", **extra).fit(X, y)
+    assert emb.input_weight_ == 0.0
+    assert not hasattr(emb, "input_scaler_") and not hasattr(emb, "input_weight_scores_")
+    if case == "tiny class":
+        # No cross-fitting there: every network saw every row.
+        assert all(m.scaler_.n_samples_seen_ == len(y) for m in emb.estimators_)
+
+
+@pytest.mark.parametrize("case", ["multi-label", "images", "dataset"])
+def test_positive_weight_without_feature_rows_is_refused(case, rows_data):
+    X, y, extra = _case_data(case, *rows_data)
+    for n_estimators in (1, 2):
+        with pytest.raises(ValueError, match="input_weight=0.5 puts the scaled feature rows"):
+            _tiny(n_estimators=n_estimators, input_weight=0.5, **extra).fit(X, y)
+
+
+def test_input_rows_survive_pickling(rows_data, auto_fit):
+    X, _ = rows_data
+    loaded = pickle.loads(pickle.dumps(auto_fit))
+    assert_array_equal(loaded.transform(X[:10]), auto_fit.transform(X[:10]))
+
+
+@pytest.mark.cpu_bits
+def test_auto_is_reproducible(rows_data, auto_fit):
+    X, y = rows_data
+    again = _tiny(n_estimators=3, input_weight="auto").fit(X, y)
+    assert again.input_weight_scores_ == auto_fit.input_weight_scores_
+    assert_array_equal(again.transform(X[:10]), auto_fit.transform(X[:10]))
