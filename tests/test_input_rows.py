@@ -16,7 +16,8 @@ import torch
 
 from sklearn_clmle import CLMLEEmbedder, KNearestClusterClassifier
 from sklearn_clmle.nn import MLPEncoder
-from sklearn_clmle._input_rows import (INPUT_WEIGHT_GRID, INPUT_WEIGHT_TOLERANCE,
+from sklearn_clmle import _input_rows
+from sklearn_clmle._input_rows import (INPUT_WEIGHT_GRID, INPUT_WEIGHT_TOLERANCE, capped_rows,
                                        cross_fit_folds, preferred_weight, side_by_side)
 
 from .conftest import TINY
@@ -74,6 +75,46 @@ def test_preferred_weight_matches_a_plain_oracle(values, tolerance):
         top = max(means[w] for w in others)
         expected = min(w for w in others if means[w] == top)
     assert preferred_weight(means, tolerance) == expected
+
+
+@given(st.lists(st.integers(1, 60), min_size=1, max_size=8), st.integers(1, 200))
+@settings(max_examples=80, deadline=None)
+def test_capped_rows_keep_small_classes_whole(counts, cap):
+    y = np.repeat(np.arange(len(counts)), counts)
+    rows = np.arange(len(y))[::-1].copy()  # any order in, sorted out
+    kept = capped_rows(rows, y, cap, np.random.RandomState(0))
+    assert np.all(np.diff(kept) > 0) and set(kept) <= set(rows)
+    if len(y) <= cap:
+        assert len(kept) == len(y)
+        return
+    per_class = np.bincount(y[kept], minlength=len(counts))
+    level = per_class.max()
+    # Every class keeps min(count, level) rows: the small ones whole.
+    assert np.array_equal(per_class, np.minimum(counts, level))
+    # The level is the highest that fits the cap (or 1 if even that does not).
+    assert per_class.sum() <= cap or level == 1
+    assert level == max(counts) or np.minimum(counts, level + 1).sum() > cap
+
+
+def test_large_folds_are_subsampled_for_the_choice(rows_data, monkeypatch):
+    # Above CHOICE_MAX_ROWS the choice's classifier sees a capped sample: the
+    # fit still chooses, and reproducibly.
+    X, y = rows_data
+    monkeypatch.setattr(_input_rows, "CHOICE_MAX_ROWS", 60)
+    seen = []
+    fit = KNearestClusterClassifier.fit
+
+    def spy(self, Z, labels):
+        seen.append(len(labels))
+        return fit(self, Z, labels)
+
+    monkeypatch.setattr(KNearestClusterClassifier, "fit", spy)
+    emb = _tiny(n_estimators=3, input_weight="auto").fit(X, y)
+    assert len(seen) == 9 and max(seen) <= 60
+    assert set(emb.input_weight_scores_) == set(INPUT_WEIGHT_GRID)
+    # The minority keeps all its training rows of the fold (about 21 of 32).
+    again = _tiny(n_estimators=3, input_weight="auto").fit(X, y)
+    assert again.input_weight_scores_ == emb.input_weight_scores_
 
 
 def test_side_by_side_keeps_huge_rows_unit_norm():
@@ -197,10 +238,28 @@ def test_positive_weight_without_feature_rows_is_refused(case, rows_data):
             _tiny(n_estimators=n_estimators, input_weight=0.5, **extra).fit(X, y)
 
 
-def test_input_rows_survive_pickling(rows_data, auto_fit):
+def test_input_rows_survive_pickling_and_skops(rows_data, auto_fit):
+    import skops.io as sio
+
     X, _ = rows_data
-    loaded = pickle.loads(pickle.dumps(auto_fit))
-    assert_array_equal(loaded.transform(X[:10]), auto_fit.transform(X[:10]))
+    blob = sio.dumps(auto_fit)
+    for loaded in (pickle.loads(pickle.dumps(auto_fit)),
+                   sio.loads(blob, trusted=sio.get_untrusted_types(data=blob))):
+        assert loaded.input_weight_ == auto_fit.input_weight_
+        assert_array_equal(loaded.transform(X[:10]), auto_fit.transform(X[:10]))
+
+
+def test_refits_do_not_keep_an_earlier_choice(rows_data):
+    X, y = rows_data
+    emb = _tiny(n_estimators=3, input_weight="auto").fit(X, y)
+    assert hasattr(emb, "input_weight_scores_")
+    emb.set_params(n_estimators=1).fit(X, y)
+    assert emb.input_weight_ == 0.0
+    assert not hasattr(emb, "input_weight_scores_") and not hasattr(emb, "input_scaler_")
+    assert emb.transform(X[:3]).shape == (3, emb.embedding_dim_)
+    emb.set_params(n_estimators=3, input_weight=0.0).fit(X, y)
+    assert not hasattr(emb, "input_weight_scores_")
+    assert emb.transform(X[:3]).shape == (3, 3 * emb.embedding_dim_)
 
 
 @pytest.mark.cpu_bits
