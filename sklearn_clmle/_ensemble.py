@@ -125,12 +125,13 @@ def fit_ensemble(estimator, X, y):
             setattr(estimator, attribute, getattr(first, attribute))
     if isinstance(X, Dataset):
         estimator.n_features_in_ = first.n_features_in_
-    chosen = None
+    chosen = scaler = None
     if folds is not None:
         classifier = KNearestClusterClassifier(random_state=fold_seed, device=estimator.device)
+        scaler = fit_input_scaler(X)  # scores the choice, then scales transform's rows
         chosen, estimator.input_weight_scores_ = choose_input_weight(
-            members, folds, X, y, fit_input_scaler(X), classifier)
-    set_input_rows(estimator, X, chosen)
+            members, folds, X, y, scaler, classifier)
+    set_input_rows(estimator, X, chosen, scaler)
     return estimator
 
 

@@ -176,11 +176,12 @@ def check_input_weight(estimator, X, multi_label):
             f"this fit has {where}. Use input_weight=0 (or 'auto', which is 0 there).")
 
 
-def set_input_rows(estimator, X, chosen=None):
+def set_input_rows(estimator, X, chosen=None, scaler=None):
     """Set ``input_weight_`` (and ``input_scaler_`` when it is positive) after a fit.
 
     ``chosen`` is the cross-fitted choice of ``input_weight="auto"``, or
-    None where none was made (then ``"auto"`` is 0).
+    None where none was made (then ``"auto"`` is 0); ``scaler`` is the one
+    already fitted on ``X`` for that choice, if any.
     """
     weight = getattr(estimator, "input_weight", 0.0)
     weight = (chosen or 0.0) if weight == "auto" else float(weight)
@@ -189,7 +190,7 @@ def set_input_rows(estimator, X, chosen=None):
     if chosen is None:  # no choice in this fit: none of an earlier one either
         estimator.__dict__.pop("input_weight_scores_", None)
     if weight:
-        estimator.input_scaler_ = fit_input_scaler(X)
+        estimator.input_scaler_ = scaler if scaler is not None else fit_input_scaler(X)
 
 
 def add_input_rows(estimator, Z, X):
