@@ -144,18 +144,23 @@ def test_matches_python_oracle(seed, n_neighbors, scale):
 
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("n_neighbors", [1, 2, 4, 11])
-@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("weighted", [None, "mild", "strong"])
 def test_every_class_matches_python_oracle(seed, n_neighbors, weighted):
     queries, centroids, cluster_class = _random_problem(seed)
     # Class 4 has no cluster at all: it stays -inf; every other class is finite.
-    class_log_weight = torch.linspace(-1.0, 0.5, 5, dtype=torch.float64)
-    weights = class_log_weight if weighted else None
+    # "strong" lifts class 3's terms above every other: where it is absent
+    # from the N, its joining cluster is the top term of the rival sums.
+    weights = {None: None,
+               "mild": torch.linspace(-1.0, 0.5, 5, dtype=torch.float64),
+               "strong": torch.tensor([0.0, -1.0, 0.5, 40.0, 0.0], dtype=torch.float64)}[weighted]
     scores = nearest_cluster_log_scores(queries, centroids, cluster_class, 5, n_neighbors,
                                         scale=16.0, every_class=True, class_log_weight=weights)
     expected = _oracle(queries, centroids, cluster_class.tolist(), 5, n_neighbors, 16.0,
                        every_class=True,
                        class_log_weight=weights.tolist() if weighted else None)
     torch.testing.assert_close(scores, expected, rtol=1e-10, atol=1e-10)
+    if weighted == "strong":
+        assert (scores.argmax(dim=1) == 3).all()
     has_cluster = torch.bincount(cluster_class, minlength=5) > 0
     assert torch.isfinite(scores[:, has_cluster]).all()
     assert (scores[:, ~has_cluster] == -INF).all()

@@ -120,20 +120,17 @@ def nearest_cluster_log_scores(queries, centroids, cluster_class, n_classes, n_n
         if every_class:
             best = _nearest_similarity(padded, centroids, cluster_class, n_classes)
             best_logits = scale * best[:len(chunk)].double() + class_log_weight
-            best_class = torch.arange(n_classes, device=chunk.device).expand_as(best_logits)
         for per_n, n in zip(scores, values):
             logits, classes = nearest_logits[:, :n], nearest_class[:, :n]
+            joining = None
             if every_class:
                 # Only classes absent from the N join with their nearest
-                # cluster (a present class's nearest is already among them);
-                # the other entries are masked out of every term.
+                # cluster (a present class's nearest is already among them).
                 present = torch.zeros_like(best_logits, dtype=torch.bool).scatter_(1, classes,
                                                                                    True)
-                joining = best_logits.masked_fill(present | ~has_cluster,
-                                                  float("-inf"))
-                logits = torch.cat([logits, joining], dim=1)
-                classes = torch.cat([classes, best_class], dim=1)
-            per_n.append(_class_scores(logits, classes, n_classes, rule).to(queries.dtype))
+                joining = best_logits.masked_fill(present | ~has_cluster, float("-inf"))
+            per_n.append(_class_scores(logits, classes, n_classes, rule, joining)
+                         .to(queries.dtype))
     scores = [torch.cat(s) if s else queries.new_zeros(0, n_classes) for s in scores]
     return scores if many else scores[0]
 
@@ -156,26 +153,41 @@ def _nearest_similarity(chunk, centroids, cluster_class, n_classes):
     return best.scatter_reduce(0, index, transposed, reduce="amax").T
 
 
-def _class_scores(logits, classes, n_classes, rule):
-    # Scatter per class instead of a (queries, N, classes) one-hot so memory
-    # stays O(queries * (N + classes)) even with thousands of identities.
-    # Entries at -inf are not retrieved (masked candidates).
+def _class_scores(logits, classes, n_classes, rule, joining=None):
+    """``(n_queries, n_classes)`` scores from each query's retrieved clusters:
+    the ``N`` nearest (``logits``, ``classes``: ``(n_queries, N)``, finite)
+    and, for ``every_class``, at most one more per class absent from them
+    (``joining``: ``(n_queries, n_classes)``, ``-inf`` where none joins).
+
+    The ``N`` nearest go through per-class scatters; the joining clusters
+    stay a dense per-class matrix: scattering them with the ``N`` as
+    ``N + n_classes`` candidates made this function 1.5-2.3x slower (3-10 %
+    of the whole search, same bits; ``docs/benchmarks.md``). Memory stays
+    ``O(queries * (N + classes))`` even with thousands of identities.
+    """
     n_queries = logits.shape[0]
-    retrieved = torch.isfinite(logits)
+    if joining is None:
+        joining = logits.new_full((n_queries, n_classes), float("-inf"))
+    joined = torch.isfinite(joining)
     own = logits.new_full((n_queries, n_classes), float("inf"))
-    own = own.scatter_reduce(1, classes, logits.masked_fill(~retrieved, float("inf")),
-                             reduce="amin")
-    present = torch.zeros_like(own).scatter_reduce(1, classes, retrieved.to(own.dtype),
-                                                   reduce="amax") > 0
-    top, top_at = logits.max(dim=1, keepdim=True)
-    top_class = classes.gather(1, top_at)
-    rival_of_top = (classes != top_class) & retrieved
+    own = own.scatter_reduce(1, classes, logits, reduce="amin")
+    # A joining class has no cluster among the N: its one cluster is its own term.
+    own = torch.where(joined, joining, own)
+    present = torch.zeros_like(joined).scatter_(1, classes, True) | joined
+    top_nearest, top_at = logits.max(dim=1, keepdim=True)
+    top_joining, joining_at = joining.max(dim=1, keepdim=True)
+    # Ties go to the N (as in one maximum over the N followed by the joining).
+    from_joining = top_joining > top_nearest
+    top = torch.where(from_joining, top_joining, top_nearest)
+    top_class = torch.where(from_joining, joining_at, classes.gather(1, top_at))
+    rival_of_top = classes != top_class
     if rule == "lmle":
         # Every class but the top cluster's has that cluster as its nearest
         # rival; the top class's nearest rival is its best other-class one.
-        rival = top.expand(n_queries, n_classes)
-        top_rival = logits.masked_fill(~rival_of_top, float("-inf")).max(dim=1, keepdim=True)
-        rival = rival.scatter(1, top_class, top_rival.values)
+        top_rival = torch.maximum(
+            logits.masked_fill(~rival_of_top, float("-inf")).max(dim=1, keepdim=True).values,
+            joining.scatter(1, top_class, float("-inf")).max(dim=1, keepdim=True).values)
+        rival = top.expand(n_queries, n_classes).scatter(1, top_class, top_rival)
     else:
         # The rival sum is "all retrieved minus the class's own"; it is
         # exactly zero when only the class is retrieved. The subtraction loses
@@ -183,10 +195,12 @@ def _class_scores(logits, classes, n_classes, rule):
         # be e^-40 against 1, which would round to zero and score +inf), so
         # that class's rival sum is added up directly instead.
         weights = torch.exp(logits - top)
-        per_class = weights.new_zeros(n_queries, n_classes).scatter_add_(1, classes, weights)
-        rival_sum = weights.sum(dim=1, keepdim=True) - per_class
-        top_rivals = torch.where(rival_of_top, weights, 0.0).sum(dim=1, keepdim=True)
+        joining_weights = torch.exp(joining - top)
+        per_class = joining_weights.scatter_add(1, classes, weights)
+        rival_sum = (weights.sum(dim=1, keepdim=True)
+                     + joining_weights.sum(dim=1, keepdim=True)) - per_class
+        top_rivals = (torch.where(rival_of_top, weights, 0.0).sum(dim=1, keepdim=True)
+                      + joining_weights.scatter(1, top_class, 0.0).sum(dim=1, keepdim=True))
         rival_sum = rival_sum.scatter(1, top_class, top_rivals)
         rival = top + torch.log(rival_sum.clamp_min(0))
     return torch.where(present, own - rival, float("-inf"))
-
