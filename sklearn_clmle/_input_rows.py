@@ -25,6 +25,8 @@ from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 
+from .nn.sampling import water_level
+
 #: Weights of the input rows tried by ``input_weight="auto"``: the embedding
 #: alone, or the input rows' geometry with the embedding as a tie-breaker
 #: (weights between follow the embedding: ``docs/defaults.md``).
@@ -139,20 +141,9 @@ def capped_rows(rows, y, cap, rng):
         return np.sort(rows)
     labels = y[rows]
     classes, counts = np.unique(labels, return_counts=True)
-    size = _water_level(counts, cap)
+    size = water_level(counts, cap)
     keep = [rng.permutation(rows[labels == label])[:size] for label in classes]
     return np.sort(np.concatenate(keep))
-
-
-def _water_level(counts, cap):
-    """The largest size t with sum(min(counts, t)) <= cap (at least 1)."""
-    ordered, below = np.sort(counts), 0
-    for i, count in enumerate(ordered):
-        level = (cap - below) // (len(ordered) - i)
-        if level < count:
-            return max(int(level), 1)
-        below += count
-    return int(ordered[-1])
 
 
 def preferred_weight(means, tolerance):

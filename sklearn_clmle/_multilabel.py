@@ -47,7 +47,7 @@ samples_per_cluster, pretrain_steps, n_rounds, steps_per_round, query
         pretrain, cluster = zip(*[
             single(codes, clusters_per_batch, samples_per_cluster,
                    math.ceil(pretrain_steps / n_attributes),
-                   math.ceil(steps_per_round / n_attributes), query)
+                   math.ceil(steps_per_round / n_attributes), query, capped=False)
             for codes in class_codes.T])
         return (InterleavedBatchSampler(pretrain, pretrain_steps),
                 InterleavedBatchSampler(cluster, steps_per_round))

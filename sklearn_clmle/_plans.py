@@ -29,6 +29,14 @@ RECLUSTER_WARM_START = True
 #: (cold) one; the same accuracy on the suite, less fit time (docs/defaults.md).
 RECLUSTER_WARM_MAX_ITER = 5
 
+#: The rounds cluster (and draw their batches from) at most this many rows,
+#: the largest classes cut to a common size (``ClusterIndex(max_rows=...)``):
+#: a k-means iteration grows with the square of a class's rows, a round's
+#: batches do not grow at all (docs/benchmarks.md, "Fit time and memory").
+#: Every task of the development suite is below it. Multi-label training
+#: clusters every row (its attributes share each batch's cluster ids).
+RECLUSTER_MAX_ROWS = 25_000
+
 
 class ClusterPlan(TrainingPlan):
     """Cluster-based training (CLMLE Sec. 3.3 of Huang et al.; also LMLE).
@@ -92,8 +100,9 @@ class ClusterPlan(TrainingPlan):
             self.callbacks.append(("validation_readout", self.validation_readout))
 
     def make_samplers(self, class_codes, clusters_per_batch, samples_per_cluster,
-                      pretrain_steps, steps_per_round, query):
-        """The batch samplers of the pre-training and of the cluster rounds."""
+                      pretrain_steps, steps_per_round, query, capped=True):
+        """The batch samplers of the pre-training and of the cluster rounds
+        (``capped``: the rounds cluster at most ``RECLUSTER_MAX_ROWS`` rows)."""
         if self.pretrain_sampling == "random":
             pretrain = RandomBatchSampler(len(class_codes), self.batch_size, pretrain_steps,
                                           self.generator)
@@ -107,7 +116,8 @@ class ClusterPlan(TrainingPlan):
                              steps_per_epoch=steps_per_round, query=query,
                              generator=self.generator, tol=RECLUSTER_TOL,
                              warm_start=RECLUSTER_WARM_START,
-                             warm_max_iter=RECLUSTER_WARM_MAX_ITER))
+                             warm_max_iter=RECLUSTER_WARM_MAX_ITER,
+                             max_rows=RECLUSTER_MAX_ROWS if capped else None))
 
     @property
     def n_batches(self):
@@ -137,7 +147,13 @@ class ClusterPlan(TrainingPlan):
 
         Returns the number of clusters.
         """
-        return self.cluster_sampler.refresh(self.embed_training_data(net)).n_clusters
+        return self.cluster_sampler.refresh(
+            self.embed_training_data(net, self.cluster_rows)).n_clusters
+
+    @property
+    def cluster_rows(self):
+        """The rows the rounds cluster (``None``: all; see ``RECLUSTER_MAX_ROWS``)."""
+        return getattr(self.cluster_sampler, "rows", None)
 
     def criterion_inputs(self, indices):
         # Pre-training batches have no clusters: the criterion's softmax stage.
@@ -230,9 +246,10 @@ class ValidationReadout(Callback):
     def score(self, net):
         """Balanced accuracy of the nearest-centroid readout on the validation data."""
         plan = self.plan
-        train = plan.embed_training_data(net)
+        rows = plan.cluster_rows
+        train = plan.embed_training_data(net, rows)
         plan.reuse_embeddings(train)  # the next round re-clusters the same embeddings
-        codes = plan.class_codes.to(train.device)
+        codes = (plan.class_codes if rows is None else plan.class_codes[rows]).to(train.device)
         _, centroids, cluster_class = cluster_within_classes(
             train, codes, plan.cluster_size, tol=RECLUSTER_TOL, generator=self.generator)
         features, valid_codes = self.validation

@@ -48,7 +48,7 @@ import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback
 from skorch.utils import to_tensor
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
 from ._torch_data import IndexedDataset, input_batches
@@ -186,17 +186,22 @@ class TrainingPlan(Callback):
         """Keyword arguments of the criterion for the batch of sample ``indices``."""
         return {}
 
-    def embed_training_data(self, net):
-        """Unit-norm embeddings of the whole training set, in eval mode.
+    def embed_training_data(self, net, rows=None):
+        """Unit-norm embeddings of the training set, or of its ``rows``
+        (sorted indices; ``None``: all), in eval mode.
 
         Embeddings given to :meth:`reuse_embeddings` (by the validation
-        readout, at the end of an epoch) are used once: no step happens
-        before the next epoch.
+        readout, at the end of an epoch, of the same rows) are used once: no
+        step happens before the next epoch.
         """
         cached = self.__dict__.pop("_embedding_cache", None)
         if cached is not None:
             return cached
-        return self.embed_inputs(net, self.features, "training data")
+        features = self.features
+        if rows is not None and rows.numel() < len(self.class_codes):
+            features = (features[rows] if torch.is_tensor(features)
+                        else Subset(features, rows.tolist()))
+        return self.embed_inputs(net, features, "training data")
 
     def reuse_embeddings(self, embeddings):
         """Have the next :meth:`embed_training_data` return ``embeddings`` (None: forget)."""

@@ -289,3 +289,89 @@ def test_plain_torch_loop_reproduces_the_estimator_and_learns(small_long_tailed,
     classifier = KNearestClusterClassifier(random_state=0, device="cpu").fit(Z_train, y)
     score = balanced_accuracy(y_test, classifier.predict(Z_test))
     assert score > 0.9, score  # 0.98 when written; chance is 0.25 (4 balanced classes)
+
+
+# ---------------------------------------------------------------------------
+# max_rows: the rounds cluster a capped, class-stratified subset
+
+
+def test_max_rows_clusters_and_draws_only_the_capped_rows():
+    sizes = [60, 30, 9, 4]
+    labels, Z = _blobs(sizes)
+    index = _index(labels, max_rows=40)
+    # Water level 13: 13 + 13 + 9 + 4 = 39 rows, the two small classes whole.
+    assert torch.equal(torch.bincount(labels[index.rows]), torch.tensor([13, 13, 9, 4]))
+    assert bool((index.rows[1:] > index.rows[:-1]).all())
+    index.refresh(Z)
+    outside = torch.ones(len(labels), dtype=torch.bool)
+    outside[index.rows] = False
+    assert bool((index.sample_cluster[outside] == -1).all())
+    assert bool((index.sample_cluster[index.rows] >= 0).all())
+    assert index.n_clusters == 2 + 2 + 1 + 1
+    for batch in index:
+        assert set(batch) <= set(index.rows.tolist())
+        assert bool((index.cluster_ids(batch) >= 0).all())
+        index.record_losses(batch, torch.rand(len(batch)))
+    assert torch.isfinite(index.cluster_losses()).any()
+    # Embeddings of the clustered rows alone give the same clusters as all
+    # embeddings; a warm-started refresh keeps the rows.
+    again = _index(labels, max_rows=40).refresh(Z[index.rows])
+    assert torch.equal(again.sample_cluster, index.sample_cluster)
+    assert torch.equal(again.centroids, index.centroids)
+    warm = _index(labels, max_rows=40, warm_start=True).refresh(Z).refresh(Z + 0.01)
+    assert torch.equal(warm.sample_cluster < 0, outside)
+    with pytest.raises(ValueError, match=r"or \(39, dim\), one per clustered row, got \(20, 4\)"):
+        index.refresh(Z[:20])
+    with pytest.raises(ValueError, match="max_rows must be an integer >= 1"):
+        _index(labels, max_rows=0)
+
+
+def test_max_rows_at_or_above_the_rows_changes_nothing():
+    labels, Z = _blobs([37, 20, 9])
+    plain, capped = _index(labels).refresh(Z), _index(labels, max_rows=66).refresh(Z)
+    assert torch.equal(capped.rows, torch.arange(66))
+    assert torch.equal(plain.sample_cluster, capped.sample_cluster)
+    assert [list(b) for b in plain] == [list(b) for b in capped]
+
+
+def _spy_on_refresh(monkeypatch):
+    calls = []
+    refresh = ClusterIndex.refresh
+
+    def spy(self, embeddings):
+        calls.append((self.labels.numel(), self.rows.clone(), embeddings.shape[0]))
+        return refresh(self, embeddings)
+
+    monkeypatch.setattr(ClusterIndex, "refresh", spy)
+    return calls
+
+
+@pytest.mark.parametrize("validation_fraction", [None, 0.2])
+def test_rounds_cluster_at_most_recluster_max_rows(small_long_tailed, monkeypatch,
+                                                   validation_fraction):
+    from sklearn_clmle import _plans
+
+    X, y = small_long_tailed
+    monkeypatch.setattr(_plans, "RECLUSTER_MAX_ROWS", 90)
+    calls = _spy_on_refresh(monkeypatch)
+    emb = CLMLEEmbedder(**{**PINNED_PARAMS, "module": None},
+                        validation_fraction=validation_fraction).fit(X, y)
+    assert len(calls) == emb.n_rounds
+    for n_samples, rows, n_embedded in calls:
+        # Only the capped rows are embedded and clustered, every round the same.
+        assert n_embedded == rows.numel() <= 90 < n_samples
+        assert torch.equal(rows, calls[0][1])
+    assert np.isfinite(emb.transform(X)).all()
+
+
+def test_multilabel_rounds_cluster_every_row(monkeypatch):
+    from sklearn_clmle import _plans
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(160, 6)).astype(np.float32)
+    Y = np.stack([X[:, 0] > 0.8, X[:, 1] > 0], axis=1).astype(int)
+    monkeypatch.setattr(_plans, "RECLUSTER_MAX_ROWS", 50)
+    calls = _spy_on_refresh(monkeypatch)
+    CLMLEEmbedder(**{**PINNED_PARAMS, "module": None}).fit(X, Y)
+    assert calls and all(n_embedded == n_samples == rows.numel()
+                         for n_samples, rows, n_embedded in calls)

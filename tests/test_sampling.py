@@ -7,9 +7,11 @@ from collections import Counter
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sklearn_clmle.nn.cluster_index import ClusterIndex
-from sklearn_clmle.nn.sampling import ClassBalancedBatchSampler
+from sklearn_clmle.nn.sampling import ClassBalancedBatchSampler, capped_class_rows, water_level
 
 
 def _layout(angles, classes, sizes):
@@ -328,3 +330,33 @@ def test_class_balanced_skips_class_codes_without_samples():
     counts = torch.bincount(codes[drawn], minlength=3)
     assert counts[1] == 0
     assert abs(int(counts[0]) - int(counts[2])) < 200  # 1000 each expected
+
+
+@given(st.lists(st.integers(1, 60), min_size=1, max_size=8), st.integers(1, 200),
+       st.integers(0, 3))
+@settings(max_examples=80, deadline=None)
+def test_capped_class_rows_keep_small_classes_whole(counts, cap, seed):
+    labels = torch.repeat_interleave(torch.arange(len(counts)), torch.tensor(counts))
+    labels = labels[torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))]
+    kept = capped_class_rows(labels, cap, torch.Generator().manual_seed(seed))
+    again = capped_class_rows(labels, cap, torch.Generator().manual_seed(seed))
+    assert torch.equal(kept, again)  # deterministic per generator
+    assert bool((kept[1:] > kept[:-1]).all())
+    if len(labels) <= cap:
+        assert torch.equal(kept, torch.arange(len(labels)))
+        return
+    per_class = torch.bincount(labels[kept], minlength=len(counts))
+    level = int(per_class.max())
+    assert level == water_level(counts, cap)
+    # Every class keeps min(count, level) rows: the small ones whole.
+    assert torch.equal(per_class, torch.tensor(counts).clamp_max(level))
+    assert int(per_class.sum()) <= cap or level == 1
+    assert level == max(counts) or sum(min(c, level + 1) for c in counts) > cap
+
+
+def test_capped_class_rows_are_a_uniform_draw_within_a_class():
+    # Row 0 of a class of 10 cut to 5 is kept half of the time.
+    labels = torch.tensor([0] * 10 + [1] * 2)
+    kept = sum(int(0 in capped_class_rows(labels, 7, torch.Generator().manual_seed(s)))
+               for s in range(400))
+    assert 160 < kept < 240

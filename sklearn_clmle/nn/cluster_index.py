@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import Sampler
 
 from .clustering import cluster_within_classes
-from .sampling import _draw_members, _group_index
+from .sampling import _draw_members, _group_index, capped_class_rows
 
 __all__ = ["ClusterIndex"]
 
@@ -83,13 +83,27 @@ class ClusterIndex(Sampler):
         :func:`~sklearn_clmle.nn.cluster_within_classes`).
     warm_max_iter : int, default=None
         k-means iterations of a warm-started refresh (``None``: ``max_iter``).
+    max_rows : int, default=None
+        Cluster at most this many samples: above it, every class larger than
+        a common size is cut to that size by a uniform draw (smaller classes
+        stay whole, see :func:`~sklearn_clmle.nn.sampling.water_level`),
+        once, when the index is made; only those samples (:attr:`rows`) are
+        clustered and drawn into batches. A k-means iteration costs about
+        ``sum_c n_c^2 / cluster_size`` (each class's rows against its
+        clusters), while a round draws ``steps_per_epoch`` batches whatever
+        the data size, so without a cap re-clustering a million rows costs
+        far more than the round it serves. ``None``: every sample.
 
     Attributes
     ----------
     labels : Tensor of shape (n_samples,)
         The class codes, on the CPU.
+    rows : Tensor of shape (n_rows,)
+        The samples that are clustered, sorted (every sample unless
+        ``max_rows`` cuts them).
     sample_cluster : Tensor of shape (n_samples,)
-        Cluster of every sample (after :meth:`refresh`).
+        Cluster of every sample (after :meth:`refresh`); -1 for a sample
+        outside :attr:`rows`.
     centroids : Tensor of shape (n_clusters, dim)
         Unit-norm centroids, grouped by class in class order.
     cluster_class : Tensor of shape (n_clusters,)
@@ -127,7 +141,7 @@ class ClusterIndex(Sampler):
 
     def __init__(self, labels, *, cluster_size, clusters_per_batch=12, samples_per_cluster=20,
                  steps_per_epoch=100, query="hardest", generator=None, max_iter=20, tol=0.01,
-                 warm_start=False, warm_max_iter=None):
+                 warm_start=False, warm_max_iter=None, max_rows=None):
         super().__init__()
         labels = torch.as_tensor(labels)
         if labels.ndim != 1 or labels.numel() == 0:
@@ -159,6 +173,11 @@ class ClusterIndex(Sampler):
         self.warm_start = bool(warm_start)
         self.warm_max_iter = (self.max_iter if warm_max_iter is None
                               else _positive_int(warm_max_iter, "warm_max_iter"))
+        self.max_rows = None if max_rows is None else _positive_int(max_rows, "max_rows")
+        # Drawn only when the cap cuts, so an uncapped index draws exactly
+        # what it drew before the cap existed.
+        self.rows = (torch.arange(self.labels.numel()) if self.max_rows is None
+                     else capped_class_rows(self.labels, self.max_rows, self.generator))
         self.sample_loss = torch.full((self.labels.numel(),), float("nan"))
         self.centroids = None
 
@@ -172,28 +191,39 @@ class ClusterIndex(Sampler):
 
         Parameters
         ----------
-        embeddings : Tensor of shape (n_samples, dim)
-            Embeddings of every sample, in the order of ``labels`` (normalised
-            inside). They may live on any device; the k-means runs there.
+        embeddings : Tensor of shape (n_samples, dim) or (len(rows), dim)
+            Embeddings of every sample, in the order of ``labels``, or of the
+            clustered :attr:`rows` only (normalised inside). They may live on
+            any device; the k-means runs there.
 
         Returns
         -------
         self : ClusterIndex
         """
         embeddings = torch.as_tensor(embeddings)
-        if embeddings.ndim != 2 or embeddings.shape[0] != self.labels.numel():
-            raise ValueError(
-                f"embeddings must have shape (n_samples, dim) = ({self.labels.numel()}, dim), "
-                f"one row per label, got {tuple(embeddings.shape)}.")
+        n_samples, n_rows = self.labels.numel(), self.rows.numel()
+        if embeddings.ndim != 2 or embeddings.shape[0] not in (n_samples, n_rows):
+            expected = (f"({n_samples}, dim), one row per label" if n_rows == n_samples else
+                        f"({n_samples}, dim), one row per label, or ({n_rows}, dim), one "
+                        "per clustered row")
+            raise ValueError(f"embeddings must have shape {expected}, got "
+                             f"{tuple(embeddings.shape)}.")
         embeddings = embeddings.detach()
+        if embeddings.shape[0] != n_rows:
+            embeddings = embeddings[self.rows.to(embeddings.device)]
         if not embeddings.is_floating_point():
             embeddings = embeddings.float()
-        init = self.sample_cluster if self.warm_start and self.centroids is not None else None
-        return self.set_clusters(*cluster_within_classes(
-            embeddings, self.labels.to(embeddings.device), self.cluster_size,
+        init = (self.sample_cluster[self.rows] if self.warm_start and self.centroids is not None
+                else None)
+        labels, centroids, cluster_class = cluster_within_classes(
+            embeddings, self.labels[self.rows].to(embeddings.device), self.cluster_size,
             n_classes=self.n_classes,
             max_iter=self.max_iter if init is None else self.warm_max_iter, tol=self.tol,
-            generator=self.generator, init=init))
+            generator=self.generator, init=init)
+        if n_rows != n_samples:
+            labels = labels.new_full((n_samples,), -1).index_copy_(
+                0, self.rows.to(labels.device), labels)
+        return self.set_clusters(labels, centroids, cluster_class)
 
     def set_clusters(self, sample_cluster, centroids, cluster_class):
         """Install a given clustering (what :meth:`refresh` computes).
@@ -201,7 +231,8 @@ class ClusterIndex(Sampler):
         Parameters
         ----------
         sample_cluster : Tensor of shape (n_samples,)
-            Cluster of every sample, ``0 .. n_clusters - 1``.
+            Cluster of every sample, ``0 .. n_clusters - 1`` (-1: a sample
+            outside every cluster, never drawn).
         centroids : Tensor of shape (n_clusters, dim)
             Unit-norm centroid of every cluster.
         cluster_class : Tensor of shape (n_clusters,)
@@ -214,8 +245,10 @@ class ClusterIndex(Sampler):
         self.sample_cluster = sample_cluster.cpu()
         self.centroids = centroids.detach().cpu()
         self.cluster_class = cluster_class.cpu()
-        self.members, self.starts, self.counts = _group_index(self.sample_cluster,
-                                                              self.n_clusters)
+        self._clustered = torch.nonzero(self.sample_cluster >= 0).flatten()
+        members, self.starts, self.counts = _group_index(self.sample_cluster[self._clustered],
+                                                         self.n_clusters)
+        self.members = self._clustered[members]
         # One sort instead of a scan per class: thousands of identities stay cheap.
         by_class, _, class_counts = _group_index(self.cluster_class, self.n_classes)
         self.class_clusters = list(torch.split(by_class, class_counts.tolist()))
@@ -271,10 +304,12 @@ class ClusterIndex(Sampler):
         Tensor of shape (n_clusters,)
         """
         self._check_clustered()
-        seen = ~torch.isnan(self.sample_loss)
-        total = torch.zeros(self.n_clusters).index_add_(
-            0, self.sample_cluster[seen], self.sample_loss[seen])
-        count = torch.bincount(self.sample_cluster[seen], minlength=self.n_clusters)
+        # Over the clustered samples only: read once per batch, so its cost
+        # must not grow with the rows a cap left out.
+        loss, cluster = self.sample_loss[self._clustered], self.sample_cluster[self._clustered]
+        seen = ~torch.isnan(loss)
+        total = torch.zeros(self.n_clusters).index_add_(0, cluster[seen], loss[seen])
+        count = torch.bincount(cluster[seen], minlength=self.n_clusters)
         return torch.where(count > 0, total / count.clamp_min(1), torch.tensor(float("inf")))
 
     def __len__(self):

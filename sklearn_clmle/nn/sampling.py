@@ -30,6 +30,42 @@ def _class_index(class_codes):
     return members, starts, counts, torch.nonzero(counts > 0).flatten()
 
 
+def water_level(counts, cap):
+    """The largest size ``t`` with ``sum(min(counts, t)) <= cap`` (at least 1).
+
+    Capping every class at ``t`` keeps at most ``cap`` rows in all, the
+    largest classes cut to a common size and the smaller ones whole, so that
+    a rare class is never thinned further.
+    """
+    ordered, below = sorted(int(c) for c in counts), 0
+    for i, count in enumerate(ordered):
+        level = (cap - below) // (len(ordered) - i)
+        if level < count:
+            return max(int(level), 1)
+        below += count
+    return ordered[-1]
+
+
+def capped_class_rows(class_codes, cap, generator):
+    """Sorted indices of at most ``cap`` rows: each class at most
+    :func:`water_level` rows, drawn uniformly without replacement (one
+    random key per row and one stable sort, no loop over classes).
+
+    Returns every row (``arange``) when there are no more than ``cap``.
+    """
+    codes = torch.as_tensor(class_codes).cpu()
+    if codes.numel() <= cap:
+        return torch.arange(codes.numel())
+    members, starts, counts = _group_index(codes, int(codes.max()) + 1)
+    level = water_level(counts[counts > 0], cap)
+    keys = torch.rand(codes.numel(), generator=generator)
+    # Members of a class in random order: sorted by key, then (stably) by class.
+    by_key = keys.argsort()
+    order = by_key[codes[by_key].argsort(stable=True)]
+    rank = torch.arange(codes.numel()) - starts[codes[order]]
+    return order[rank < level].sort().values
+
+
 def _draw_members(members, starts, counts, groups, k, generator, *, fill=False):
     # Up to k members of each group, without replacement (random keys, one
     # argsort per batch). With ``fill``, a group smaller than k is topped up
