@@ -28,9 +28,10 @@ Methods (``--methods``; names or glob patterns):
   MLP on every task (the perceptual tasks' convolutional encoders ablated);
   ``"budget": {...}`` sets explicit steps from ``auto_budget`` with those
   keywords (e.g. the old rule, or pre-training alone at equal steps);
-  ``"recluster": {"warm_start": false, "warm_max_iter": 5}`` sets the
-  re-clustering switches of ``_plans`` (a cold k-means every round; the
-  iterations of a warm-started one).
+  ``"recluster": {"warm_start": false, "warm_max_iter": 5, "max_rows": 10000}``
+  sets the re-clustering switches of ``_plans`` (a cold k-means every round;
+  the iterations of a warm-started one; the rows the rounds cluster, or
+  ``"max_rows_fraction"``: that fraction of the task's training rows).
 * Peers at their best defaults: ``SMOTE + kNN``, ``BalancedRandomForest``,
   ``LightGBM (balanced)`` (skipped if lightgbm is missing),
   ``LogisticRegression (balanced)``, and the task's encoder trained end to
@@ -120,12 +121,16 @@ def clmle(data, seed, params=None):
     # {"warm_start": true, "warm_max_iter": 5}.
     from sklearn_clmle import _plans
 
-    recluster = params.pop("recluster", {})
-    for key in ("warm_start", "warm_max_iter"):
+    recluster = dict(params.pop("recluster", {}))
+    if "max_rows_fraction" in recluster:  # a cap relative to the task's training rows
+        recluster["max_rows"] = max(1, int(recluster.pop("max_rows_fraction")
+                                           * len(data.y_train)))
+    switches = ("warm_start", "warm_max_iter", "max_rows")
+    for key in switches:
         name = f"RECLUSTER_{key.upper()}"
         default = _LIBRARY_SWITCHES.setdefault(name, getattr(_plans, name))
         setattr(_plans, name, recluster.get(key, default))
-    unknown = set(recluster) - {"warm_start", "warm_max_iter"}
+    unknown = set(recluster) - set(switches)
     if unknown:
         raise ValueError(f"Unknown re-clustering switches {sorted(unknown)}.")
     pipe = Pipeline([("emb", CLMLEEmbedder(random_state=seed, **encoder)), ("clf", clf)])
