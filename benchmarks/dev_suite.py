@@ -28,10 +28,12 @@ Methods (``--methods``; names or glob patterns):
   MLP on every task (the perceptual tasks' convolutional encoders ablated);
   ``"budget": {...}`` sets explicit steps from ``auto_budget`` with those
   keywords (e.g. the old rule, or pre-training alone at equal steps);
-  ``"recluster": {"warm_start": false, "warm_max_iter": 5, "max_rows": 10000}``
-  sets the re-clustering switches of ``_plans`` (a cold k-means every round;
-  the iterations of a warm-started one; the rows the rounds cluster, or
-  ``"max_rows_fraction"``: that fraction of the task's training rows).
+  ``"recluster": {"warm_start": false, "warm_max_iter": 5, "max_rows": 10000,
+  "max_iter": 20}`` sets the re-clustering switches of ``_plans`` (a cold
+  k-means every round; the iterations of a warm-started one; the rows the
+  rounds cluster, or
+  ``"max_rows_fraction"``: that fraction of the task's training rows; the
+  iterations of a cold one).
 * Peers at their best defaults: ``SMOTE + kNN``, ``BalancedRandomForest``,
   ``LightGBM (balanced)`` (skipped if lightgbm is missing),
   ``LogisticRegression (balanced)``, and the task's encoder trained end to
@@ -125,7 +127,7 @@ def clmle(data, seed, params=None):
     if "max_rows_fraction" in recluster:  # a cap relative to the task's training rows
         recluster["max_rows"] = max(1, int(recluster.pop("max_rows_fraction")
                                            * len(data.y_train)))
-    switches = ("warm_start", "warm_max_iter", "max_rows")
+    switches = ("warm_start", "warm_max_iter", "max_rows", "max_iter")
     for key in switches:
         name = f"RECLUSTER_{key.upper()}"
         default = _LIBRARY_SWITCHES.setdefault(name, getattr(_plans, name))

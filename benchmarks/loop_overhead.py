@@ -49,7 +49,10 @@ def fit_clmle(X, y, args, warm_start):
     recluster_seconds = []
     original = plans.ClusterPlan.recluster
     library_warm_start = plans.RECLUSTER_WARM_START
+    library_max_iter = plans.RECLUSTER_MAX_ITER
     plans.RECLUSTER_WARM_START = warm_start
+    if args.cold_max_iter is not None:
+        plans.RECLUSTER_MAX_ITER = args.cold_max_iter
 
     def timed(self, net):
         start = time.perf_counter()
@@ -66,6 +69,7 @@ def fit_clmle(X, y, args, warm_start):
     finally:
         plans.ClusterPlan.recluster = original
         plans.RECLUSTER_WARM_START = library_warm_start
+        plans.RECLUSTER_MAX_ITER = library_max_iter
     pre = [row for row in emb.history_ if row["stage"] == "pretrain"]
     rounds = [row for row in emb.history_ if row["stage"] == "cluster"]
     batch = BATCH[0] * BATCH[1]
@@ -112,6 +116,9 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cold-max-iter", type=int, default=None,
+                        help="k-means iterations of a cold re-clustering (library: "
+                             "_plans.RECLUSTER_MAX_ITER)")
     parser.add_argument("--device", default="cpu",
                         help="'cuda' on a machine with a GPU (benchmarks/cuda_check.py's run)")
     args = parser.parse_args(argv)

@@ -21,6 +21,10 @@ from .nn.sampling import ClassBalancedBatchSampler, RandomBatchSampler
 #: changes cluster in a k-means iteration (see docs/defaults.md).
 RECLUSTER_TOL = 0.01
 
+#: k-means iterations of a round's re-clustering (of the first, cold one
+#: when warm starts are on).
+RECLUSTER_MAX_ITER = 20
+
 #: Rounds after the first start their k-means from the previous round's
 #: clusters (``ClusterIndex(warm_start=True)``, see docs/defaults.md).
 RECLUSTER_WARM_START = True
@@ -118,7 +122,8 @@ class ClusterPlan(TrainingPlan):
                              clusters_per_batch=clusters_per_batch,
                              samples_per_cluster=samples_per_cluster,
                              steps_per_epoch=steps_per_round, query=query,
-                             generator=self.generator, tol=RECLUSTER_TOL,
+                             generator=self.generator, max_iter=RECLUSTER_MAX_ITER,
+                             tol=RECLUSTER_TOL,
                              warm_start=RECLUSTER_WARM_START,
                              warm_max_iter=RECLUSTER_WARM_MAX_ITER,
                              max_rows=RECLUSTER_MAX_ROWS if capped else None))
