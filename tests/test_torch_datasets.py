@@ -107,3 +107,18 @@ def test_transform_of_a_single_item_dataset(digit_images):
     assert_array_equal(emb.transform(DigitImages(X[:1], y[:1])), emb.transform(X[:1]))
     with pytest.raises(ValueError, match="at least 1 item; the dataset has 0"):
         emb.transform(DigitImages(X[:0], y[:0]))
+
+
+@pytest.mark.cpu_bits
+def test_capped_rounds_read_the_same_rows_from_a_dataset(digit_images, monkeypatch):
+    # Above _plans.RECLUSTER_MAX_ROWS the rounds embed only the capped rows:
+    # a torch.utils.data.Subset of a dataset, a slice of an array's tensor.
+    from sklearn_clmle import _plans
+
+    X, y = digit_images
+    monkeypatch.setattr(_plans, "RECLUSTER_MAX_ROWS", len(y) // 2)
+    make = lambda: CLMLEEmbedder(**{**TINY, "module_params": SMALL_CNN})  # noqa: E731
+    from_dataset, from_arrays = make().fit(DigitImages(X, y)), make().fit(X, y)
+    assert_array_equal(from_dataset.transform(X), from_arrays.transform(X))
+    monkeypatch.setattr(_plans, "RECLUSTER_MAX_ROWS", 10**9)
+    assert not np.array_equal(make().fit(X, y).transform(X), from_arrays.transform(X))
