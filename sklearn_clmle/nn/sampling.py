@@ -49,14 +49,16 @@ def water_level(counts, cap):
 def capped_class_rows(class_codes, cap, generator):
     """Sorted indices of at most ``cap`` rows: each class at most
     :func:`water_level` rows, drawn uniformly without replacement (one
-    random key per row and one stable sort, no loop over classes).
+    random key per row and one stable sort, no loop over classes). With
+    more classes than ``cap``, every class still keeps one row.
 
-    Returns every row (``arange``) when there are no more than ``cap``.
+    Returns every row (``arange``) when there are no more than ``cap``,
+    drawing nothing from ``generator``.
     """
     codes = torch.as_tensor(class_codes).cpu()
     if codes.numel() <= cap:
         return torch.arange(codes.numel())
-    members, starts, counts = _group_index(codes, int(codes.max()) + 1)
+    _, starts, counts = _group_index(codes, int(codes.max()) + 1)
     level = water_level(counts[counts > 0], cap)
     keys = torch.rand(codes.numel(), generator=generator)
     # Members of a class in random order: sorted by key, then (stably) by class.
