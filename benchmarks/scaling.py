@@ -25,8 +25,9 @@ so peaks do not mix and the methods do not share a warm cache:
 (``VmHWM`` after ``clear_refs``), minus the resident size before it
 (``extra``), as in ``memory.py``. The budget of CLMLE is capped (1,500
 pre-training batches, 100 per round), so above about 10^4 rows its gradient
-steps stop growing, while re-clustering and embedding keep growing with the
-rows: the curve shows whether they grow linearly.
+steps stop growing; so do, above 10,000 rows, the rows its rounds embed and
+re-cluster (``_plans.RECLUSTER_MAX_ROWS``): what still grows with the rows
+is the inputs' own memory and the pre-training's draws.
 """
 
 import argparse
