@@ -117,20 +117,14 @@ def nearest_cluster_log_scores(queries, centroids, cluster_class, n_classes, n_n
         nearest = similarity.topk(widest, dim=1)
         nearest_class = cluster_class[nearest.indices]
         nearest_logits = scale * nearest.values.double() + class_log_weight[nearest_class]
+        best_logits = None
         if every_class:
             best = _nearest_similarity(padded, centroids, cluster_class, n_classes)
-            best_logits = scale * best[:len(chunk)].double() + class_log_weight
+            best_logits = (scale * best[:len(chunk)].double() + class_log_weight).masked_fill(
+                ~has_cluster, float("-inf"))
         for per_n, n in zip(scores, values):
-            logits, classes = nearest_logits[:, :n], nearest_class[:, :n]
-            joining = None
-            if every_class:
-                # Only classes absent from the N join with their nearest
-                # cluster (a present class's nearest is already among them).
-                present = torch.zeros_like(best_logits, dtype=torch.bool).scatter_(1, classes,
-                                                                                   True)
-                joining = best_logits.masked_fill(present | ~has_cluster, float("-inf"))
-            per_n.append(_class_scores(logits, classes, n_classes, rule, joining)
-                         .to(queries.dtype))
+            per_n.append(_class_scores(nearest_logits[:, :n], nearest_class[:, :n], n_classes,
+                                       rule, best_logits).to(queries.dtype))
     scores = [torch.cat(s) if s else queries.new_zeros(0, n_classes) for s in scores]
     return scores if many else scores[0]
 
@@ -153,11 +147,12 @@ def _nearest_similarity(chunk, centroids, cluster_class, n_classes):
     return best.scatter_reduce(0, index, transposed, reduce="amax").T
 
 
-def _class_scores(logits, classes, n_classes, rule, joining=None):
+def _class_scores(logits, classes, n_classes, rule, best=None):
     """``(n_queries, n_classes)`` scores from each query's retrieved clusters:
     the ``N`` nearest (``logits``, ``classes``: ``(n_queries, N)``, finite)
-    and, for ``every_class``, at most one more per class absent from them
-    (``joining``: ``(n_queries, n_classes)``, ``-inf`` where none joins).
+    and, for ``every_class``, the nearest cluster of every class absent from
+    them (``best``: each class's nearest logit, ``(n_queries, n_classes)``,
+    ``-inf`` for a class without clusters).
 
     The ``N`` nearest go through per-class scatters; the joining clusters
     stay a dense per-class matrix: scattering them with the ``N`` as
@@ -166,14 +161,18 @@ def _class_scores(logits, classes, n_classes, rule, joining=None):
     ``O(queries * (N + classes))`` even with thousands of identities.
     """
     n_queries = logits.shape[0]
-    if joining is None:
-        joining = logits.new_full((n_queries, n_classes), float("-inf"))
+    among_nearest = torch.zeros(n_queries, n_classes, dtype=torch.bool,
+                                device=logits.device).scatter_(1, classes, True)
+    # Only classes absent from the N join with their nearest cluster (a
+    # present class's nearest is already among them).
+    joining = (logits.new_full((n_queries, n_classes), float("-inf")) if best is None
+               else best.masked_fill(among_nearest, float("-inf")))
     joined = torch.isfinite(joining)
     own = logits.new_full((n_queries, n_classes), float("inf"))
     own = own.scatter_reduce(1, classes, logits, reduce="amin")
     # A joining class has no cluster among the N: its one cluster is its own term.
     own = torch.where(joined, joining, own)
-    present = torch.zeros_like(joined).scatter_(1, classes, True) | joined
+    present = among_nearest | joined
     top_nearest, top_at = logits.max(dim=1, keepdim=True)
     top_joining, joining_at = joining.max(dim=1, keepdim=True)
     # Ties go to the N (as in one maximum over the N followed by the joining).
