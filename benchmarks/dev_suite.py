@@ -28,12 +28,11 @@ Methods (``--methods``; names or glob patterns):
   MLP on every task (the perceptual tasks' convolutional encoders ablated);
   ``"budget": {...}`` sets explicit steps from ``auto_budget`` with those
   keywords (e.g. the old rule, or pre-training alone at equal steps);
-  ``"recluster": {"warm_start": false, "warm_max_iter": 5, "max_rows": 10000,
-  "max_iter": 20}`` sets the re-clustering switches of ``_plans`` (a cold
-  k-means every round; the iterations of a warm-started one; the rows the
-  rounds cluster, or
-  ``"max_rows_fraction"``: that fraction of the task's training rows; the
-  iterations of a cold one).
+  ``"recluster": {...}`` sets the re-clustering switches of ``_plans``:
+  ``"warm_start": false`` (a cold k-means every round), ``"warm_max_iter"``
+  (iterations of a warm-started one), ``"max_iter"`` (of a cold one),
+  ``"max_rows"`` (the rows the rounds cluster) or ``"max_rows_fraction"``
+  (that fraction of the task's training rows).
 * Peers at their best defaults: ``SMOTE + kNN``, ``BalancedRandomForest``,
   ``LightGBM (balanced)`` (skipped if lightgbm is missing),
   ``LogisticRegression (balanced)``, and the task's encoder trained end to
