@@ -412,6 +412,35 @@ def test_grouped_and_scattered_layouts_give_the_same_scores(seed):
 
 def test_class_log_weight_needs_one_weight_per_class():
     queries, centroids, cluster_class = _random_problem(0)
-    with pytest.raises(ValueError, match=r"one log weight per class, shape \(5,\); got \(11,\)"):
-        nearest_cluster_log_scores(queries, centroids, cluster_class, 5, 3, every_class=True,
-                                   class_log_weight=torch.zeros(11, dtype=torch.float64))
+    for shape in [(11,), (2, 11), (2, 5, 1)]:
+        got = ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "")
+        with pytest.raises(ValueError, match=rf"one log weight per class, shape \(5,\) or "
+                                             rf"\(n_weights, 5\); got \({got}\)"):
+            nearest_cluster_log_scores(queries, centroids, cluster_class, 5, 3,
+                                       every_class=True,
+                                       class_log_weight=torch.zeros(shape, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("rule", ["clmle", "lmle"])
+@pytest.mark.parametrize("every_class", [False, True])
+def test_rows_of_class_log_weights_equal_separate_searches(rule, every_class):
+    # One search scores every row of weights (the prior corrections of the
+    # classifier's cross-validation): the same bits as one search per row.
+    queries, centroids, cluster_class = _random_problem(4)
+    generator = torch.Generator().manual_seed(5)
+    weights = torch.randn(3, 5, generator=generator, dtype=torch.float64)
+    grid = [1, 4, 9]
+    together = nearest_cluster_log_scores(queries, centroids, cluster_class, 5, grid,
+                                          scale=8.0, chunk_size=7, rule=rule,
+                                          every_class=every_class, class_log_weight=weights)
+    assert len(together) == len(weights)
+    for weight, per_n in zip(weights, together):
+        separate = nearest_cluster_log_scores(queries, centroids, cluster_class, 5, grid,
+                                              scale=8.0, chunk_size=7, rule=rule,
+                                              every_class=every_class, class_log_weight=weight)
+        for a, b in zip(per_n, separate):
+            assert torch.equal(a, b)
+    single = nearest_cluster_log_scores(queries, centroids, cluster_class, 5, 4, scale=8.0,
+                                        chunk_size=7, rule=rule, every_class=every_class,
+                                        class_log_weight=weights[1:2])
+    assert len(single) == 1 and torch.equal(single[0], together[1][1])

@@ -49,7 +49,10 @@ def nearest_cluster_log_scores(queries, centroids, cluster_class, n_classes, n_n
     class's clusters, ``s * q.mu_k + log w_c(k)``: with ``w_c`` the inverse
     number of clusters of class ``c`` (raised to a power), a class with
     hundreds of clusters stops outweighing one with two in the rival sums (a
-    prior correction).
+    prior correction). The weights do not change which clusters are
+    retrieved (those nearest by similarity), so several rows of weights are
+    scored from one search: the products and the top-N, about half of a
+    search over a grid of ``N``, are shared.
 
     The scores are computed in float64 from the similarities of one matrix
     product per chunk of queries, in the inputs' precision (no candidate is
@@ -82,12 +85,14 @@ def nearest_cluster_log_scores(queries, centroids, cluster_class, n_classes, n_n
         How rival clusters enter the score: log-sum-exp or maximum.
     every_class : bool, default=False
         Add each absent class's nearest cluster to the retrieved set.
-    class_log_weight : Tensor of shape (n_classes,) or None, default=None
-        Log weight of each class's terms (``None``: all zero).
+    class_log_weight : Tensor of shape (n_classes,) or (n_weights, n_classes), default=None
+        Log weight of each class's terms (``None``: all zero). A matrix scores
+        every row of weights from the same search.
 
     Returns
     -------
     Tensor of shape (n_queries, n_classes), or a list of them, one per ``N``
+        With a matrix of ``class_log_weight``, a list of those, one per row.
     """
     if rule not in ("clmle", "lmle"):
         raise ValueError(f"rule must be 'clmle' or 'lmle'; got {rule!r}.")
@@ -96,16 +101,19 @@ def nearest_cluster_log_scores(queries, centroids, cluster_class, n_classes, n_n
     widest = max(values)
     if class_log_weight is None:
         class_log_weight = centroids.new_zeros(n_classes, dtype=torch.float64)
-    elif tuple(class_log_weight.shape) != (n_classes,):
+    elif class_log_weight.dim() not in (1, 2) or class_log_weight.shape[-1] != n_classes:
         raise ValueError(f"class_log_weight must hold one log weight per class, shape "
-                         f"({n_classes},); got {tuple(class_log_weight.shape)}. (It replaced "
-                         f"the per-cluster log_weight: pass the weight of each class.)")
-    class_log_weight = class_log_weight.to(device=centroids.device, dtype=torch.float64)
+                         f"({n_classes},) or (n_weights, {n_classes}); got "
+                         f"{tuple(class_log_weight.shape)}. (It replaced the per-cluster "
+                         f"log_weight: pass the weight of each class.)")
+    weights = class_log_weight.to(device=centroids.device, dtype=torch.float64)
+    weighted_rows = weights.dim() == 2
+    weights = weights.reshape(-1, n_classes)
     has_cluster = torch.bincount(cluster_class, minlength=n_classes) > 0
     per_query = centroids.shape[0] + 4 * (widest + n_classes)
     budget = _MAX_CHUNK_ELEMENTS_CPU if queries.device.type == "cpu" else _MAX_CHUNK_ELEMENTS
     chunk_size = max(1, min(chunk_size, budget // per_query))
-    scores = [[] for _ in values]
+    scores = [[[] for _ in values] for _ in weights]
     for chunk in torch.split(queries, chunk_size):
         # Every product has the same shape (the last chunk is padded): a BLAS
         # picks its kernel, and so the rounding of the last bits, by shape
@@ -116,17 +124,22 @@ def nearest_cluster_log_scores(queries, centroids, cluster_class, n_classes, n_n
         # topk sorts by similarity, so every N reads a prefix of one search.
         nearest = similarity.topk(widest, dim=1)
         nearest_class = cluster_class[nearest.indices]
-        nearest_logits = scale * nearest.values.double() + class_log_weight[nearest_class]
-        best_logits = None
+        nearest_similarity = scale * nearest.values.double()
+        best = None
         if every_class:
-            best = _nearest_similarity(padded, centroids, cluster_class, n_classes)
-            best_logits = (scale * best[:len(chunk)].double() + class_log_weight).masked_fill(
-                ~has_cluster, float("-inf"))
-        for per_n, n in zip(scores, values):
-            per_n.append(_class_scores(nearest_logits[:, :n], nearest_class[:, :n], n_classes,
-                                       rule, best_logits).to(queries.dtype))
-    scores = [torch.cat(s) if s else queries.new_zeros(0, n_classes) for s in scores]
-    return scores if many else scores[0]
+            best = (scale * _nearest_similarity(padded, centroids, cluster_class,
+                                                n_classes)[:len(chunk)].double())
+        for per_weight, weight in zip(scores, weights):
+            nearest_logits = nearest_similarity + weight[nearest_class]
+            best_logits = (None if best is None
+                           else (best + weight).masked_fill(~has_cluster, float("-inf")))
+            for per_n, n in zip(per_weight, values):
+                per_n.append(_class_scores(nearest_logits[:, :n], nearest_class[:, :n],
+                                           n_classes, rule, best_logits).to(queries.dtype))
+    scores = [[torch.cat(s) if s else queries.new_zeros(0, n_classes) for s in per_weight]
+              for per_weight in scores]
+    scores = [per_weight if many else per_weight[0] for per_weight in scores]
+    return scores if weighted_rows else scores[0]
 
 
 def _nearest_similarity(chunk, centroids, cluster_class, n_classes):
