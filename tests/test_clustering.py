@@ -540,3 +540,94 @@ def test_capped_leftover_passes_keep_equal_sizes(monkeypatch, cap):
     X = _random_points(460, 6, seed=5)
     result = cluster_within_classes(X, class_codes, 4, generator=torch.Generator().manual_seed(0))
     _check_within_classes(X, class_codes, 4, result, n_classes=3)
+
+
+# ----------------------------------------------------------------------------
+# max_samples_per_cluster: the iterations on a sample, every row placed once
+# ----------------------------------------------------------------------------
+
+def _sampled_problem():
+    class_codes = torch.arange(3).repeat_interleave(torch.tensor([400, 90, 12]))
+    class_codes = class_codes[torch.randperm(502, generator=torch.Generator().manual_seed(1))]
+    return _random_points(502, 6, seed=9), class_codes
+
+
+@settings(max_examples=20, deadline=None, derandomize=True)
+@given(st.lists(st.integers(0, 3), min_size=1, max_size=80), st.integers(1, 6),
+       st.integers(1, 8), st.integers(0, 2 ** 16))
+def test_sampled_iterations_keep_the_invariants(codes, cluster_size, per_cluster, seed):
+    # Sizes equal (+-1) within every class, pure clusters, and centroids the
+    # unit means of their members (Eq. 7), whatever was sampled.
+    class_codes = torch.tensor(codes)
+    X = _random_points(len(codes), 3, seed=seed)
+    result = cluster_within_classes(X, class_codes, cluster_size, n_classes=4,
+                                    generator=torch.Generator().manual_seed(seed),
+                                    max_samples_per_cluster=per_cluster)
+    _check_within_classes(X, class_codes, cluster_size, result, n_classes=4)
+
+
+def test_sampled_iterations_see_at_most_the_cap_and_the_last_pass_every_row(monkeypatch):
+    from sklearn_clmle.nn import clustering
+
+    X, class_codes = _sampled_problem()
+    calls, original = [], clustering._kmeans_within_classes
+
+    def spy(X, sizes, n_clusters, **kwargs):
+        calls.append((sizes.tolist(), n_clusters.tolist(), kwargs["max_iter"]))
+        return original(X, sizes, n_clusters, **kwargs)
+
+    monkeypatch.setattr(clustering, "_kmeans_within_classes", spy)
+    cluster_within_classes(X, class_codes, 10, max_iter=7, max_samples_per_cluster=4,
+                           generator=torch.Generator().manual_seed(0))
+    # 40, 9 and 1 clusters of 4 sampled rows each (the tail's one cluster
+    # has nothing to iterate; its mean comes from the last pass).
+    assert calls == [([160, 36, 4], [40, 9, 1], 7), ([400, 90, 12], [40, 9, 1], 1)]
+
+
+def test_sampling_is_inert_below_the_cap():
+    # No class above the cap: nothing is drawn and the clustering is the
+    # plain one, bit for bit.
+    X, class_codes = _sampled_problem()
+    generator = torch.Generator().manual_seed(3)
+    plain = cluster_within_classes(X, class_codes, 10, generator=generator)
+    state = generator.get_state()
+    generator = torch.Generator().manual_seed(3)
+    capped = cluster_within_classes(X, class_codes, 10, generator=generator,
+                                    max_samples_per_cluster=12)  # 400 / 40, 90 / 9, 12 / 1
+    assert torch.equal(generator.get_state(), state)
+    for a, b in zip(plain, capped):
+        assert torch.equal(a, b)
+
+
+def test_sampled_clustering_is_deterministic_and_close_to_the_full_one():
+    X, class_codes = _sampled_problem()
+
+    def run(seed, per_cluster):
+        return cluster_within_classes(X, class_codes, 10, max_samples_per_cluster=per_cluster,
+                                      generator=torch.Generator().manual_seed(seed))
+
+    first, again = run(0, 4), run(0, 4)
+    for a, b in zip(first, again):
+        assert torch.equal(a, b)
+    assert not torch.equal(run(1, 4)[0], first[0])  # the sample depends on the seed
+
+    def objective(result):
+        # Mean cosine similarity of the rows to their centroids (what k-means raises).
+        labels, centroids, _ = result
+        return float((F.normalize(X, dim=1) * centroids[labels]).sum(1).mean())
+
+    full = objective(run(0, None))
+    assert objective(first) > full - 0.03  # observed: 0.797 against 0.823 on all rows
+
+
+def test_sampled_clustering_warm_starts_from_init():
+    # A warm start seeds the sample's iterations with the init clusters'
+    # means and draws only the sample from the generator.
+    X, class_codes = _sampled_problem()
+    labels = cluster_within_classes(X, class_codes, 10,
+                                    generator=torch.Generator().manual_seed(0))[0]
+    warm = cluster_within_classes(X, class_codes, 10, init=labels, max_samples_per_cluster=4,
+                                  generator=torch.Generator().manual_seed(2))
+    _check_within_classes(X, class_codes, 10, warm, n_classes=3)
+    # The init clusters are a k-means fixed point on all rows: most rows stay.
+    assert float((warm[0] == labels).double().mean()) > 0.6

@@ -11,7 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sklearn_clmle.nn.cluster_index import ClusterIndex
-from sklearn_clmle.nn.sampling import ClassBalancedBatchSampler, capped_class_rows, water_level
+from sklearn_clmle.nn.sampling import (
+    ClassBalancedBatchSampler,
+    capped_class_rows,
+    class_rows_at_most,
+    water_level,
+)
 
 
 def _layout(angles, classes, sizes):
@@ -360,3 +365,19 @@ def test_capped_class_rows_are_a_uniform_draw_within_a_class():
     kept = sum(int(0 in capped_class_rows(labels, 7, torch.Generator().manual_seed(s)))
                for s in range(400))
     assert 160 < kept < 240
+
+
+@given(st.lists(st.integers(1, 40), min_size=1, max_size=6), st.data())
+@settings(max_examples=60, deadline=None)
+def test_class_rows_at_most_per_class_limits(counts, data):
+    limits = data.draw(st.lists(st.integers(0, 50), min_size=len(counts), max_size=len(counts)))
+    labels = torch.repeat_interleave(torch.arange(len(counts)), torch.tensor(counts))
+    labels = labels[torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))]
+    kept = class_rows_at_most(labels, torch.tensor(limits), torch.Generator().manual_seed(1))
+    assert bool((kept[1:] > kept[:-1]).all())
+    per_class = torch.bincount(labels[kept], minlength=len(counts))
+    assert per_class.tolist() == [min(c, m) for c, m in zip(counts, limits)]
+    # An int limit is that limit for every class.
+    same = class_rows_at_most(labels, 3, torch.Generator().manual_seed(1))
+    assert torch.bincount(labels[same], minlength=len(counts)).tolist() == [
+        min(c, 3) for c in counts]

@@ -13,6 +13,8 @@ class by class, to keep the generator's order).
 import torch
 import torch.nn.functional as F
 
+from .sampling import class_rows_at_most
+
 __all__ = [
     "balanced_assignment",
     "equal_size_spherical_kmeans",
@@ -359,7 +361,8 @@ def _normalised_means(X, labels, n_clusters):
 
 
 def _kmeans_within_classes(X, sizes, n_clusters, *, max_iter, generator, tol=0.0,
-                           n_preferences=8, chunk_size=None, init_labels=None):
+                           n_preferences=8, chunk_size=None, init_labels=None,
+                           init_centroids=None):
     # Equal-size spherical k-means of every class at once. X holds the rows
     # sorted by class (``sizes[c]`` rows of class c, in their order); class c
     # gets ``n_clusters[c]`` clusters, numbered class after class. Classes do
@@ -380,7 +383,9 @@ def _kmeans_within_classes(X, sizes, n_clusters, *, max_iter, generator, tol=0.0
     labels = cluster_start[row_class]
     active = n_clusters > 1
     groups = _size_groups(sizes, torch.nonzero(active).flatten())
-    if init_labels is None:
+    if init_centroids is not None:
+        centroids = init_centroids.clone()
+    elif init_labels is None:
         centroids = _seed_centroids(X, sizes, n_clusters, row_start, cluster_start, groups,
                                     generator)
     else:
@@ -423,6 +428,17 @@ def _kmeans_within_classes(X, sizes, n_clusters, *, max_iter, generator, tol=0.0
     return labels, _normalised_means(X, labels, n_total), n_iter
 
 
+def _sampled_rows(sizes, n_clusters, per_cluster, generator):
+    # Rows (of the class-sorted layout) of a uniform sample of at most
+    # ``per_cluster`` rows per cluster of every class; None when no class
+    # has more, so that nothing is drawn and small data cluster as before.
+    limit = n_clusters * int(per_cluster)
+    if not bool((sizes > limit).any()):
+        return None
+    row_class = torch.arange(sizes.numel()).repeat_interleave(sizes.cpu())
+    return class_rows_at_most(row_class, limit.cpu(), generator).to(sizes.device)
+
+
 def equal_size_spherical_kmeans(X, n_clusters, *, max_iter=20, tol=0.0, generator=None):
     """Spherical k-means whose clusters differ in size by at most one.
 
@@ -460,7 +476,8 @@ def equal_size_spherical_kmeans(X, n_clusters, *, max_iter=20, tol=0.0, generato
 
 
 def cluster_within_classes(X, class_codes, cluster_size, *, n_classes=None, max_iter=20,
-                           tol=0.0, generator=None, return_n_iter=False, init=None):
+                           tol=0.0, generator=None, return_n_iter=False, init=None,
+                           max_samples_per_cluster=None):
     """Cluster every class separately into clusters of about ``cluster_size``.
 
     All classes run in one batched equal-size spherical k-means, each
@@ -492,7 +509,8 @@ def cluster_within_classes(X, class_codes, cluster_size, *, n_classes=None, max_
         CPU generator for reproducible seeding.
     return_n_iter : bool, default=False
         Also return the number of iterations of the batched run (the most
-        of any class; 0 when every class is a single cluster).
+        of any class; 0 when every class is a single cluster; with a sample
+        drawn by ``max_samples_per_cluster``, the sample's iterations).
     init : Tensor of shape (n_samples,), optional
         Warm start: the ``sample_cluster`` of an earlier call with the same
         class codes and cluster sizes (so the same clusters per class). The
@@ -500,6 +518,16 @@ def cluster_within_classes(X, class_codes, cluster_size, *, n_classes=None, max_
         k-means++ seeds and draws nothing from ``generator``: far fewer
         iterations when ``X`` moved little (the embeddings of successive
         training rounds).
+    max_samples_per_cluster : int, optional
+        A class with more than this many rows per cluster runs its k-means
+        iterations on a uniform sample of that many rows per cluster (drawn
+        from ``generator`` first); then every row of every class is placed
+        once by the equal-size assignment to those centroids, and the
+        centroids become the means of the final clusters (Eq. 7), so sizes
+        stay equal and every row counts. The iterations' cost then stops
+        growing with the cluster size (faiss caps its k-means the same way,
+        at 256 points per centroid). ``None`` clusters every row. With a
+        sample drawn, the result is no longer that of each class alone.
 
     Returns
     -------
@@ -544,10 +572,24 @@ def cluster_within_classes(X, class_codes, cluster_size, *, n_classes=None, max_
                 or not torch.equal(cluster_class[init_labels], class_codes[order])):
             raise ValueError("init must be the sample_cluster of a clustering of the same "
                              "class codes into the same numbers of clusters per class.")
-    labels, centroids, n_iter = _kmeans_within_classes(X[order], sizes[present], n_clusters,
-                                                       max_iter=max_iter, tol=tol,
-                                                       generator=generator,
-                                                       init_labels=init_labels)
+    X, sizes = X[order], sizes[present]
+    sample = (None if max_samples_per_cluster is None
+              else _sampled_rows(sizes, n_clusters, max_samples_per_cluster, generator))
+    if sample is None:
+        labels, centroids, n_iter = _kmeans_within_classes(
+            X, sizes, n_clusters, max_iter=max_iter, tol=tol, generator=generator,
+            init_labels=init_labels)
+    else:
+        row_class = torch.arange(sizes.numel(), device=X.device).repeat_interleave(sizes)
+        init_centroids = (None if init_labels is None
+                          else _normalised_means(F.normalize(X, dim=1), init_labels,
+                                                 int(n_clusters.sum())))
+        _, centroids, n_iter = _kmeans_within_classes(
+            X[sample], torch.bincount(row_class[sample], minlength=sizes.numel()), n_clusters,
+            max_iter=max_iter, tol=tol, generator=generator, init_centroids=init_centroids)
+        # One assignment of every row to the sample's centroids, then the means.
+        labels, centroids, _ = _kmeans_within_classes(
+            X, sizes, n_clusters, max_iter=1, generator=generator, init_centroids=centroids)
     sample_cluster = torch.empty_like(labels)
     sample_cluster[order] = labels
     result = sample_cluster, centroids, present.repeat_interleave(n_clusters)

@@ -58,14 +58,24 @@ def capped_class_rows(class_codes, cap, generator):
     codes = torch.as_tensor(class_codes).cpu()
     if codes.numel() <= cap:
         return torch.arange(codes.numel())
-    _, starts, counts = _group_index(codes, int(codes.max()) + 1)
-    level = water_level(counts[counts > 0], cap)
+    counts = torch.bincount(codes)
+    return class_rows_at_most(codes, water_level(counts[counts > 0], cap), generator)
+
+
+def class_rows_at_most(class_codes, limit, generator):
+    """Sorted indices of at most ``limit`` rows of every class (an int, or a
+    tensor of one limit per class code), drawn uniformly without
+    replacement: one random key per row and one stable sort, no loop over
+    classes. A class within its limit keeps every row."""
+    codes = torch.as_tensor(class_codes).cpu()
+    _, starts, _ = _group_index(codes, int(codes.max()) + 1)
     keys = torch.rand(codes.numel(), generator=generator)
     # Members of a class in random order: sorted by key, then (stably) by class.
     by_key = keys.argsort()
     order = by_key[codes[by_key].argsort(stable=True)]
     rank = torch.arange(codes.numel()) - starts[codes[order]]
-    return order[rank < level].sort().values
+    limit = torch.as_tensor(limit).cpu()
+    return order[rank < (limit[codes[order]] if limit.dim() else limit)].sort().values
 
 
 def _draw_members(members, starts, counts, groups, k, generator, *, fill=False):
