@@ -317,6 +317,41 @@ def test_auto_n_neighbors_picks_from_grid(iris_split):
     assert clf.n_neighbors_ == 6
 
 
+def test_selection_scores_at_most_selection_max_rows(monkeypatch):
+    # Large folds score the choice of N and tau on capped held-out rows: the
+    # head class is subsampled, the tail kept whole, and the temperature is
+    # fitted on the same rows as the choice.
+    from sklearn_clmle import _nearest_cluster
+    X, y = make_blobs([300, 60, 9], n_features=4, random_state=0)
+    monkeypatch.setattr(_nearest_cluster, "SELECTION_MAX_ROWS", 40)
+    searched, original = [], KNearestClusterClassifier._search
+
+    def spy(self, queries, *args):
+        searched.append(len(queries))
+        return original(self, queries, *args)
+
+    monkeypatch.setattr(KNearestClusterClassifier, "_search", spy)
+    capped = []
+    original_rows = _nearest_cluster.capped_class_rows
+
+    def rows_spy(codes, cap, generator):
+        rows = original_rows(codes, cap, generator)
+        capped.append((np.bincount(codes.numpy(), minlength=3),
+                       np.bincount(codes[rows].numpy(), minlength=3)))
+        return rows
+
+    monkeypatch.setattr(_nearest_cluster, "capped_class_rows", rows_spy)
+    clf = KNearestClusterClassifier(cluster_size=5, random_state=0, device="cpu").fit(X, y)
+    assert len(searched) == 6 and searched[:3] == searched[3:]  # choice, then temperature
+    assert all(n <= 40 for n in searched)
+    assert len(capped) == 3
+    for before, after in capped:
+        assert after.sum() <= 40 and after[0] < before[0]
+        np.testing.assert_array_equal(after[2], before[2])  # the tail stays whole
+    assert clf.n_neighbors_ in DEFAULT_NEIGHBOR_GRID
+    assert balanced_accuracy(y, clf.predict(X)) > 0.9
+
+
 @pytest.mark.parametrize("n_neighbors", ["auto", 5])
 def test_accuracy_on_iris(iris_split, n_neighbors):
     X_train, X_test, y_train, y_test = iris_split
