@@ -75,6 +75,29 @@ def test_balanced_assignment_respects_capacities_and_is_stable(problem):
     assert _blocking_pairs(similarity, capacities, assignment) == []
 
 
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(st.booleans().flatmap(lambda ties: _assignment_problems(integer_scores=ties)))
+def test_deferred_acceptance_orders_alike_in_every_precision(problem):
+    # Scores of 16 and 32 bits go into each round's sort key beside the
+    # cluster; those of 64 bits get a global ranking first. Both order a
+    # cluster's proposers by score, ties to the lower sample index, so the
+    # matchings are the same (tie-heavy integer scores are exact in all three).
+    from sklearn_clmle.nn.clustering import _deferred_acceptance
+
+    similarity, capacities = problem
+    preference = similarity.argsort(dim=1, descending=True, stable=True)
+    score = similarity.gather(1, preference)
+
+    def matching(dtype):
+        return _deferred_acceptance(preference, score.to(dtype), capacities,
+                                    lambda rows, room: torch.full_like(rows, -1))
+
+    reference = matching(torch.float64)
+    if (similarity == similarity.round()).all():
+        assert torch.equal(matching(torch.float16), reference)
+    assert torch.equal(matching(torch.float32), reference)
+
+
 @settings(max_examples=50, deadline=None, derandomize=True)
 @given(_assignment_problems(), st.integers(1, 3))
 def test_balanced_assignment_short_preference_lists_place_everyone(problem, n_preferences):
