@@ -445,8 +445,8 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         n_splits = int(min(3, counts.max()))
         if n_splits < 2:
             return int(grid.min()), taus[0], 1.0
-        folds = StratifiedKFold(n_splits, shuffle=True,
-                                random_state=rng.randint(np.iinfo(np.int32).max))
+        fold_seed = rng.randint(np.iinfo(np.int32).max)
+        folds = StratifiedKFold(n_splits, shuffle=True, random_state=fold_seed)
         # Rows: tau; columns: N. One clustering per fold serves every pair.
         scores = np.zeros((len(taus), len(grid)))
         with warnings.catch_warnings():
@@ -455,12 +455,13 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
             splits = list(folds.split(np.zeros(len(codes)), codes.cpu().numpy()))
         neighbors = [int(n) for n in grid]
         clusterings = []
-        for train, valid in splits:
+        for fold, (train, valid) in enumerate(splits):
             train, valid = torch.from_numpy(train), torch.from_numpy(valid)
             centroids, cluster_classes, _ = self._cluster(features[train], codes[train], rng)
             if len(valid) > SELECTION_MAX_ROWS:
-                generator = torch.Generator().manual_seed(
-                    int(rng.randint(np.iinfo(np.int32).max)))
+                # Seeded from the folds' seed, not drawn from rng: the final
+                # clustering gets the same seed as without the cap.
+                generator = torch.Generator().manual_seed(fold_seed + fold)
                 valid = valid[capped_class_rows(codes[valid], SELECTION_MAX_ROWS, generator)]
             clusterings.append((valid, centroids, cluster_classes))
             per_tau = self._search(features[valid], centroids, cluster_classes, neighbors, taus)
