@@ -120,15 +120,21 @@ def nearest_cluster_log_scores(queries, centroids, cluster_class, n_classes, n_n
         # (one row goes through gemv), so a query then scores the same
         # whatever other queries share its chunk (tested on MKL).
         padded = torch.cat([chunk, chunk.new_zeros(chunk_size - len(chunk), chunk.shape[1])])
-        similarity = (padded @ centroids.T)[:len(chunk)]
-        # topk sorts by similarity, so every N reads a prefix of one search.
-        nearest = similarity.topk(widest, dim=1)
-        nearest_class = cluster_class[nearest.indices]
-        nearest_similarity = scale * nearest.values.double()
         best = None
         if every_class:
             best = (scale * _nearest_similarity(padded, centroids, cluster_class,
                                                 n_classes)[:len(chunk)].double())
+        if every_class and widest == 1 and scale > 0:
+            # The nearest cluster is the nearest of its class: the class
+            # maxima hold it, and the query x centroid product and its top-1
+            # (two thirds of a search) are not needed.
+            nearest_similarity, nearest_class = best.max(dim=1, keepdim=True)
+        else:
+            similarity = (padded @ centroids.T)[:len(chunk)]
+            # topk sorts by similarity, so every N reads a prefix of one search.
+            nearest = similarity.topk(widest, dim=1)
+            nearest_class = cluster_class[nearest.indices]
+            nearest_similarity = scale * nearest.values.double()
         for per_weight, weight in zip(scores, weights):
             nearest_logits = nearest_similarity + weight[nearest_class]
             best_logits = (None if best is None
