@@ -444,3 +444,22 @@ def test_rows_of_class_log_weights_equal_separate_searches(rule, every_class):
                                         chunk_size=7, rule=rule, every_class=every_class,
                                         class_log_weight=weights[1:2])
     assert len(single) == 1 and torch.equal(single[0], together[1][1])
+
+
+def test_one_neighbour_with_every_class_needs_no_top_n(monkeypatch):
+    # With N = 1 and every class, the retrieved set is each class's nearest
+    # cluster: the class maxima hold it, so no top-N is taken (the fast path
+    # of predict at N = 1); the scores still equal the oracle's.
+    queries, centroids, cluster_class = _random_problem(2)
+    expected = _oracle(queries, centroids, cluster_class.tolist(), 5, 1, 16.0, every_class=True)
+
+    def no_topk(*args, **kwargs):
+        raise AssertionError("topk was called")
+
+    monkeypatch.setattr(torch.Tensor, "topk", no_topk)
+    scores = nearest_cluster_log_scores(queries, centroids, cluster_class, 5, 1, scale=16.0,
+                                        every_class=True)
+    torch.testing.assert_close(scores, expected, rtol=1e-10, atol=1e-10)
+    with pytest.raises(AssertionError, match="topk was called"):
+        nearest_cluster_log_scores(queries, centroids, cluster_class, 5, 2, scale=16.0,
+                                   every_class=True)
