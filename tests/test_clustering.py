@@ -654,3 +654,10 @@ def test_sampled_clustering_warm_starts_from_init():
     _check_within_classes(X, class_codes, 10, warm, n_classes=3)
     # The init clusters are a k-means fixed point on all rows: most rows stay.
     assert float((warm[0] == labels).double().mean()) > 0.6
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True])
+def test_max_samples_per_cluster_must_be_a_positive_integer(bad):
+    X, class_codes = _sampled_problem()
+    with pytest.raises(ValueError, match="max_samples_per_cluster must be a positive integer"):
+        cluster_within_classes(X, class_codes, 10, max_samples_per_cluster=bad)

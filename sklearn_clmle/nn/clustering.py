@@ -586,6 +586,11 @@ def cluster_within_classes(X, class_codes, cluster_size, *, n_classes=None, max_
                 or not torch.equal(cluster_class[init_labels], class_codes[order])):
             raise ValueError("init must be the sample_cluster of a clustering of the same "
                              "class codes into the same numbers of clusters per class.")
+    if max_samples_per_cluster is not None and (
+            isinstance(max_samples_per_cluster, bool) or int(max_samples_per_cluster) < 1
+            or int(max_samples_per_cluster) != max_samples_per_cluster):
+        raise ValueError(f"max_samples_per_cluster must be a positive integer or None; got "
+                         f"{max_samples_per_cluster!r}.")
     X, sizes = X[order], sizes[present]
     sample = (None if max_samples_per_cluster is None
               else _sampled_rows(sizes, n_clusters, max_samples_per_cluster, generator))
