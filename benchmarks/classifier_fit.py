@@ -2,13 +2,16 @@
 
     python benchmarks/classifier_fit.py --sizes 100000 1000000 --max-samples 0 64
     python benchmarks/classifier_fit.py --sizes 100000 --noise 2.0 --n-classes 20 \
-        --modes-per-class 8 --seed 1 --max-samples 0 16 32
+        --modes-per-class 8 --seed 1 --max-samples 0 16 32 --fold-max-samples 0
+    python benchmarks/classifier_fit.py --sizes 100000 --fold-max-samples 0 16
 
 ``KNearestClusterClassifier()`` at its defaults (``cluster_size="auto"``,
 ``N`` and ``tau`` cross-validated) on generated unit rows
 (``_synthetic.sphere_modes``: d = 64, long-tailed, imbalance 100), fitted
 once per setting of ``_nearest_cluster.CLUSTER_MAX_SAMPLES`` (rows per
-cluster the k-means iterations see; 0: every row) and of
+cluster the k-means iterations see; 0: every row), of
+``SELECTION_CLUSTER_MAX_SAMPLES`` (the same for the cross-validation's
+folds; 0: as the final clustering) and of
 ``SELECTION_MAX_ROWS`` (held-out rows per fold that score the choice; 0:
 every row). Balanced accuracy on a balanced query set of about 10,000
 rows, one thread. One run per cell: fit times on a shared machine move by
@@ -31,10 +34,12 @@ from sklearn_clmle import _nearest_cluster  # noqa: E402
 from _synthetic import sphere_modes  # noqa: E402
 
 
-def fit_once(X, y, X_query, y_query, max_samples, selection_rows, seed):
+def fit_once(X, y, X_query, y_query, max_samples, selection_rows, fold_max_samples, seed):
     """Fit time, balanced accuracy and the chosen pair for one setting."""
     _nearest_cluster.CLUSTER_MAX_SAMPLES = max_samples or None
     _nearest_cluster.SELECTION_MAX_ROWS = selection_rows or len(y)
+    # None: the folds sample as the final clustering does.
+    _nearest_cluster.SELECTION_CLUSTER_MAX_SAMPLES = fold_max_samples or None
     model = _nearest_cluster.KNearestClusterClassifier(device="cpu", random_state=seed)
     start = time.perf_counter()
     model.fit(X, y)
@@ -52,6 +57,8 @@ def main(argv=None):
                         help="rows per cluster of the k-means iterations (0: all)")
     parser.add_argument("--selection-rows", type=int, nargs="+", default=[10_000],
                         help="held-out rows per fold scoring N and tau (0: all)")
+    parser.add_argument("--fold-max-samples", type=int, nargs="+", default=[16],
+                        help="rows per cluster of the folds' k-means (0: as --max-samples)")
     parser.add_argument("--n-classes", type=int, default=100)
     parser.add_argument("--modes-per-class", type=int, default=4)
     parser.add_argument("--noise", type=float, default=1.5)
@@ -65,15 +72,16 @@ def main(argv=None):
                 n, seed=args.seed, noise=args.noise, n_classes=args.n_classes,
                 modes_per_class=args.modes_per_class,
                 queries_per_class=max(1, 10_000 // args.n_classes))
-            for selection_rows in args.selection_rows:
-                for max_samples in args.max_samples:
-                    row = {"n": len(y), "noise": args.noise, "classes": args.n_classes,
-                           "seed": args.seed, "max_samples": max_samples,
-                           "selection_rows": selection_rows,
-                           **fit_once(X, y, X_query, y_query, max_samples, selection_rows,
-                                      args.seed)}
-                    print(json.dumps(row), flush=True)
-                    rows.append(row)
+            settings = [(s, m, f) for s in args.selection_rows for m in args.max_samples
+                        for f in args.fold_max_samples]
+            for selection_rows, max_samples, fold_max_samples in settings:
+                row = {"n": len(y), "noise": args.noise, "classes": args.n_classes,
+                       "seed": args.seed, "max_samples": max_samples,
+                       "selection_rows": selection_rows, "fold_max_samples": fold_max_samples,
+                       **fit_once(X, y, X_query, y_query, max_samples, selection_rows,
+                                  fold_max_samples, args.seed)}
+                print(json.dumps(row), flush=True)
+                rows.append(row)
     return rows
 
 

@@ -352,6 +352,26 @@ def test_selection_scores_at_most_selection_max_rows(monkeypatch):
     assert balanced_accuracy(y, clf.predict(X)) > 0.9
 
 
+def test_selection_folds_cluster_on_their_own_sample_cap(monkeypatch):
+    # The folds' clusterings only choose N and tau: they sample fewer rows
+    # per cluster (SELECTION_CLUSTER_MAX_SAMPLES) than the final one
+    # (CLUSTER_MAX_SAMPLES).
+    from sklearn_clmle import _nearest_cluster
+    X, y = make_blobs([300, 60, 9], n_features=4, random_state=0)
+    monkeypatch.setattr(_nearest_cluster, "SELECTION_CLUSTER_MAX_SAMPLES", 2)
+    monkeypatch.setattr(_nearest_cluster, "CLUSTER_MAX_SAMPLES", 3)
+    caps, original = [], _nearest_cluster.cluster_within_classes
+
+    def spy(*args, max_samples_per_cluster=None, **kwargs):
+        caps.append(max_samples_per_cluster)
+        return original(*args, max_samples_per_cluster=max_samples_per_cluster, **kwargs)
+
+    monkeypatch.setattr(_nearest_cluster, "cluster_within_classes", spy)
+    clf = KNearestClusterClassifier(cluster_size=5, random_state=0, device="cpu").fit(X, y)
+    assert caps == [2, 2, 2, 3]
+    assert balanced_accuracy(y, clf.predict(X)) > 0.9
+
+
 @pytest.mark.parametrize("n_neighbors", ["auto", 5])
 def test_accuracy_on_iris(iris_split, n_neighbors):
     X_train, X_test, y_train, y_test = iris_split
