@@ -20,12 +20,13 @@ members are the final model's own.
 """
 
 import numpy as np
+import torch
 from sklearn.base import clone
 from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 
-from .nn.sampling import water_level
+from .nn.sampling import capped_class_rows
 
 #: Weights of the input rows tried by ``input_weight="auto"``: the embedding
 #: alone, or the input rows' geometry with the embedding as a tie-breaker
@@ -139,11 +140,11 @@ def capped_rows(rows, y, cap, rng):
     class, however rare, still counts in a balanced accuracy)."""
     if len(rows) <= cap:
         return np.sort(rows)
-    labels = y[rows]
-    classes, counts = np.unique(labels, return_counts=True)
-    size = water_level(counts, cap)
-    keep = [rng.permutation(rows[labels == label])[:size] for label in classes]
-    return np.sort(np.concatenate(keep))
+    # The rounds' own draw (nn.sampling.capped_class_rows), on the class codes
+    # of these rows, seeded from ``rng``.
+    codes = torch.from_numpy(np.unique(y[rows], return_inverse=True)[1].reshape(-1))
+    generator = torch.Generator().manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
+    return np.sort(rows[capped_class_rows(codes, cap, generator).numpy()])
 
 
 def preferred_weight(means, tolerance):
