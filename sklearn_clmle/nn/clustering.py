@@ -444,13 +444,15 @@ def _kmeans_within_classes(X, sizes, n_clusters, *, max_iter, generator, tol=0.0
 
 def _sampled_rows(sizes, n_clusters, per_cluster, generator):
     # Rows (of the class-sorted layout) of a uniform sample of at most
-    # ``per_cluster`` rows per cluster of every class; None when no class
-    # has more, so that nothing is drawn and small data cluster as before.
+    # ``per_cluster`` rows per cluster of every class, and the sample's size
+    # of every class; None when no class has more, so that nothing is drawn
+    # and small data cluster as before.
     limit = n_clusters * int(per_cluster)
     if not bool((sizes > limit).any()):
         return None
     row_class = torch.arange(sizes.numel()).repeat_interleave(sizes.cpu())
-    return class_rows_at_most(row_class, limit.cpu(), generator).to(sizes.device)
+    rows = class_rows_at_most(row_class, limit.cpu(), generator).to(sizes.device)
+    return rows, torch.minimum(sizes, limit)
 
 
 def equal_size_spherical_kmeans(X, n_clusters, *, max_iter=20, tol=0.0, generator=None):
@@ -599,13 +601,13 @@ def cluster_within_classes(X, class_codes, cluster_size, *, n_classes=None, max_
             X, sizes, n_clusters, max_iter=max_iter, tol=tol, generator=generator,
             init_labels=init_labels)
     else:
-        row_class = torch.arange(sizes.numel(), device=X.device).repeat_interleave(sizes)
+        rows, sample_sizes = sample
         init_centroids = (None if init_labels is None
                           else _normalised_means(F.normalize(X, dim=1), init_labels,
                                                  int(n_clusters.sum())))
         _, centroids, n_iter = _kmeans_within_classes(
-            X[sample], torch.bincount(row_class[sample], minlength=sizes.numel()), n_clusters,
-            max_iter=max_iter, tol=tol, generator=generator, init_centroids=init_centroids)
+            X[rows], sample_sizes, n_clusters, max_iter=max_iter, tol=tol,
+            generator=generator, init_centroids=init_centroids)
         # One assignment of every row to the sample's centroids, then the means.
         labels, centroids, _ = _kmeans_within_classes(
             X, sizes, n_clusters, max_iter=1, generator=generator, init_centroids=centroids)
