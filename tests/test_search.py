@@ -7,10 +7,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 from sklearn.base import clone
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.datasets import load_iris
 
 from sklearn_clmle import KNearestClusterClassifier
-from sklearn_clmle.nn.search import nearest_cluster_log_scores
+from sklearn_clmle.nn.search import (_class_scores, _one_cluster_per_class_scores,
+                                     nearest_cluster_log_scores)
 
 
 def _unit(angle_degrees):
@@ -463,3 +466,25 @@ def test_one_neighbour_with_every_class_needs_no_top_n(monkeypatch):
     with pytest.raises(AssertionError, match="topk was called"):
         nearest_cluster_log_scores(queries, centroids, cluster_class, 5, 2, scale=16.0,
                                    every_class=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**16), n_classes=st.integers(1, 6), rule=st.sampled_from(
+    ["clmle", "lmle"]), absent=st.lists(st.booleans(), min_size=6, max_size=6))
+def test_one_cluster_per_class_scores_equal_the_general_case(seed, n_classes, rule, absent):
+    # N = 1 with every class retrieves each class's nearest cluster; the
+    # dense scores of that set equal the general scatter-based ones,
+    # including a class without clusters (-inf), a lone class (+inf) and
+    # logits so far apart that the top class's rivals underflow.
+    generator = torch.Generator().manual_seed(seed)
+    logits = 40 * torch.randn(7, n_classes, generator=generator, dtype=torch.float64)
+    missing = torch.tensor(absent[:n_classes])
+    missing[0] = False  # a fitted index has at least one cluster
+    logits[:, missing] = -INF
+    top, top_class = logits.max(dim=1, keepdim=True)
+    general = _class_scores(top, top_class, n_classes, rule, logits)
+    dense = _one_cluster_per_class_scores(logits, rule)
+    assert torch.equal(torch.isposinf(dense), torch.isposinf(general))
+    assert torch.equal(torch.isneginf(dense), torch.isneginf(general))
+    finite = torch.isfinite(general)
+    torch.testing.assert_close(dense[finite], general[finite], rtol=1e-12, atol=1e-12)
