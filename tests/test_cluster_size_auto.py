@@ -34,9 +34,9 @@ def test_small_data_keeps_clusters_of_five():
 def test_large_data_stays_near_the_target_and_keeps_tail_clusters():
     counts = np.round(46_000 * 0.01 ** (np.arange(20) / 19)).astype(int)  # imbalance 100
     got = auto_cluster_counts(counts)
-    assert got.sum() < 2000 + 20 * 8
+    assert got.sum() < 1000 + 20 * 8
     assert got[-1] == 8  # a 460-sample tail class keeps 8 clusters, not 1
-    assert got[0] == counts[0] // int(np.ceil(counts.sum() / 2000))
+    assert got[0] == counts[0] // int(np.ceil(counts.sum() / 1000))
 
 
 @pytest.mark.cpu_bits
@@ -60,8 +60,8 @@ def test_classifier_auto_uses_larger_clusters_on_large_data():
     clf = KNearestClusterClassifier(n_neighbors=3, cluster_size="auto", prior_correction=0.0, max_iter=2,
                                     random_state=0, device="cpu").fit(X, y)
     per_class = np.bincount(clf.cluster_classes_)
-    # 11,660 rows: clusters of ceil(11660 / 2000) = 6; the 60-row class keeps 10 >= 8.
-    assert per_class.tolist() == auto_cluster_counts(counts).tolist() == [1833, 100, 10]
+    # 11,660 rows: clusters of ceil(11660 / 1000) = 12; the 60-row class keeps 8, not 5.
+    assert per_class.tolist() == auto_cluster_counts(counts).tolist() == [916, 50, 8]
 
 
 def test_cluster_index_warm_start_reuses_the_clusters():
