@@ -50,9 +50,12 @@ def fit_clmle(X, y, args, warm_start):
     original = plans.ClusterPlan.recluster
     library_warm_start = plans.RECLUSTER_WARM_START
     library_max_iter = plans.RECLUSTER_MAX_ITER
+    library_max_rows = plans.RECLUSTER_MAX_ROWS
     plans.RECLUSTER_WARM_START = warm_start
     if args.cold_max_iter is not None:
         plans.RECLUSTER_MAX_ITER = args.cold_max_iter
+    if args.max_rows is not None:
+        plans.RECLUSTER_MAX_ROWS = args.max_rows
 
     def timed(self, net):
         start = time.perf_counter()
@@ -70,6 +73,7 @@ def fit_clmle(X, y, args, warm_start):
         plans.ClusterPlan.recluster = original
         plans.RECLUSTER_WARM_START = library_warm_start
         plans.RECLUSTER_MAX_ITER = library_max_iter
+        plans.RECLUSTER_MAX_ROWS = library_max_rows
     pre = [row for row in emb.history_ if row["stage"] == "pretrain"]
     rounds = [row for row in emb.history_ if row["stage"] == "cluster"]
     batch = BATCH[0] * BATCH[1]
@@ -119,6 +123,9 @@ def main(argv=None):
     parser.add_argument("--cold-max-iter", type=int, default=None,
                         help="k-means iterations of a cold re-clustering (library: "
                              "_plans.RECLUSTER_MAX_ITER)")
+    parser.add_argument("--max-rows", type=int, default=None,
+                        help="rows the rounds cluster at most (library: "
+                             "_plans.RECLUSTER_MAX_ROWS)")
     parser.add_argument("--device", default="cpu",
                         help="'cuda' on a machine with a GPU (benchmarks/cuda_check.py's run)")
     args = parser.parse_args(argv)
