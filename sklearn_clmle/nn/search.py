@@ -182,9 +182,10 @@ def _one_cluster_per_class_scores(logits, rule):
     Every class's own term is its one logit and its rivals are the other
     classes' logits, so the scores are dense operations on one matrix: what
     :func:`_class_scores` gives for this set (same rule, same handling of
-    the top class's rival sum, same bits), without the general case's
-    scatters: the whole search at N = 1 runs 1.2-1.3x faster
-    (``docs/benchmarks.md``). A class without clusters needs no mask: its
+    the top class's rival sum; equal up to the float64 order of a sum, and
+    the float32 scores matched bit for bit in the benchmarks), without the
+    general case's scatters: the whole search at N = 1 runs 1.2-1.4x
+    faster (``docs/benchmarks.md``). A class without clusters needs no mask: its
     ``-inf`` logit minus a finite rival stays ``-inf``, and a lone class's
     missing rivals (``log 0``) give it ``+inf``, as in the general case.
     """
