@@ -110,7 +110,6 @@ def nearest_cluster_log_scores(queries, centroids, cluster_class, n_classes, n_n
     weighted_rows = weights.dim() == 2
     weights = weights.reshape(-1, n_classes)
     has_cluster = torch.bincount(cluster_class, minlength=n_classes) > 0
-    every_class_clustered = bool(has_cluster.all())
     per_query = centroids.shape[0] + 4 * (widest + n_classes)
     budget = _MAX_CHUNK_ELEMENTS_CPU if queries.device.type == "cpu" else _MAX_CHUNK_ELEMENTS
     chunk_size = max(1, min(chunk_size, budget // per_query))
@@ -129,12 +128,11 @@ def nearest_cluster_log_scores(queries, centroids, cluster_class, n_classes, n_n
             # The nearest cluster is the nearest of its class, so the
             # retrieved set is each class's nearest cluster: the class maxima
             # are all the search needs (no query x centroid product, no
-            # top-1: two thirds of a search), scored densely.
+            # top-1: two thirds of a search), scored densely. A class without
+            # clusters needs no mask: its maximum is -inf, and so is its logit
+            # for a positive scale and finite weights.
             for per_weight, weight in zip(scores, weights):
-                logits = best + weight
-                if not every_class_clustered:
-                    logits = logits.masked_fill(~has_cluster, float("-inf"))
-                one_each = _one_cluster_per_class_scores(logits, rule).to(queries.dtype)
+                one_each = _one_cluster_per_class_scores(best + weight, rule).to(queries.dtype)
                 for per_n in per_weight:
                     per_n.append(one_each)
             continue
