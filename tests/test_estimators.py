@@ -428,6 +428,7 @@ def test_single_class_classifier_predicts_it():
     np.testing.assert_array_equal(clf.predict_proba(X), np.ones((6, 1)))
 
 
+@pytest.mark.float_path
 def test_full_pipeline_accuracy_on_long_tailed_digits(long_tailed_digits):
     data = long_tailed_digits
     pipe = make_pipeline(

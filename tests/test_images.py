@@ -57,6 +57,7 @@ def test_images_and_their_rows_train_the_same_network(digit_images):
                        on_rows.transform(X_test.reshape(len(X_test), -1)))
 
 
+@pytest.mark.float_path
 def test_cnn_on_images_learns(digit_images):
     X, y, X_test, y_test = digit_images
     emb = CLMLEEmbedder(**{**FAST, "pretrain_steps": 30, "steps_per_round": 15,

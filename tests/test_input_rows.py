@@ -146,6 +146,7 @@ def test_fixed_weight_puts_the_scaled_rows_beside_the_embedding(rows_data):
     assert_allclose(M[:, Z.shape[1]:], unit * np.sqrt(0.5), atol=1e-5)
 
 
+@pytest.mark.float_path
 def test_auto_cross_fits_the_members_and_keeps_the_best_weight(rows_data, auto_fit):
     X, y = rows_data
     emb = auto_fit
@@ -162,6 +163,7 @@ def test_auto_cross_fits_the_members_and_keeps_the_best_weight(rows_data, auto_f
     assert emb.transform(X[:5]).shape == (5, 3 * emb.embedding_dim_ + X.shape[1])
 
 
+@pytest.mark.float_path
 @pytest.mark.cpu_bits
 def test_auto_choice_is_what_held_out_rows_say(rows_data, auto_fit):
     # Recompute the choice by hand: the folds from the first seed drawn from
@@ -185,17 +187,23 @@ def test_auto_choice_is_what_held_out_rows_say(rows_data, auto_fit):
         assert emb.input_weight_scores_[w] == pytest.approx(np.mean(expected[w]), abs=0.02)
 
 
+@pytest.mark.float_path
 def test_auto_beats_the_embedding_alone_where_rows_are_informative(rows_data):
+    # One seed's gain is noise-sized: the barely trained networks alone score
+    # 0.72-0.82 by seed and float path, with the rows 0.78-0.82. Four seeds'
+    # mean gain was 0.044-0.052 on two float paths; every seed chose w > 0.
     X, y = rows_data
     Xtr, ytr, Xte, yte = X[::2], y[::2], X[1::2], y[1::2]
-    plain = _tiny(n_estimators=3, input_weight=0.0).fit(Xtr, ytr)
-    auto = _tiny(n_estimators=3, input_weight="auto").fit(Xtr, ytr)
-    scores = {}
-    for name, emb in (("plain", plain), ("auto", auto)):
-        clf = KNearestClusterClassifier(random_state=0).fit(emb.transform(Xtr), ytr)
-        scores[name] = balanced_accuracy_score(yte, clf.predict(emb.transform(Xte)))
-    assert auto.input_weight_ > 0
-    assert scores["auto"] > scores["plain"] + 0.03, scores
+    gains = []
+    for seed in range(4):
+        scores = {}
+        for name, weight in (("plain", 0.0), ("auto", "auto")):
+            emb = _tiny(n_estimators=3, input_weight=weight, random_state=seed).fit(Xtr, ytr)
+            clf = KNearestClusterClassifier(random_state=0).fit(emb.transform(Xtr), ytr)
+            scores[name] = balanced_accuracy_score(yte, clf.predict(emb.transform(Xte)))
+        assert emb.input_weight_ > 0
+        gains.append(scores["auto"] - scores["plain"])
+    assert np.mean(gains) > 0.02, gains
 
 
 def _case_data(case, X, y):

@@ -29,6 +29,7 @@ def _test_split(long_tailed_digits, classes):
     return long_tailed_digits.X_test[keep], long_tailed_digits.y_test[keep]
 
 
+@pytest.mark.float_path
 @pytest.mark.parametrize("rule", ["clmle", "lmle"])
 def test_beats_chance_clearly(fitted, small_long_tailed, long_tailed_digits, rule):
     X, y = small_long_tailed
@@ -120,6 +121,7 @@ def test_same_seed_is_bit_identical(small_long_tailed, fast_params, fitted):
     assert not np.allclose(other.transform(X), fitted.transform(X), atol=1e-3)
 
 
+@pytest.mark.float_path
 def test_margins_change_the_result(small_long_tailed, fast_params, fitted):
     # Where a hinge is active under both margins its gradient is the same, so
     # compare against margins small enough to switch many hinges off.

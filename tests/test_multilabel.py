@@ -202,6 +202,7 @@ def test_round_trip(fitted, attributes, round_trip):
     assert_array_equal(loaded.transform(attributes.X_test), fitted.transform(attributes.X_test))
 
 
+@pytest.mark.float_path
 def test_pipeline_beats_chance(attributes):
     pipe = Pipeline([("emb", CLMLEEmbedder(**SHORT)),
                      ("clf", KNearestClusterClassifier(n_neighbors=5, random_state=0,
@@ -239,6 +240,7 @@ def test_nearest_cluster_reuses_the_single_label_model(attributes):
     assert not hasattr(clf, "estimators_") and hasattr(clf, "decision_function")
 
 
+@pytest.mark.float_path
 def test_model_selection_and_baselines(attributes, tiny_params):
     X, Y = attributes.X_train[:240], attributes.Y_train[:240, [0, 4]]
     cv = KFold(2, shuffle=True, random_state=0)

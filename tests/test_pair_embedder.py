@@ -11,6 +11,7 @@ from sklearn_clmle.nn import ClassBlockBatchSampler, ContrastiveLoss, RangeLoss,
 
 @pytest.mark.parametrize("params", [dict(), dict(mining="all"), dict(loss="contrastive"),
                                     dict(loss="range")])
+@pytest.mark.float_path
 def test_every_loss_beats_chance_clearly(params, long_tailed_digits):
     data = long_tailed_digits
     emb = PairEmbedder(max_epochs=10, random_state=0, device="cpu", **params)

@@ -25,6 +25,7 @@ def split(long_tailed_digits):
     return data.X_train, data.y_train, data.X_test, data.y_test
 
 
+@pytest.mark.float_path
 @pytest.mark.parametrize("loss", LOSSES)
 def test_every_loss_beats_chance_clearly(loss, split):
     X, y, X_test, y_test = split
