@@ -131,6 +131,11 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
     :class:`CLMLEEmbedder`. ``predict`` returns the indicator matrix and
     ``predict_proba`` a list of ``(n_samples, 2)`` arrays.
 
+    ``score`` is scikit-learn's plain accuracy (``ClassifierMixin``), which a
+    majority class dominates on imbalanced data: measure with
+    :func:`sklearn.metrics.balanced_accuracy_score`, or pass
+    ``scoring="balanced_accuracy"`` to model selection.
+
     Parameters
     ----------
     n_neighbors : int or "auto", default="auto"

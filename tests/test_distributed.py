@@ -14,6 +14,7 @@ from .conftest import TINY
 distributed = pytest.importorskip("distributed")
 
 
+@pytest.mark.cpu_bits
 def test_grid_search_on_dask_local_cluster_matches_sequential(small_long_tailed):
     X, y = small_long_tailed
     pipe = Pipeline([("emb", CLMLEEmbedder(**TINY)),

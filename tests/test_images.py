@@ -44,6 +44,7 @@ def test_images_without_channel_axis_are_single_channel(digit_images):
     assert emb.transform(X_test[:, 0]).shape == (len(X_test), emb.embedding_dim_)
 
 
+@pytest.mark.cpu_bits
 def test_images_and_their_rows_train_the_same_network(digit_images):
     # The default CNN on images and an explicit ConvEncoder on the same
     # pixels as rows are one computation: identical embeddings.

@@ -96,6 +96,7 @@ def test_capped_rows_keep_small_classes_whole(counts, cap):
     assert level == max(counts) or np.minimum(counts, level + 1).sum() > cap
 
 
+@pytest.mark.cpu_bits
 def test_large_folds_are_subsampled_for_the_choice(rows_data, monkeypatch):
     # Above CHOICE_MAX_ROWS the choice's classifier sees a capped sample: the
     # fit still chooses, and reproducibly.

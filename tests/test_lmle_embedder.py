@@ -112,6 +112,7 @@ def test_cluster_batches_give_p_minus_partners(fitted, small_long_tailed):
     assert n_checked >= 10
 
 
+@pytest.mark.cpu_bits
 def test_same_seed_is_bit_identical(small_long_tailed, fast_params, fitted):
     X, y = small_long_tailed
     again = LMLEEmbedder(**fast_params).fit(X, y)

@@ -185,6 +185,7 @@ def test_interleaved_sampler_takes_turns():
                                              [0, 2]]
 
 
+@pytest.mark.cpu_bits
 def test_refit_is_bit_identical(fitted, attributes, tiny_params):
     again = CLMLEEmbedder(**tiny_params, n_estimators=1).fit(attributes.X_train,
                                                              attributes.Y_train[:, :3])
@@ -303,6 +304,7 @@ def test_multi_head_network_heads_are_separate_unit_embeddings():
     assert touched.tolist() == [False, False, True, False]
 
 
+@pytest.mark.cpu_bits
 def test_images_and_datasets(attributes, tiny_params):
     # Images get the default ConvEncoder as trunk (without its last linear
     # layer); a torch Dataset with multi-label targets trains the same

@@ -111,6 +111,7 @@ def test_cross_validate_with_library_scorer(small_long_tailed, tiny_params):
     assert np.all(result["test_ours"] > 0.25)
 
 
+@pytest.mark.cpu_bits
 def test_clone(small_long_tailed, fast_params, fitted_pipeline):
     X, y = small_long_tailed
     pipe = _pipeline({**fast_params, "module_params": {"hidden_units": (32,)}})

@@ -97,6 +97,7 @@ def test_restore_best_returns_the_best_epochs_network(small_long_tailed, restore
         assert torch.equal(value, expected[name]), name
 
 
+@pytest.mark.cpu_bits
 def test_restore_best_false_keeps_the_last_epoch(small_long_tailed, monitored):
     X, y = small_long_tailed
     last = CLMLEEmbedder(**MONITORED, validation_fraction=0.25, restore_best=False).fit(X, y)
