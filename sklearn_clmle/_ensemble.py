@@ -127,7 +127,9 @@ def fit_ensemble(estimator, X, y):
         estimator.n_features_in_ = first.n_features_in_
     chosen = scaler = None
     if folds is not None:
-        classifier = KNearestClusterClassifier(random_state=fold_seed, device=estimator.device)
+        # Only its predictions choose the weight: no threshold of unknown rows.
+        classifier = KNearestClusterClassifier(random_state=fold_seed, device=estimator.device,
+                                               unknown_rate=None)
         scaler = fit_input_scaler(X)  # scores the choice, then scales transform's rows
         chosen, estimator.input_weight_scores_ = choose_input_weight(
             members, folds, X, y, scaler, classifier)

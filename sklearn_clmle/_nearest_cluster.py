@@ -9,9 +9,9 @@ import numpy as np
 import torch
 from scipy.optimize import minimize_scalar
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils import check_random_state
+from sklearn.utils import Bunch, check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -21,6 +21,7 @@ from ._threads import N_JOBS_CONSTRAINT, uses_n_jobs
 from ._validation import check_class_labels, check_cluster_size, check_device, to_tensor
 from .metrics import balanced_accuracy
 from .nn.clustering import cluster_within_classes
+from .nn.evidence import evidence_chunk_size, grouped_indices, nearest_cluster_evidence
 from .nn.functional import unit_normalize
 from .nn.sampling import capped_class_rows
 from .nn.search import nearest_cluster_log_scores
@@ -64,6 +65,9 @@ CLUSTER_MAX_SAMPLES = 64
 #: whose clusters exceed 16 rows: ``"auto"`` from about 24,000 rows (the
 #: folds hold two thirds of them), never on the development suite.
 SELECTION_CLUSTER_MAX_SAMPLES = 16
+#: Held-out rows that set ``unknown_threshold_`` at least: a quantile of
+#: 2,000 rows is within half a point of the rate at 0.05 (binomial noise).
+UNKNOWN_HELD_OUT_ROWS = 2_000
 
 
 def auto_cluster_counts(class_counts, *, target_clusters=1000, min_cluster_size=5,
@@ -130,6 +134,14 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
     of features (``feature_blocks``), e.g. on its head of a multi-label
     :class:`CLMLEEmbedder`. ``predict`` returns the indicator matrix and
     ``predict_proba`` a list of ``(n_samples, 2)`` arrays.
+
+    Every decision can be shown as training rows: ``nearest_clusters``
+    gives, for each query, the nearest clusters of the predicted and the
+    runner-up classes with the indices of their training rows nearest to
+    the query. ``score_samples`` is the similarity to the nearest cluster of
+    any class, low for queries unlike anything seen; with ``unknown_label``
+    set, ``predict`` returns that label for queries below
+    ``unknown_threshold_`` (``docs/explaining.md``).
 
     ``score`` is scikit-learn's plain accuracy (``ClassifierMixin``), which a
     majority class dominates on imbalanced data: measure with
@@ -215,6 +227,26 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         ``1`` unless the folds show it clearly worse, because they score
         training rows, which the network separates better than new ones
         (``docs/defaults.md``).
+    unknown_label : int, str or None, default=None
+        When set, ``predict`` returns it for queries unlike every known class
+        (``score_samples`` below ``unknown_threshold_``) instead of forcing a
+        class on them: "none of the above". Must be of the classes' kind
+        (e.g. ``-1`` for integer classes, ``"unknown"`` for strings) and not
+        one of them; single-label ``y`` only. ``None`` leaves ``predict`` a
+        closed-set classifier.
+    unknown_rate : float in (0, 1) or None, default=0.05
+        The rate of false alarms on new rows of the known classes that sets
+        ``unknown_threshold_``: the ``unknown_rate`` quantile of the training
+        rows' held-out similarities (each row scored against a clustering of
+        the other two thirds of the rows, with as many clusters per class).
+        It holds for new rows drawn like the training rows, classes in their
+        training proportions; a balanced test set of a long tail has more of
+        the sparse tail classes' rows and sees more alarms, and rows embedded
+        by a network trained on the training rows see more too (measured in
+        ``docs/explaining.md``). Choose the threshold on rows of your own
+        there: ``np.quantile(pipe.score_samples(X_val), rate)``. ``None``
+        fits no threshold and saves its clusterings (7-20 % of ``fit``);
+        ``score_samples`` still works.
 
     Attributes
     ----------
@@ -231,6 +263,17 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         Unit-norm centroids.
     cluster_classes_ : ndarray of shape (n_clusters,)
         Index into ``classes_`` of each cluster.
+    cluster_labels_ : ndarray of shape (n_samples,)
+        Cluster of each training row (an index into ``cluster_centers_``),
+        as ``KMeans.labels_``. ``nearest_clusters`` reads the rows of each
+        cluster from it and from the training rows, which the classifier
+        keeps as ``KNeighborsClassifier`` does (a reference to the ``X``
+        given to ``fit``, not a copy, when it is a float32 array; a pickle
+        holds them).
+    unknown_threshold_ : float
+        ``score_samples`` below this flags a query as unlike anything seen
+        (see ``unknown_rate``; not fitted with ``unknown_rate=None``). ``predict`` reads it at every call, so a
+        threshold chosen on held-out rows may be set here by hand.
     n_iter_ : int or ndarray of shape (n_attributes,)
         Iterations of the final k-means (all classes run batched, so the
         most of any class; at most ``max_iter``, 0 when every class is one
@@ -265,6 +308,13 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
     >>> clf.predict(X[:2]).tolist()
     [0, 0]
 
+    The classes ranked for two rows, and the classes of the training rows of
+    the predicted class's nearest cluster that are nearest to them:
+
+    >>> result = clf.nearest_clusters(X[[0, 100]], n_rows=2)
+    >>> result.classes.tolist(), y[result.rows[:, 0, 0]].tolist()
+    ([[0, 1], [2, 1]], [[0, 0], [2, 2]])
+
     Two attributes, each from its own two columns:
 
     >>> Y = np.column_stack([y == 0, y == 2]).astype(int)
@@ -288,12 +338,14 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         "random_state": ["random_state"],
         "feature_blocks": [StrOptions({"auto", "all"}), list],
         "prior_correction": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
+        "unknown_label": [None, Integral, str],
+        "unknown_rate": [Interval(Real, 0, 1, closed="neither"), None],
     }
 
     def __init__(self, *, n_neighbors="auto", cluster_size="auto", similarity_scale=16.0,
                  rule="clmle", n_neighbors_grid=None, max_iter=20, device="auto", n_jobs=None,
                  batch_size=4096, random_state=None, feature_blocks="auto",
-                 prior_correction="auto"):
+                 prior_correction="auto", unknown_label=None, unknown_rate=0.05):
         self.n_neighbors = n_neighbors
         self.cluster_size = cluster_size
         self.similarity_scale = similarity_scale
@@ -306,6 +358,8 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.feature_blocks = feature_blocks
         self.prior_correction = prior_correction
+        self.unknown_label = unknown_label
+        self.unknown_rate = unknown_rate
 
     @uses_n_jobs
     def fit(self, X, y):
@@ -327,6 +381,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         self._validate_params()
         X, y = validate_data(self, X, y, dtype=np.float32, multi_output=True)
         y = check_class_labels(y, type(self).__name__, min_classes=1, multi_label=True)
+        self._check_unknown_label(y)
         if y.ndim == 2:
             return self._fit_attributes(X, y)
         if isinstance(self.feature_blocks, list):
@@ -350,11 +405,101 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         else:
             self.n_neighbors_, self.prior_correction_, self.temperature_ = \
                 self.n_neighbors, float(self.prior_correction), 1.0
-        centroids, cluster_classes, self.n_iter_ = self._cluster(features, codes, rng)
-        self._centroids, self._cluster_codes = centroids, cluster_classes
+        sample_cluster, centroids, cluster_classes, self.n_iter_ = self._cluster(
+            features, codes, rng)
         self.cluster_centers_ = centroids.cpu().numpy()
         self.cluster_classes_ = cluster_classes.cpu().numpy()
+        self.cluster_labels_ = sample_cluster.cpu().numpy()
+        self.__dict__.pop("unknown_threshold_", None)  # a refit with unknown_rate=None
+        if self.unknown_rate is not None:
+            self.unknown_threshold_ = self._unknown_threshold(features, codes, cluster_classes,
+                                                              rng)
+        # A reference, not a copy (validate_data copies only to convert):
+        # nearest_clusters scores these rows against queries, as
+        # KNeighborsClassifier keeps its training rows.
+        self._fit_X = X
+        self._set_search_state()
         return self
+
+    def _set_search_state(self):
+        """Device tensors of the search, rebuilt from the fitted arrays (by
+        ``fit`` and on unpickling)."""
+        self._centroids = torch.from_numpy(self.cluster_centers_).to(self.device_)
+        self._cluster_codes = torch.from_numpy(self.cluster_classes_).to(self.device_)
+        if not hasattr(self, "cluster_labels_"):
+            return  # pickled by a version that kept no rows
+        n_clusters = len(self.cluster_centers_)
+        self._members = grouped_indices(torch.from_numpy(self.cluster_labels_), n_clusters
+                                        ).to(self.device_)
+        self._class_clusters = grouped_indices(torch.from_numpy(self.cluster_classes_),
+                                               len(self.classes_)).to(self.device_)
+        rows = to_tensor(self._fit_X).to(self.device_)
+        norm = torch.linalg.vector_norm(rows, dim=1)
+        self._rows = rows
+        self._row_scale = torch.where(norm > 0, 1 / norm, 0.0)
+
+    def _unknown_threshold(self, features, codes, cluster_classes, rng):
+        """The ``unknown_rate`` quantile of the training rows' held-out
+        similarities.
+
+        Each held-out row is scored against a clustering of the other two
+        thirds of the rows (stratified folds) with as many clusters per class
+        as the final one, so its centroids are as dense as those a new row
+        meets. Folds are clustered until ``UNKNOWN_HELD_OUT_ROWS`` rows are
+        held out (all three below 3,000 rows, one from 6,000): each fold
+        costs a clustering, and more rows only refine a quantile that is
+        already within a few tenths of a point. The similarity to the
+        centroid of the row's own final cluster would not do: the cluster
+        was formed around the row, and leave-one-out centroids of it still
+        flagged 1.4-1.5x the rate on new rows (``docs/explaining.md``).
+        """
+        counts = np.bincount(codes.cpu().numpy(), minlength=len(self.classes_))
+        n_splits = int(min(3, counts.max()))
+        if n_splits >= 2:
+            folds = StratifiedKFold(n_splits, shuffle=True,
+                                    random_state=rng.randint(np.iinfo(np.int32).max))
+        elif len(codes) >= 2:  # every class a single row
+            folds = KFold(min(3, len(codes)), shuffle=True,
+                          random_state=rng.randint(np.iinfo(np.int32).max))
+        else:
+            return -1.0  # nothing to hold out: nothing is flagged
+        n_clusters = torch.bincount(cluster_classes, minlength=len(self.classes_))
+        held_out = []
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The least populated class")
+            splits = list(folds.split(np.zeros(len(codes)), codes.cpu().numpy()))
+        for train, valid in splits:
+            if sum(map(len, held_out)) >= UNKNOWN_HELD_OUT_ROWS:
+                break
+            train, valid = torch.from_numpy(train), torch.from_numpy(valid)
+            generator = torch.Generator().manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
+            _, centroids, _ = cluster_within_classes(
+                features[train], codes[train], n_clusters, n_classes=len(self.classes_),
+                max_iter=self.max_iter, generator=generator,
+                max_samples_per_cluster=SELECTION_CLUSTER_MAX_SAMPLES)
+            held_out.append(self._max_similarity(features[valid.to(features.device)], centroids))
+        return float(np.quantile(torch.cat(held_out).numpy(), self.unknown_rate))
+
+    def _check_unknown_label(self, y):
+        """``unknown_label`` must be a label ``predict`` can return beside the classes."""
+        if self.unknown_label is None:
+            return
+        if self.unknown_rate is None:
+            raise ValueError(
+                "unknown_label needs a threshold: unknown_rate=None fits none. Set "
+                "unknown_rate (e.g. 0.05, the rate of false alarms on new rows of the known "
+                "classes), or leave unknown_label=None.")
+        if y.ndim == 2:
+            raise ValueError(
+                "unknown_label applies to single-label y only: a multi-label prediction is an "
+                "indicator matrix with no place for it. Use score_samples (one column per "
+                "attribute) against unknown_threshold_ of each estimators_[a] instead.")
+        kinds = {np.asarray(y).dtype.kind in "iub", isinstance(self.unknown_label, Integral)}
+        if len(kinds) > 1 or np.isin(self.unknown_label, y):
+            raise ValueError(
+                f"unknown_label={self.unknown_label!r} must be a label of the type of y's "
+                f"classes ({np.asarray(y).dtype}) that is not one of them, e.g. -1 for integer "
+                "classes or 'unknown' for strings.")
 
     def _fit_attributes(self, X, Y):
         """One binary nearest-cluster classifier per attribute, on its feature block."""
@@ -366,7 +511,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         self.estimators_ = [
             clone(self).set_params(feature_blocks="all",
                                    random_state=rng.randint(np.iinfo(np.int32).max))
-            .fit(X[:, block], Y[:, a]) for a, block in enumerate(self.feature_blocks_)]
+            .fit(_columns(X, block), Y[:, a]) for a, block in enumerate(self.feature_blocks_)]
         self.classes_ = [estimator.classes_ for estimator in self.estimators_]
         self.n_iter_ = np.array([estimator.n_iter_ for estimator in self.estimators_])
         return self
@@ -416,11 +561,11 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
                 return [np.arange(a * width, (a + 1) * width) for a in range(n_attributes)]
         return [np.arange(n_features)] * n_attributes
 
-    def _per_attribute(self, X, method):
+    def _per_attribute(self, X, method, **kwargs):
         # The fitted check comes first so that an unfitted model fails clearly.
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float32, reset=False)
-        return [getattr(estimator, method)(X[:, block])
+        return [getattr(estimator, method)(_columns(X, block), **kwargs)
                 for estimator, block in zip(self.estimators_, self.feature_blocks_)]
 
     def _cluster(self, features, codes, rng, max_samples_per_cluster=None):
@@ -429,11 +574,10 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         if cluster_size == "auto":
             counts = torch.bincount(codes, minlength=len(self.classes_)).cpu().numpy()
             cluster_size = torch.from_numpy(auto_cluster_counts(counts))
-        _, centroids, cluster_classes, n_iter = cluster_within_classes(
+        return cluster_within_classes(
             features, codes, cluster_size, n_classes=len(self.classes_),
             max_iter=self.max_iter, generator=generator, return_n_iter=True,
             max_samples_per_cluster=max_samples_per_cluster or CLUSTER_MAX_SAMPLES)
-        return centroids, cluster_classes, n_iter
 
     def _class_log_weight(self, cluster_classes, tau):
         """``-tau * log(number of clusters of the class)`` (0 for a class
@@ -445,13 +589,15 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
             return torch.stack([-t * log_count for t in tau])
         return -tau * log_count
 
-    def _search(self, queries, centroids, cluster_classes, n_neighbors, tau):
+    def _search(self, queries, centroids, cluster_classes, n_neighbors, tau,
+                return_similarity=False):
         """Scores at ``N`` and ``tau``, or a list over ``tau`` for a sequence
         of them (one search serves them all)."""
         return nearest_cluster_log_scores(
             queries, centroids, cluster_classes, len(self.classes_), n_neighbors,
             self.similarity_scale, self.batch_size, self.rule, every_class=True,
-            class_log_weight=self._class_log_weight(cluster_classes, tau))
+            class_log_weight=self._class_log_weight(cluster_classes, tau),
+            return_similarity=return_similarity)
 
     def _select_by_cross_validation(self, features, codes, rng):
         """Pick ``N`` and ``tau`` (those set to ``"auto"``) by balanced accuracy
@@ -483,8 +629,8 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         clusterings = []
         for fold, (train, valid) in enumerate(splits):
             train, valid = torch.from_numpy(train), torch.from_numpy(valid)
-            centroids, cluster_classes, _ = self._cluster(features[train], codes[train], rng,
-                                                          SELECTION_CLUSTER_MAX_SAMPLES)
+            _, centroids, cluster_classes, _ = self._cluster(features[train], codes[train], rng,
+                                                             SELECTION_CLUSTER_MAX_SAMPLES)
             if len(valid) > SELECTION_MAX_ROWS:
                 # Seeded from the folds' seed, not drawn from rng: the final
                 # clustering gets the same seed as without the cap.
@@ -574,32 +720,197 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         """
         if hasattr(self, "estimators_"):
             return np.column_stack(self._per_attribute(X, "predict"))
-        # Scores first: they check that the classifier is fitted before
+        # Queries first: they check that the classifier is fitted before
         # `classes_` is read. Reduced chunk by chunk, so that memory stays
         # flat in the number of queries (no n_queries x n_classes matrix).
-        codes = [scores.argmax(dim=1).cpu() for scores in self._score_chunks(X)]
-        return self.classes_[torch.cat(codes).numpy()]
+        codes, unknown = [], []
+        for queries in self._query_chunks(X):
+            codes.append(self._scores(queries).argmax(dim=1).cpu())
+            if self.unknown_label is not None:
+                unknown.append(self._nearest_similarity(queries) < self.unknown_threshold_)
+        labels = self.classes_[torch.cat(codes).numpy()]
+        if self.unknown_label is None:
+            return labels
+        labels = labels.astype(np.result_type(labels, np.asarray(self.unknown_label)))
+        labels[torch.cat(unknown).numpy()] = self.unknown_label
+        return labels
+
+    @uses_n_jobs
+    def score_samples(self, X):
+        """How like the training data each query is: its cosine similarity to
+        the nearest cluster centroid of any class.
+
+        High for queries near a known class, low for those unlike anything
+        seen in training. Queries scoring below ``unknown_threshold_`` are
+        the ones ``predict`` labels ``unknown_label``; the threshold flags
+        about ``unknown_rate`` of new rows of the known classes (it is the
+        ``unknown_rate`` quantile of the training rows' held-out
+        similarities, see ``unknown_rate``). A :class:`~sklearn.pipeline.Pipeline`
+        ending in this classifier exposes it as ``pipe.score_samples``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,), or (n_samples, n_attributes)
+            Similarities in ``[-1, 1]``; one column per attribute after a
+            multi-label fit.
+        """
+        if hasattr(self, "estimators_"):
+            return np.column_stack(self._per_attribute(X, "score_samples"))
+        return torch.cat([self._nearest_similarity(queries)
+                          for queries in self._query_chunks(X, self._similarity_chunk())]).numpy()
+
+    @uses_n_jobs
+    def nearest_clusters(self, X, n_classes=2, n_clusters=1, n_rows=5):
+        """The clusters and training rows behind each decision.
+
+        For every query, the classes ranked by the rule's score (the
+        predicted class first, then the runners-up), and for each of them
+        its ``n_clusters`` clusters nearest to the query, each with its
+        similarity, its size and the indices of its ``n_rows`` training rows
+        nearest to the query (positions in the ``X`` given to ``fit``).
+        The nearest cluster of the predicted class is the one Eq. (10)
+        compared the query with; ``retrieved`` marks the clusters the rule
+        scored (the query's ``n_neighbors_`` nearest, and the nearest
+        cluster of each class with none among them). The queries go
+        through in chunks, so working memory does not grow with their
+        number. In a pipeline: ``pipe[-1].nearest_clusters(pipe[:-1].transform(X))``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Queries.
+        n_classes : int, default=2
+            Classes explained per query, best first (at most all classes).
+        n_clusters : int, default=1
+            Clusters per class, nearest first.
+        n_rows : int, default=5
+            Training rows per cluster, nearest to the query first.
+
+        Returns
+        -------
+        result : :class:`~sklearn.utils.Bunch`, or list of them
+            With ``n = n_samples``, ``r = min(n_classes, n_classes_)``,
+            ``k = n_clusters``, ``m = n_rows``; a missing cluster (a class
+            with fewer clusters) or row (a smaller cluster) is ``-1``, its
+            similarity ``nan`` and its size 0. After a multi-label fit, one
+            Bunch per attribute.
+
+            classes : ndarray of shape (n, r)
+                Classes by decreasing score; ``classes[:, 0]`` is
+                ``predict``'s label (before ``unknown_label``).
+            class_scores : ndarray of shape (n, r)
+                The rule's score of each (as ``decision_function``'s
+                columns).
+            clusters : ndarray of shape (n, r, k)
+                Indices into ``cluster_centers_``.
+            similarities : ndarray of shape (n, r, k)
+                Cosine similarity of the query to each centroid.
+            sizes : ndarray of shape (n, r, k)
+                Training rows of each cluster.
+            retrieved : ndarray of shape (n, r, k)
+                Whether the rule scored the cluster.
+            rows : ndarray of shape (n, r, k, m)
+                Training row indices, nearest to the query first.
+            row_similarities : ndarray of shape (n, r, k, m)
+                Their cosine similarity to the query.
+            nearest_similarity : ndarray of shape (n,)
+                ``score_samples``: similarity to the nearest cluster of any
+                class.
+            unknown : ndarray of shape (n,)
+                ``nearest_similarity < unknown_threshold_`` (absent with
+                ``unknown_rate=None``).
+        """
+        if hasattr(self, "estimators_"):
+            return self._per_attribute(X, "nearest_clusters", n_classes=n_classes,
+                                       n_clusters=n_clusters, n_rows=n_rows)
+        for name, value in (("n_classes", n_classes), ("n_clusters", n_clusters),
+                            ("n_rows", n_rows)):
+            if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+                raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+        check_is_fitted(self)
+        if not hasattr(self, "_rows"):
+            raise AttributeError(
+                "This KNearestClusterClassifier was saved by a version that kept no training "
+                "rows; refit it to use nearest_clusters.")
+        n_ranked = min(int(n_classes), len(self.classes_))
+        chunk_size = evidence_chunk_size(len(self.cluster_centers_), n_ranked, int(n_clusters),
+                                         self._members.shape[1], self.device_.type)
+        parts = []
+        for queries in self._query_chunks(X, min(chunk_size, self.batch_size)):
+            scores, similarity = self._search(queries, self._centroids, self._cluster_codes,
+                                              self.n_neighbors_, self.prior_correction_,
+                                              return_similarity=True)
+            # A stable sort breaks ties as predict's argmax does (first class).
+            ranked = torch.sort(torch.nan_to_num(scores.double(), posinf=0.0), dim=1,
+                                descending=True, stable=True)
+            evidence = nearest_cluster_evidence(
+                queries, similarity, self._class_clusters, self._members, self._rows,
+                self._row_scale, ranked.indices[:, :n_ranked], int(n_clusters), int(n_rows),
+                self.n_neighbors_)
+            evidence["class_codes"] = ranked.indices[:, :n_ranked]
+            evidence["class_scores"] = ranked.values[:, :n_ranked]
+            parts.append({key: value.cpu() for key, value in evidence.items()})
+        out = {key: torch.cat([part[key] for part in parts]).numpy() for key in parts[0]}
+        sizes = np.append(np.bincount(self.cluster_labels_,
+                                      minlength=len(self.cluster_centers_)), 0)
+        nearest = out["nearest_similarity"].astype(np.float64)
+        threshold = getattr(self, "unknown_threshold_", None)
+        unknown = {} if threshold is None else {"unknown": nearest < threshold}
+        return Bunch(
+            classes=self.classes_[out["class_codes"]],
+            class_scores=out["class_scores"],
+            clusters=out["clusters"],
+            similarities=_missing_as_nan(out["similarities"]),
+            sizes=sizes[out["clusters"]],
+            retrieved=out["retrieved"],
+            rows=out["rows"],
+            row_similarities=_missing_as_nan(out["row_similarities"]),
+            nearest_similarity=nearest,
+            **unknown,
+        )
 
     def _log_scores(self, X):
-        scores = torch.cat([scores.cpu().double() for scores in self._score_chunks(X)])
+        return torch.cat([self._scores(queries).cpu() for queries in self._query_chunks(X)])
+
+    def _query_chunks(self, X, size=None):
+        """Unit-norm queries on the search's device, ``batch_size`` at a time."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float32, reset=False)
+        for chunk in torch.split(to_tensor(X), size or self.batch_size):
+            yield unit_normalize(chunk.to(self.device_), dim=1)
+
+    def _scores(self, queries):
+        """Scores of the rule for one chunk of queries."""
+        scores = self._search(queries, self._centroids, self._cluster_codes, self.n_neighbors_,
+                              self.prior_correction_).double()
         # Only a single-class fit leaves +inf (no rival anywhere).
         return torch.nan_to_num(scores, posinf=0.0)
 
-    def _score_chunks(self, X):
-        """Scores of the rule for ``batch_size`` queries at a time."""
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float32, reset=False)
-        for chunk in torch.split(to_tensor(X), self.batch_size):
-            queries = unit_normalize(chunk.to(self.device_), dim=1)
-            yield self._search(queries, self._centroids, self._cluster_codes, self.n_neighbors_,
-                               self.prior_correction_)
+    def _nearest_similarity(self, queries):
+        """Each query's largest cosine similarity to a centroid of the fit."""
+        return self._max_similarity(queries, self._centroids)
+
+    def _max_similarity(self, queries, centroids):
+        """Each query's largest cosine similarity to ``centroids``, in products
+        of 4 MB of similarities (float64, on the CPU)."""
+        step = max(1, min(self.batch_size, (1 << 20) // max(1, len(centroids))))
+        return torch.cat([(chunk @ centroids.T).amax(dim=1).cpu().double()
+                          for chunk in torch.split(queries, step)])
+
+    def _similarity_chunk(self):
+        """Queries per call of ``_nearest_similarity`` (4 MB of similarities)."""
+        return max(1, min(self.batch_size, (1 << 20) // max(1, len(self.cluster_centers_))))
 
     def __getstate__(self):
-        # The search tensors are copies of the public arrays: pickle those
+        # The search tensors are built from the fitted arrays: pickle those
         # only, so the pickle holds no (GPU) tensors and skops can store it.
         state = dict(super().__getstate__())  # a copy: it may be our own __dict__
-        state.pop("_centroids", None)
-        state.pop("_cluster_codes", None)
+        for name in _SEARCH_STATE:
+            state.pop(name, None)
         if "device_" in state:
             state["device_"] = str(self.device_)
         return state
@@ -608,8 +919,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         super().__setstate__(state)
         if hasattr(self, "cluster_centers_"):
             self.device_ = loadable_device(self.device_)
-            self._centroids = torch.from_numpy(self.cluster_centers_).to(self.device_)
-            self._cluster_codes = torch.from_numpy(self.cluster_classes_).to(self.device_)
+            self._set_search_state()
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -621,8 +931,27 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
 
 #: Fitted attributes of one kind of fit, removed when the other kind refits.
 _MULTI_LABEL_FITTED = ("estimators_", "feature_blocks_", "n_attributes_")
-_SINGLE_LABEL_FITTED = ("cluster_centers_", "cluster_classes_", "n_neighbors_", "device_",
-                        "temperature_", "prior_correction_", "_centroids", "_cluster_codes")
+#: Tensors of the search, rebuilt from the fitted arrays after unpickling.
+_SEARCH_STATE = ("_centroids", "_cluster_codes", "_members", "_class_clusters", "_rows",
+                 "_row_scale")
+_SINGLE_LABEL_FITTED = ("cluster_centers_", "cluster_classes_", "cluster_labels_",
+                        "n_neighbors_", "device_", "temperature_", "prior_correction_",
+                        "unknown_threshold_", "_fit_X", *_SEARCH_STATE)
+
+
+def _missing_as_nan(similarities):
+    """Float64 similarities with the missing entries (``-inf``) as ``nan``."""
+    similarities = similarities.astype(np.float64)
+    similarities[np.isneginf(similarities)] = np.nan
+    return similarities
+
+
+def _columns(X, block):
+    """``X[:, block]``, without a copy when the block is every column (each
+    attribute's classifier keeps a reference to its training rows)."""
+    if np.array_equal(block, np.arange(X.shape[1])):
+        return X
+    return X[:, block]
 
 
 def _preferred_row(scores, tolerance):

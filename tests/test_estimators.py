@@ -368,8 +368,14 @@ def test_selection_folds_cluster_on_their_own_sample_cap(monkeypatch):
 
     monkeypatch.setattr(_nearest_cluster, "cluster_within_classes", spy)
     clf = KNearestClusterClassifier(cluster_size=5, random_state=0, device="cpu").fit(X, y)
-    assert caps == [2, 2, 2, 3]
+    # Three selection folds, the final clustering, then the three folds of
+    # the unknown threshold (which only set a quantile, like the selection).
+    assert caps == [2, 2, 2, 3, 2, 2, 2]
     assert balanced_accuracy(y, clf.predict(X)) > 0.9
+    caps.clear()
+    KNearestClusterClassifier(cluster_size=5, unknown_rate=None, random_state=0,
+                              device="cpu").fit(X, y)
+    assert caps == [2, 2, 2, 3]
 
 
 @pytest.mark.parametrize("n_neighbors", ["auto", 5])

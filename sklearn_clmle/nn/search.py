@@ -15,7 +15,7 @@ _MAX_CHUNK_ELEMENTS = 1 << 23
 
 def nearest_cluster_log_scores(queries, centroids, cluster_class, n_classes, n_neighbors,
                                scale=1.0, chunk_size=4096, rule="clmle", every_class=False,
-                               class_log_weight=None):
+                               class_log_weight=None, return_similarity=False):
     """Per-class scores of the k-nearest-cluster rule for every query.
 
     For a query ``q`` and its ``N`` most similar centroids, class ``c`` scores,
@@ -88,11 +88,18 @@ def nearest_cluster_log_scores(queries, centroids, cluster_class, n_classes, n_n
     class_log_weight : Tensor of shape (n_classes,) or (n_weights, n_classes), default=None
         Log weight of each class's terms (``None``: all zero). A matrix scores
         every row of weights from the same search.
+    return_similarity : bool, default=False
+        Also return the ``(n_queries, n_clusters)`` cosine similarities the
+        search computed (for callers that explain the decision: no second
+        product). It holds ``n_queries x n_clusters`` values: pass a bounded
+        number of queries.
 
     Returns
     -------
     Tensor of shape (n_queries, n_classes), or a list of them, one per ``N``
         With a matrix of ``class_log_weight``, a list of those, one per row.
+    similarity : Tensor of shape (n_queries, n_clusters)
+        Only with ``return_similarity``.
     """
     if rule not in ("clmle", "lmle"):
         raise ValueError(f"rule must be 'clmle' or 'lmle'; got {rule!r}.")
@@ -114,6 +121,9 @@ def nearest_cluster_log_scores(queries, centroids, cluster_class, n_classes, n_n
     budget = _MAX_CHUNK_ELEMENTS_CPU if queries.device.type == "cpu" else _MAX_CHUNK_ELEMENTS
     chunk_size = max(1, min(chunk_size, budget // per_query))
     scores = [[[] for _ in values] for _ in weights]
+    similarities = []
+    # The retrieved set is each class's nearest cluster (see below).
+    nearest_of_each_class = every_class and widest == 1 and scale > 0
     for chunk in torch.split(queries, chunk_size):
         # Every product has the same shape (the last chunk is padded): a BLAS
         # picks its kernel, and so the rounding of the last bits, by shape
@@ -122,9 +132,11 @@ def nearest_cluster_log_scores(queries, centroids, cluster_class, n_classes, n_n
         padded = torch.cat([chunk, chunk.new_zeros(chunk_size - len(chunk), chunk.shape[1])])
         best = None
         if every_class:
-            best = (scale * _nearest_similarity(padded, centroids, cluster_class,
-                                                n_classes)[:len(chunk)].double())
-        if every_class and widest == 1 and scale > 0:
+            best, transposed = _nearest_similarity(padded, centroids, cluster_class, n_classes)
+            best = scale * best[:len(chunk)].double()
+        if nearest_of_each_class:
+            if return_similarity:
+                similarities.append(transposed[:, :len(chunk)])
             # The nearest cluster is the nearest of its class, so the
             # retrieved set is each class's nearest cluster: the class maxima
             # are all the search needs (no query x centroid product, no
@@ -137,6 +149,8 @@ def nearest_cluster_log_scores(queries, centroids, cluster_class, n_classes, n_n
                     per_n.append(one_each)
             continue
         similarity = (padded @ centroids.T)[:len(chunk)]
+        if return_similarity:
+            similarities.append(similarity)
         # topk sorts by similarity, so every N reads a prefix of one search.
         nearest = similarity.topk(widest, dim=1)
         nearest_class = cluster_class[nearest.indices]
@@ -151,12 +165,22 @@ def nearest_cluster_log_scores(queries, centroids, cluster_class, n_classes, n_n
     scores = [[torch.cat(s) if s else queries.new_zeros(0, n_classes) for s in per_weight]
               for per_weight in scores]
     scores = [per_weight if many else per_weight[0] for per_weight in scores]
-    return scores if weighted_rows else scores[0]
+    scores = scores if weighted_rows else scores[0]
+    if not return_similarity:
+        return scores
+    if not similarities:
+        return scores, queries.new_zeros(0, centroids.shape[0])
+    if nearest_of_each_class:
+        # Centroids x queries blocks: joined along their rows and returned
+        # transposed (copying them into queries x centroids was 3x slower).
+        return scores, torch.cat(similarities, dim=1).T
+    return scores, torch.cat(similarities)
 
 
 def _nearest_similarity(chunk, centroids, cluster_class, n_classes):
     """``(n_queries, n_classes)``: each class's largest similarity to the
-    queries (-inf for a class without centroids).
+    queries (-inf for a class without centroids), and the ``(n_centroids,
+    n_queries)`` similarities it reduced.
 
     A second, transposed product (``centroids @ queries.T``) and one
     scatter-max along its rows: every element moves along whole rows,
@@ -169,7 +193,7 @@ def _nearest_similarity(chunk, centroids, cluster_class, n_classes):
     transposed = centroids @ chunk.T
     index = cluster_class.unsqueeze(1).expand_as(transposed)
     best = transposed.new_full((n_classes, chunk.shape[0]), float("-inf"))
-    return best.scatter_reduce(0, index, transposed, reduce="amax").T
+    return best.scatter_reduce(0, index, transposed, reduce="amax").T, transposed
 
 
 def _one_cluster_per_class_scores(logits, rule):
