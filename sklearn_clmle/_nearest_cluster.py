@@ -21,10 +21,11 @@ from ._threads import N_JOBS_CONSTRAINT, uses_n_jobs
 from ._validation import check_class_labels, check_cluster_size, check_device, to_tensor
 from .metrics import balanced_accuracy
 from .nn.clustering import cluster_within_classes
-from .nn.evidence import evidence_chunk_size, grouped_indices, nearest_cluster_evidence
+from .nn.evidence import (grouped_indices, nearest_clusters_of_classes, nearest_rows,
+                          selection_chunk_size)
 from .nn.functional import unit_normalize
 from .nn.sampling import capped_class_rows
-from .nn.search import nearest_cluster_log_scores
+from .nn.search import nearest_cluster_log_scores, search_chunk_size
 
 DEFAULT_NEIGHBOR_GRID = (1, 2, 3, 5, 8, 12, 20, 30, 50, 80, 120, 200)
 #: Candidates of ``prior_correction="auto"``, in order of preference.
@@ -68,6 +69,10 @@ SELECTION_CLUSTER_MAX_SAMPLES = 16
 #: Held-out rows that set ``unknown_threshold_`` at least: a quantile of
 #: 2,000 rows is within half a point of the rate at 0.05 (binomial noise).
 UNKNOWN_HELD_OUT_ROWS = 2_000
+#: Queries whose explanations gather the training rows together: each block
+#: of rows is gathered once for all of them, while the queries and their
+#: pairs (a few MB) stay small beside the rows.
+EVIDENCE_QUERIES = 16_384
 
 
 def auto_cluster_counts(class_counts, *, target_clusters=1000, min_cluster_size=5,
@@ -837,23 +842,38 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
                 "This KNearestClusterClassifier was saved by a version that kept no training "
                 "rows; refit it to use nearest_clusters.")
         n_ranked = min(int(n_classes), len(self.classes_))
-        chunk_size = evidence_chunk_size(len(self.cluster_centers_), n_ranked, int(n_clusters),
-                                         self._members.shape[1], self.device_.type)
+        # One search block per call: its similarities come back as a view,
+        # and its scores are predict's (same block shape, same rounding).
+        chunk_size = min(
+            selection_chunk_size(len(self.cluster_centers_), n_ranked,
+                                 self._class_clusters.shape[1], self.device_.type),
+            search_chunk_size(len(self.cluster_centers_), len(self.classes_),
+                              min(self.n_neighbors_, len(self.cluster_centers_)),
+                              self.device_.type, self.batch_size))
         parts = []
-        for queries in self._query_chunks(X, min(chunk_size, self.batch_size)):
-            scores, similarity = self._search(queries, self._centroids, self._cluster_codes,
-                                              self.n_neighbors_, self.prior_correction_,
-                                              return_similarity=True)
-            # A stable sort breaks ties as predict's argmax does (first class).
-            ranked = torch.sort(torch.nan_to_num(scores.double(), posinf=0.0), dim=1,
-                                descending=True, stable=True)
-            evidence = nearest_cluster_evidence(
-                queries, similarity, self._class_clusters, self._members, self._rows,
-                self._row_scale, ranked.indices[:, :n_ranked], int(n_clusters), int(n_rows),
-                self.n_neighbors_)
-            evidence["class_codes"] = ranked.indices[:, :n_ranked]
-            evidence["class_scores"] = ranked.values[:, :n_ranked]
-            parts.append({key: value.cpu() for key, value in evidence.items()})
+        # Clusters are chosen chunk by chunk (a queries x centroids product),
+        # their rows over many chunks at once: every block of rows is then
+        # gathered once for all the queries that chose its clusters.
+        for queries in self._query_chunks(X, EVIDENCE_QUERIES):
+            selected = []
+            for chunk in torch.split(queries, chunk_size):
+                scores, similarity = self._search(chunk, self._centroids, self._cluster_codes,
+                                                  self.n_neighbors_, self.prior_correction_,
+                                                  return_similarity=True)
+                # A stable sort breaks ties as predict's argmax does (first class).
+                ranked = torch.sort(torch.nan_to_num(scores.double(), posinf=0.0), dim=1,
+                                    descending=True, stable=True)
+                part = nearest_clusters_of_classes(
+                    similarity, self._class_clusters, ranked.indices[:, :n_ranked],
+                    int(n_clusters), self.n_neighbors_)
+                part["class_codes"] = ranked.indices[:, :n_ranked]
+                part["class_scores"] = ranked.values[:, :n_ranked]
+                selected.append(part)
+            part = {key: torch.cat([piece[key] for piece in selected]) for key in selected[0]}
+            part["rows"], part["row_similarities"] = nearest_rows(
+                queries, part["clusters"], self._members, self._rows, self._row_scale,
+                int(n_rows))
+            parts.append({key: value.cpu() for key, value in part.items()})
         out = {key: torch.cat([part[key] for part in parts]).numpy() for key in parts[0]}
         sizes = np.append(np.bincount(self.cluster_labels_,
                                       minlength=len(self.cluster_centers_)), 0)

@@ -131,6 +131,17 @@ def test_chunking_does_not_change_the_explanation(fitted):
             np.testing.assert_array_equal(joined, value)
 
 
+def test_row_blocks_do_not_change_the_explanation(fitted, monkeypatch):
+    # One cluster per block (the smallest budget) against the default blocks.
+    from sklearn_clmle.nn import evidence
+    clf, X, y, queries = fitted
+    whole = clf.nearest_clusters(queries, n_classes=3, n_clusters=2, n_rows=4)
+    monkeypatch.setattr(evidence, "_ROW_BLOCK_ELEMENTS_CPU", 1)
+    blocks = clf.nearest_clusters(queries, n_classes=3, n_clusters=2, n_rows=4)
+    for key, value in whole.items():
+        np.testing.assert_array_equal(blocks[key], value)
+
+
 def test_score_samples_is_the_nearest_centroid_similarity(fitted):
     clf, X, y, queries = fitted
     expected = (_unit(queries) @ _unit(clf.cluster_centers_).T).max(axis=1)

@@ -2,20 +2,24 @@
 
 A k-nearest-cluster rule decides from the clusters nearest to a query, so
 each decision can be shown as real training rows: the nearest clusters of
-the predicted and runner-up classes, and in each the rows nearest to the
-query.
+the predicted and runner-up classes (:func:`nearest_clusters_of_classes`),
+and in each the rows nearest to the query (:func:`nearest_rows`).
 """
 
 import torch
 
-__all__ = ["evidence_chunk_size", "grouped_indices", "nearest_cluster_evidence"]
+__all__ = ["grouped_indices", "nearest_clusters_of_classes", "nearest_rows",
+           "selection_chunk_size"]
 
-#: Elements of one call's work arrays (queries x (centroids + candidate
-#: rows)): 32 MB on a CPU, where every call also gathers the chosen
-#: clusters' rows once (smaller calls repeat that: 1.7x slower at 4 MB,
-#: ``benchmarks/explain_cost.py``); a GPU wants fewer, larger launches.
-_MAX_CHUNK_ELEMENTS_CPU = 1 << 23
-_MAX_CHUNK_ELEMENTS = 1 << 26
+#: Elements of the selection's work arrays (queries x centroids): 4 MB on a
+#: CPU, as the search's blocks (they stay in cache); a GPU wants fewer,
+#: larger launches.
+_MAX_CHUNK_ELEMENTS_CPU = 1 << 20
+_MAX_CHUNK_ELEMENTS = 1 << 23
+#: Elements of one block of :func:`nearest_rows` (its clusters' rows, padded
+#: queries and scores): every row is gathered once whatever the block size,
+#: so on a CPU small blocks cost little time and keep memory low.
+_ROW_BLOCK_ELEMENTS_CPU = 1 << 20
 
 
 def grouped_indices(groups, n_groups):
@@ -44,49 +48,33 @@ def grouped_indices(groups, n_groups):
     return table
 
 
-def evidence_chunk_size(n_centroids, n_ranked, n_clusters, largest, device_type="cpu"):
-    """Queries per call of :func:`nearest_cluster_evidence` that keep its work
-    arrays near a fixed size: per query, its similarities to the centroids
-    and the scores of its chosen clusters' rows (padded at most 2x). The
-    rows themselves are gathered once per call, at most the training set."""
-    per_query = n_centroids + 2 * n_ranked * n_clusters * largest
-    budget = _MAX_CHUNK_ELEMENTS_CPU if device_type == "cpu" else _MAX_CHUNK_ELEMENTS
-    return max(1, budget // per_query)
+def _budget(device_type):
+    return _MAX_CHUNK_ELEMENTS_CPU if device_type == "cpu" else _MAX_CHUNK_ELEMENTS
 
 
-def nearest_cluster_evidence(queries, similarity, class_clusters, members, rows, row_scale,
-                             ranked_classes, n_clusters, n_rows, n_neighbors):
-    """The nearest clusters of given classes for every query, and their rows
-    nearest to it.
+def selection_chunk_size(n_centroids, n_ranked, class_width, device_type="cpu"):
+    """Queries per call of :func:`nearest_clusters_of_classes` that keep its
+    work arrays (each query's similarities to the centroids, and to the
+    ranked classes' ``class_width`` clusters) near a fixed size."""
+    return max(1, _budget(device_type) // (n_centroids + n_ranked * class_width))
 
-    For query ``i`` and each class ``ranked_classes[i, r]``: that class's
-    ``n_clusters`` centroids most similar to the query, and in each of those
-    clusters the ``n_rows`` training rows most similar to it. Batched: a
-    gather of each class's clusters from the query-centroid similarities,
-    then the chosen clusters' rows scored against their queries (see
-    :func:`_nearest_rows`). Call it on chunks of :func:`evidence_chunk_size`
-    queries.
+
+def nearest_clusters_of_classes(similarity, class_clusters, ranked_classes, n_clusters,
+                                n_neighbors):
+    """For every query and each of its ranked classes, that class's
+    ``n_clusters`` centroids most similar to the query.
 
     Parameters
     ----------
-    queries : Tensor of shape (n_queries, dim)
-        Unit-norm queries.
     similarity : Tensor of shape (n_queries, n_clusters_total)
-        Their cosine similarities to the unit-norm centroids (e.g. from
-        ``nearest_cluster_log_scores(..., return_similarity=True)``).
-    class_clusters : Tensor of shape (n_classes + 1, width)
+        Cosine similarities of the queries to the unit-norm centroids (e.g.
+        from ``nearest_cluster_log_scores(..., return_similarity=True)``).
+    class_clusters : Tensor of shape (n_classes + 1, class_width)
         :func:`grouped_indices` of the clusters' classes.
-    members : Tensor of shape (n_clusters_total + 1, largest cluster)
-        :func:`grouped_indices` of the training rows' clusters.
-    rows : Tensor of shape (n_samples, dim)
-        Training rows, in any scale.
-    row_scale : Tensor of shape (n_samples,)
-        ``1 / ||row||`` (0 for an all-zero row), so that ``rows`` need not
-        be a normalised copy.
     ranked_classes : Tensor of shape (n_queries, n_ranked)
         Class codes to explain for each query.
-    n_clusters, n_rows : int
-        Clusters per class and rows per cluster; missing ones are ``-1``.
+    n_clusters : int
+        Clusters per class; a class with fewer has ``-1`` in the rest.
     n_neighbors : int
         ``N`` of the rule: a cluster is marked ``retrieved`` when it is among
         the query's ``N`` most similar centroids or is the nearest cluster of
@@ -96,13 +84,11 @@ def nearest_cluster_evidence(queries, similarity, class_clusters, members, rows,
     Returns
     -------
     dict of Tensor
-        ``clusters`` and ``similarities`` (n_queries, n_ranked, n_clusters),
-        ``retrieved`` (the same, bool), ``rows`` and ``row_similarities``
-        (n_queries, n_ranked, n_clusters, n_rows), ``nearest_similarity``
-        (n_queries,): the similarity to the nearest centroid of any class.
-        Missing entries are ``-1`` (indices) and ``-inf`` (similarities).
+        ``clusters`` (``-1`` where missing), ``similarities`` (``-inf`` where
+        missing) and ``retrieved``, each ``(n_queries, n_ranked,
+        n_clusters)``; ``nearest_similarity`` ``(n_queries,)``: the
+        similarity to the nearest centroid of any class.
     """
-    n_queries = ranked_classes.shape[0]
     n_total = similarity.shape[1]
     nearest_similarity = similarity.amax(dim=1, keepdim=True)
     kth = (nearest_similarity if n_neighbors == 1
@@ -111,24 +97,135 @@ def nearest_cluster_evidence(queries, similarity, class_clusters, members, rows,
     candidate_similarity = similarity.gather(1, candidates.clamp_min(0).flatten(1)).view(
         candidates.shape).masked_fill(candidates < 0, float("-inf"))
     best_values, best_indices = _top(candidate_similarity, n_clusters)
-    clusters = candidates.gather(2, best_indices)
     found = torch.isfinite(best_values)
     first = torch.zeros_like(found)
     first[..., 0] = True
     retrieved = found & ((best_values >= kth[:, :, None]) | first)
-    clusters = torch.where(found, clusters, n_total)
-    row_index, row_similarity = _nearest_rows(queries, clusters, members, rows, row_scale,
-                                              n_rows)
-    clusters = torch.where(found, clusters, -1)
+    clusters = torch.where(found, candidates.gather(2, best_indices), -1)
     return {
         "clusters": _pad(clusters, 2, n_clusters, -1),
         "similarities": _pad(best_values, 2, n_clusters, float("-inf")),
         "retrieved": _pad(retrieved, 2, n_clusters, False),
-        "rows": _pad(_pad(row_index, 3, n_rows, -1), 2, n_clusters, -1),
-        "row_similarities": _pad(_pad(row_similarity, 3, n_rows, float("-inf")), 2,
-                                 n_clusters, float("-inf")),
         "nearest_similarity": nearest_similarity[:, 0],
     }
+
+
+def nearest_rows(queries, clusters, members, rows, row_scale, n_rows):
+    """For every (query, cluster) pair, the cluster's ``n_rows`` training
+    rows most similar to the query.
+
+    Gathering every pair's rows would move ``pairs x cluster size x dim``
+    floats (1.5 GB for 10,000 queries and six clusters of 100 rows each),
+    and scoring them one query at a time is a matrix-vector product each.
+    So the pairs are grouped by cluster instead: each cluster's rows are
+    gathered once, and all the queries that chose it are scored in one
+    product. Clusters chosen by about as many queries (bucketed by powers of
+    two) share one batched product, padded to the bucket's size, in blocks
+    of clusters whose rows, queries and scores stay near a fixed size: the
+    loop runs over buckets and blocks, never over clusters or queries, and
+    memory does not grow with the training set.
+
+    Parameters
+    ----------
+    queries : Tensor of shape (n_queries, dim)
+        Unit-norm queries.
+    clusters : Tensor of shape (n_queries, ...)
+        Cluster indices per query (``-1``: none).
+    members : Tensor of shape (n_clusters_total + 1, largest cluster)
+        :func:`grouped_indices` of the training rows' clusters.
+    rows : Tensor of shape (n_samples, dim)
+        Training rows, in any scale.
+    row_scale : Tensor of shape (n_samples,)
+        ``1 / ||row||`` (0 for an all-zero row), so that ``rows`` need not
+        be a normalised copy.
+    n_rows : int
+        Rows per cluster; a smaller cluster has ``-1`` in the rest.
+
+    Returns
+    -------
+    index, similarity : Tensor of shape ``clusters.shape + (n_rows,)``
+        Row indices, nearest first, and their cosine similarities (``-inf``
+        where missing).
+    """
+    device, dtype = queries.device, queries.dtype
+    n_total, dim = members.shape[0] - 1, queries.shape[1]
+    flat = clusters.reshape(-1)
+    per_query = flat.numel() // max(clusters.shape[0], 1)
+    index = torch.full((flat.numel(), n_rows), -1, dtype=torch.long, device=device)
+    similarity = torch.full((flat.numel(), n_rows), float("-inf"), dtype=dtype, device=device)
+    pairs = torch.nonzero(flat >= 0).flatten()
+    if len(pairs):
+        plan = _pair_plan(flat[pairs], members, n_total)
+        pairs = pairs[plan["order"]]
+        budget = _ROW_BLOCK_ELEMENTS_CPU if device.type == "cpu" else _MAX_CHUNK_ELEMENTS
+        for b, start, stop, width in plan["buckets"]:
+            # Clusters per block: their rows, padded queries and scores.
+            step = max(1, budget // (width * dim + 2 ** b * (width + dim)))
+            for first in range(start, stop, step):
+                last = min(stop, first + step)
+                lo, hi = plan["bounds"][first], plan["bounds"][last]
+                block_pairs = pairs[lo:hi]
+                values, found = _score_block(
+                    queries[block_pairs // per_query], plan["position"][lo:hi] - first,
+                    plan["rank"][lo:hi], members[plan["clusters"][first:last], :width], rows,
+                    row_scale, 2 ** b, n_rows)
+                index[block_pairs, :found.shape[1]] = found
+                similarity[block_pairs, :values.shape[1]] = values
+    return (index.view(*clusters.shape, n_rows),
+            similarity.view(*clusters.shape, n_rows))
+
+
+def _pair_plan(pair_cluster, members, n_total):
+    """Pairs sorted by (bucket, cluster), with each pair's cluster position
+    and rank among its cluster's pairs, and the host-side bounds of every
+    bucket (``(b, first, stop, width)`` in positions of ``clusters``) and of
+    every cluster's pairs (``bounds``)."""
+    device = pair_cluster.device
+    counts = torch.bincount(pair_cluster, minlength=n_total)
+    used = torch.nonzero(counts > 0).flatten()
+    # Bucket b holds the clusters chosen by 2**(b-1) < count <= 2**b pairs.
+    bucket = torch.ceil(torch.log2(counts[used].double())).long()
+    order = torch.argsort(bucket * n_total + used)
+    used, bucket = used[order], bucket[order]
+    position_of = torch.full((n_total,), -1, dtype=torch.long, device=device)
+    position_of[used] = torch.arange(len(used), device=device)
+    pair_position = position_of[pair_cluster]
+    pair_order = torch.argsort(pair_position, stable=True)
+    pair_position = pair_position[pair_order]
+    used_counts = counts[used]
+    starts = torch.cumsum(used_counts, 0) - used_counts
+    rank = torch.arange(len(pair_order), device=device) - starts[pair_position]
+    sizes = (members[used] >= 0).sum(dim=1)
+    kinds, per_bucket = torch.unique_consecutive(bucket, return_counts=True)
+    bucket_end = torch.cumsum(per_bucket, 0)
+    widths = sizes.new_zeros(len(kinds)).scatter_reduce(
+        0, torch.repeat_interleave(torch.arange(len(kinds), device=device), per_bucket), sizes,
+        "amax")
+    # One transfer of the plan's bounds to the host: the loops read them.
+    bounds = torch.cat([starts, used_counts.sum().view(1)]).tolist()
+    buckets = [(b, end - n, end, width) for b, n, end, width in zip(
+        kinds.tolist(), per_bucket.tolist(), bucket_end.tolist(), widths.tolist())]
+    return {"order": pair_order, "position": pair_position, "rank": rank, "clusters": used,
+            "buckets": buckets, "bounds": bounds}
+
+
+def _score_block(block_queries, slot, rank, member_index, rows, row_scale, padded, n_rows):
+    """The ``n_rows`` best rows of a block of clusters for each of its pairs:
+    ``(similarities, indices)``, at most ``n_rows`` columns (the block's
+    widest cluster)."""
+    table = block_queries.new_zeros(len(member_index), padded, block_queries.shape[1])
+    table[slot, rank] = block_queries
+    valid = member_index >= 0
+    member_index = member_index.clamp_min(0)
+    block_rows = rows.index_select(0, member_index.flatten()).view(
+        *member_index.shape, -1).to(block_queries.dtype)
+    scores = torch.bmm(table, block_rows.transpose(1, 2))
+    # Scaled after the product: the scores are no larger than the rows.
+    scores.mul_(row_scale.to(scores.dtype)[member_index][:, None, :])
+    scores.masked_fill_(~valid[:, None, :], float("-inf"))
+    values, best = _top(scores[slot, rank], n_rows)
+    found = torch.where(torch.isfinite(values), member_index[slot[:, None], best], -1)
+    return values, found
 
 
 def _top(values, k):
@@ -138,68 +235,6 @@ def _top(values, k):
     if k == 1:
         return values.max(dim=-1, keepdim=True)
     return values.topk(min(k, values.shape[-1]), dim=-1)
-
-
-def _nearest_rows(queries, clusters, members, rows, row_scale, n_rows):
-    """For every (query, cluster) pair, the cluster's ``n_rows`` rows most
-    similar to the query: ``(index, similarity)``, each ``clusters.shape +
-    (n_rows',)`` with ``n_rows' = min(n_rows, largest cluster)``.
-
-    Gathering every pair's rows would move ``pairs x cluster size x dim``
-    floats (1.5 GB for 10,000 queries, six clusters of 100 rows each), and
-    scoring them one query at a time is a matrix-vector product each. So the
-    pairs are grouped by cluster instead: each cluster's rows are gathered
-    once, and all the queries that chose it are scored in one product.
-    Clusters chosen by about as many queries (bucketed by powers of two)
-    share one batched product, padded to the bucket's size, so that the
-    loop runs over at most ``log2(n_queries)`` buckets, never over clusters
-    or queries.
-    """
-    n_total = members.shape[0] - 1
-    largest = members.shape[1]
-    keep = min(n_rows, largest)
-    shape = clusters.shape
-    pair_cluster = clusters.reshape(-1)
-    pair_query = torch.arange(shape[0], device=queries.device).repeat_interleave(
-        pair_cluster.numel() // max(shape[0], 1))
-    index = torch.full((pair_cluster.numel(), keep), -1, dtype=torch.long, device=queries.device)
-    similarity = torch.full((pair_cluster.numel(), keep), float("-inf"), dtype=queries.dtype,
-                            device=queries.device)
-    chosen = pair_cluster < n_total
-    counts = torch.bincount(pair_cluster[chosen], minlength=n_total)
-    order = torch.argsort(torch.where(chosen, pair_cluster, n_total), stable=True)
-    order = order[:int(chosen.sum())]
-    sorted_cluster = pair_cluster[order]
-    rank = (torch.arange(len(order), device=queries.device)
-            - (torch.cumsum(counts, 0) - counts)[sorted_cluster])
-    # Bucket b holds the clusters chosen by 2**(b-1) < count <= 2**b pairs.
-    bucket = torch.ceil(torch.log2(counts.clamp_min(1).double())).long()
-    for b in torch.unique(bucket[counts > 0]).tolist():
-        in_bucket = torch.nonzero((bucket == b) & (counts > 0)).flatten()
-        slot = torch.full((n_total,), -1, dtype=torch.long, device=queries.device)
-        slot[in_bucket] = torch.arange(len(in_bucket), device=queries.device)
-        mine = slot[sorted_cluster] >= 0
-        pairs, pair_rank = order[mine], rank[mine]
-        table = torch.full((len(in_bucket), 2 ** b), -1, dtype=torch.long,
-                           device=queries.device)
-        table[slot[sorted_cluster[mine]], pair_rank] = pairs
-        filled = table >= 0
-        bucket_queries = queries[pair_query[table.clamp_min(0)]]          # (c, 2**b, dim)
-        member_index = members[in_bucket].clamp_min(0)                   # (c, largest)
-        bucket_rows = rows.index_select(0, member_index.flatten()).view(
-            *member_index.shape, -1).to(queries.dtype)                   # (c, largest, dim)
-        # Scaled after the product: the scores are no larger than the rows.
-        scale = row_scale.to(queries.dtype)[member_index].masked_fill(
-            members[in_bucket] < 0, float("nan"))
-        scores = torch.bmm(bucket_queries, bucket_rows.transpose(1, 2)) * scale[:, None, :]
-        # Only the real pairs are ranked: the padding would double the top-k.
-        per_pair = scores[filled].nan_to_num(nan=float("-inf"))        # (pairs, largest)
-        best_values, best_indices = _top(per_pair, keep)
-        owner = member_index[:, None, :].expand(-1, 2 ** b, -1)[filled]
-        index[table[filled]] = torch.where(torch.isfinite(best_values),
-                                           owner.gather(1, best_indices), -1)
-        similarity[table[filled]] = best_values
-    return index.view(*shape, keep), similarity.view(*shape, keep)
 
 
 def _pad(tensor, dim, size, value):

@@ -2,7 +2,7 @@
 
 import torch
 
-__all__ = ["nearest_cluster_log_scores"]
+__all__ = ["nearest_cluster_log_scores", "search_chunk_size"]
 
 #: Elements of one query chunk's work arrays (similarities to every centroid,
 #: candidates), per device type. On a CPU, blocks of about a million
@@ -117,9 +117,8 @@ def nearest_cluster_log_scores(queries, centroids, cluster_class, n_classes, n_n
     weighted_rows = weights.dim() == 2
     weights = weights.reshape(-1, n_classes)
     has_cluster = torch.bincount(cluster_class, minlength=n_classes) > 0
-    per_query = centroids.shape[0] + 4 * (widest + n_classes)
-    budget = _MAX_CHUNK_ELEMENTS_CPU if queries.device.type == "cpu" else _MAX_CHUNK_ELEMENTS
-    chunk_size = max(1, min(chunk_size, budget // per_query))
+    chunk_size = search_chunk_size(centroids.shape[0], n_classes, widest, queries.device.type,
+                                   chunk_size)
     scores = [[[] for _ in values] for _ in weights]
     similarities = []
     # The retrieved set is each class's nearest cluster (see below).
@@ -170,11 +169,23 @@ def nearest_cluster_log_scores(queries, centroids, cluster_class, n_classes, n_n
         return scores
     if not similarities:
         return scores, queries.new_zeros(0, centroids.shape[0])
+    if len(similarities) == 1:  # a view: no copy of one chunk's product
+        return scores, similarities[0].T if nearest_of_each_class else similarities[0]
     if nearest_of_each_class:
         # Centroids x queries blocks: joined along their rows and returned
         # transposed (copying them into queries x centroids was 3x slower).
         return scores, torch.cat(similarities, dim=1).T
     return scores, torch.cat(similarities)
+
+
+def search_chunk_size(n_centroids, n_classes, n_neighbors, device_type="cpu", chunk_size=4096):
+    """Queries per block of :func:`nearest_cluster_log_scores` (at most
+    ``chunk_size``): its work arrays near a fixed size. A caller that passes
+    at most this many queries gets one block, so ``return_similarity`` gives
+    a view instead of a copy."""
+    per_query = n_centroids + 4 * (n_neighbors + n_classes)
+    budget = _MAX_CHUNK_ELEMENTS_CPU if device_type == "cpu" else _MAX_CHUNK_ELEMENTS
+    return max(1, min(chunk_size, budget // per_query))
 
 
 def _nearest_similarity(chunk, centroids, cluster_class, n_classes):
