@@ -192,10 +192,9 @@ class CLMLEEmbedder(MultiLabelMixin, BaseClusterEmbedder):
         ``n_estimators`` rows, images, torch datasets, multi-label ``y``, a
         ``module`` of your own (as for ``feature_scaling="auto"``); there
         the networks train on all rows. A positive number is refused for images, datasets and
-        multi-label ``y``. The default was chosen on the development suite
-        (``docs/defaults.md``, fifth round): binary sets 0.879 -> 0.923, the
-        whole suite 0.762 -> 0.779, at less fit time (each network trains
-        on two thirds of the rows).
+        multi-label ``y``. The default gained most on the binary tables of
+        the development suite, at less fit time (``docs/defaults.md``,
+        fifth round).
 
     Attributes
     ----------

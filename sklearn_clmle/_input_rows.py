@@ -43,9 +43,8 @@ INPUT_WEIGHT_TOLERANCE = 0.03
 
 #: Rows of each fold's training part, and of its held-out part, that score
 #: the choice at most: larger classes are subsampled, smaller ones kept
-#: whole. The choice's classifier fits then cost what they cost on a few
-#: thousand rows (at 50,000 rows they were 70 % of the fit); every set of the
-#: development suite is below the cap, so its measurements are unchanged.
+#: whole, so the choice's classifier fits cost what they cost on a few
+#: thousand rows however many there are (``docs/benchmarks.md``).
 CHOICE_MAX_ROWS = 5000
 
 
@@ -80,9 +79,9 @@ def can_cross_fit(X, y, estimator):
     if getattr(estimator, "module", None) is not None:
         # A module of the user's own reads its rows as given (signals,
         # flattened images: feature_scaling="auto" does not scale them
-        # either), where a cosine between raw rows means little. On the
-        # development suite's perceptual tasks the choice was always 0, and
-        # the networks lost 0.007 to training on two thirds of the rows.
+        # either), where a cosine between raw rows means little: on the
+        # development suite's perceptual tasks the choice was always 0, so
+        # cross-fitting only cost the networks a third of their rows.
         return False
     counts = np.unique(y, return_counts=True)[1]
     # The smallest training part a class can get: its count less a fold.

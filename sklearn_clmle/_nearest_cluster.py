@@ -32,39 +32,30 @@ DEFAULT_NEIGHBOR_GRID = (1, 2, 3, 5, 8, 12, 20, 30, 50, 80, 120, 200)
 PRIOR_CORRECTION_GRID = (1.0, 0.5, 0.0)
 #: ``prior_correction="auto"`` keeps the first candidate of the grid whose
 #: best cross-validated balanced accuracy is within this of the best one.
-#: The folds score the embedding's own training rows, which the network has
-#: separated better than it will separate new rows, most of all the tail
-#: classes' rows: small out-of-fold gains of a weaker correction did not
-#: carry over to test data (the development suite's long tails lost 0.005
-#: with the strict maximum, ``docs/defaults.md``, "Fourth round"), while
-#: the large ones of a poorly separated embedding still decide.
+#: The folds score the embedding's own training rows, which the network
+#: separated better than it will separate new rows, so small out-of-fold
+#: gains of a weaker correction do not carry over to test data
+#: (``docs/defaults.md``, "Fourth round").
 PRIOR_CORRECTION_TOLERANCE = 0.02
 #: Held-out rows of each fold that score the choice of ``N`` and ``tau`` at
 #: most: the largest classes are subsampled to a common size, the smaller
 #: ones kept whole (``nn.sampling.capped_class_rows``), so every class's
 #: recall is estimated on at least as many rows as a balanced set of this
-#: size gives it. Scoring every held-out row made the choice's searches
-#: (twelve ``N`` and three ``tau`` per fold) 60 % of the fit at 1e5 rows,
-#: growing linearly; below the cap (folds of up to 10,000 rows: every set of
-#: the development suite) nothing changes.
+#: size gives it, while the choice's cost stops growing with the rows
+#: (``docs/benchmarks.md``, "The classifier's fit at 1e5-1e6 rows").
 SELECTION_MAX_ROWS = 10_000
 #: Rows per cluster that the k-means iterations of ``fit`` see at most
 #: (``max_samples_per_cluster`` of ``cluster_within_classes``); every row
-#: is then placed once and the centroids are the means of all rows. At 1e6
-#: rows (clusters of 500, ``"auto"`` when it aimed at 2,000 clusters) it
-#: cut the fit from 245 to 56 s at the same balanced accuracy (0.951
-#: against 0.950; 16 rows per cluster: 29 s, 0.948), ``docs/benchmarks.md``.
-#: It only acts on clusters of more than 64 rows: ``"auto"`` from about
-#: 64,000 training rows, never on the development suite.
+#: is then placed once and the centroids are the means of all rows: the
+#: iterations' cost stops growing with the cluster size at no loss of
+#: accuracy (``docs/benchmarks.md``, "The classifier's fit at 1e5-1e6
+#: rows"). It acts from about 64,000 training rows with ``"auto"``.
 CLUSTER_MAX_SAMPLES = 64
-#: The same for the clusterings of the cross-validation's folds, which only
-#: choose ``N`` and ``tau``: at 1e5 rows (clusters of 51) 16 rows per
-#: cluster kept the choice in 3 of 4 generated sets and moved N from 1 to 2
-#: in the fourth (balanced accuracy 0.8108 against 0.8103), with the fit
-#: 1.4-1.6x faster; at 1e6 rows 47.4 -> 28.5 s, the same choice
-#: (``benchmarks/classifier_fit.py --fold-max-samples``). It acts on folds
-#: whose clusters exceed 16 rows: ``"auto"`` from about 24,000 rows (the
-#: folds hold two thirds of them), never on the development suite.
+#: The same for the clusterings of the cross-validation's folds (and of
+#: the unknown threshold's), which only choose ``N`` and ``tau`` (set a
+#: quantile): coarser centroids leave those choices as they were
+#: (``benchmarks/classifier_fit.py --fold-max-samples``, results in
+#: ``docs/benchmarks.md``). It acts from about 24,000 rows with ``"auto"``.
 SELECTION_CLUSTER_MAX_SAMPLES = 16
 #: Held-out rows that set ``unknown_threshold_`` at least: a quantile of
 #: 2,000 rows is within half a point of the rate at 0.05 (binomial noise).
@@ -89,16 +80,10 @@ def auto_cluster_counts(class_counts, *, target_clusters=1000, min_cluster_size=
     samples, so that a tail class of a few hundred samples is not collapsed
     into one or two clusters when ``l`` is large.
 
-    The target of 1,000 clusters (2,000 until issue 11's last round) was
-    chosen with ``benchmarks/auto_cluster_target.py``: on 32 generated
-    long-tailed sets (1e4 to 3e5 rows, two layouts, two noise levels, two
-    seeds) it changed the classifier's balanced accuracy by +0.021, +0.012,
-    +0.009 and -0.004 on average at 1e4, 3e4, 1e5 and 3e5 rows (the swings
-    of single sets, up to +-0.03, follow the cross-validated ``tau``, not
-    the cluster size), tied on the one development-suite task it touches
-    (20,434 signal embeddings: 0.977 against 0.978 over two seeds), and made
-    ``fit`` 1.1-2.3x and ``predict`` 1.2-2.8x faster (``docs/benchmarks.md``,
-    "Speed at scale"). Below 5,000 rows nothing changes.
+    The target of 1,000 clusters was chosen on generated long-tailed sets
+    of 1e4 to 3e5 rows, as accurate as 2,000 and faster to fit and to
+    search (``benchmarks/auto_cluster_target.py``; ``docs/benchmarks.md``,
+    "Speed at scale"). Below 5,000 rows it changes nothing.
 
     Returns
     -------
@@ -250,7 +235,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         by a network trained on the training rows see more too (measured in
         ``docs/explaining.md``). Choose the threshold on rows of your own
         there: ``np.quantile(pipe.score_samples(X_val), rate)``. ``None``
-        fits no threshold and saves its clusterings (7-20 % of ``fit``);
+        fits no threshold and saves its clusterings;
         ``score_samples`` still works.
 
     Attributes
@@ -455,8 +440,8 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         costs a clustering, and more rows only refine a quantile that is
         already within a few tenths of a point. The similarity to the
         centroid of the row's own final cluster would not do: the cluster
-        was formed around the row, and leave-one-out centroids of it still
-        flagged 1.4-1.5x the rate on new rows (``docs/explaining.md``).
+        was formed around the row, even without it (``docs/explaining.md``,
+        "Evidence").
         """
         counts = np.bincount(codes.cpu().numpy(), minlength=len(self.classes_))
         n_splits = int(min(3, counts.max()))

@@ -224,8 +224,7 @@ def _top_preferences(X, centroids, row_index, row_valid, cluster_index, cluster_
     # its top ``n_preferences`` clusters, so memory stays O(n * n_preferences)
     # and the similarity to other classes' centroids is never formed. A chunk
     # holds at most 2**20 similarities (4 MiB): small enough to stay in cache
-    # and to reuse the allocation (measured about 30 % faster on one CPU core
-    # than 2**24 values).
+    # and to reuse the allocation (``docs/benchmarks.md``).
     centers = centroids[cluster_index].mT
     n_preferences = min(n_preferences, cluster_index.shape[1])
     chunk_size = chunk_size or max(1, 2**20 // cluster_index.numel())
@@ -385,11 +384,10 @@ def _kmeans_within_classes(X, sizes, n_clusters, *, max_iter, generator, tol=0.0
     # of clustering the classes one after another with the same generator.
     # Batching replaces one k-means per class (hundreds of small iterations,
     # each a few deferred-acceptance rounds, bounded by call overhead) by
-    # max_iter iterations over all classes. Eight preferences reach the same
-    # objective as 32 (to 1e-4, measured at 1e5 x 500, 1e4 x 100 and
-    # 4600 x 920 on generated sphere data) in half the time: 99 % of the
-    # samples end within their first 12 choices; the rest go through the
-    # second pass of _deferred_acceptance.
+    # max_iter iterations over all classes. Eight preferences reach the
+    # objective of 32 in half the time, as nearly every sample ends within
+    # its first few choices (``docs/benchmarks.md``); the rest go through
+    # the second pass of _deferred_acceptance.
     X = F.normalize(X, dim=1)
     row_class, cluster_class, row_start, cluster_start, capacities = _cluster_layout(
         sizes, n_clusters)

@@ -7,8 +7,8 @@ __all__ = ["nearest_cluster_log_scores", "search_chunk_size"]
 #: Elements of one query chunk's work arrays (similarities to every centroid,
 #: candidates), per device type. On a CPU, blocks of about a million
 #: similarities (4 MB) stay in cache between the product, the top-N and the
-#: per-class maxima: 2.5x faster than blocks of 8 million at 2,000 centroids
-#: (``benchmarks/search_speed.py``). A GPU wants large blocks (few launches).
+#: per-class maxima (``docs/benchmarks.md``, "Speed at scale"); a GPU wants
+#: large blocks (few launches).
 _MAX_CHUNK_ELEMENTS_CPU = 1 << 20
 _MAX_CHUNK_ELEMENTS = 1 << 23
 
@@ -173,7 +173,7 @@ def nearest_cluster_log_scores(queries, centroids, cluster_class, n_classes, n_n
         return scores, similarities[0].T if nearest_of_each_class else similarities[0]
     if nearest_of_each_class:
         # Centroids x queries blocks: joined along their rows and returned
-        # transposed (copying them into queries x centroids was 3x slower).
+        # transposed, as copying them into queries x centroids is slower.
         return scores, torch.cat(similarities, dim=1).T
     return scores, torch.cat(similarities)
 
@@ -195,11 +195,9 @@ def _nearest_similarity(chunk, centroids, cluster_class, n_classes):
 
     A second, transposed product (``centroids @ queries.T``) and one
     scatter-max along its rows: every element moves along whole rows,
-    vectorised over the queries. On the queries x centroids layout the same
-    maximum reduces short strided runs per class, 3-5x slower on CPU, and
-    re-scoring gathered centroid rows (the old way) cost more than the
-    product itself; a loop over per-class blocks was 2-6x slower than the
-    scatter from 100 classes up (``docs/benchmarks.md``).
+    vectorised over the queries, where the queries x centroids layout
+    reduces short strided runs per class and a loop over per-class blocks
+    pays per class (``docs/benchmarks.md``, "Speed at scale").
     """
     transposed = centroids @ chunk.T
     index = cluster_class.unsqueeze(1).expand_as(transposed)
@@ -217,8 +215,8 @@ def _one_cluster_per_class_scores(logits, rule):
     :func:`_class_scores` gives for this set (same rule, same handling of
     the top class's rival sum; equal up to the float64 order of a sum, and
     the float32 scores matched bit for bit in the benchmarks), without the
-    general case's scatters: the whole search at N = 1 runs 1.2-1.4x
-    faster (``docs/benchmarks.md``). A class without clusters needs no mask: its
+    general case's scatters, which dominate the search at N = 1. A class
+    without clusters needs no mask: its
     ``-inf`` logit minus a finite rival stays ``-inf``, and a lone class's
     missing rivals (``log 0``) give it ``+inf``, as in the general case.
     """
@@ -244,9 +242,9 @@ def _class_scores(logits, classes, n_classes, rule, best=None):
     ``-inf`` for a class without clusters).
 
     The ``N`` nearest go through per-class scatters; the joining clusters
-    stay a dense per-class matrix: scattering them with the ``N`` as
-    ``N + n_classes`` candidates made this function 1.5-2.3x slower (3-10 %
-    of the whole search, same bits; ``docs/benchmarks.md``). Memory stays
+    stay a dense per-class matrix, cheaper than scattering them with the
+    ``N`` as ``N + n_classes`` candidates (``docs/benchmarks.md``, "Speed
+    at scale"). Memory stays
     ``O(queries * (N + classes))`` even with thousands of identities.
     """
     n_queries = logits.shape[0]
