@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
@@ -147,6 +148,9 @@ def test_dev_suite_methods_and_report():
     assert pipe.get_params()["clf__logisticregression__C"] == 0.5
     net = dev_suite.network(data, 0, "logit-adjusted")[-1]
     assert (net.batch_size, net.max_epochs) == (64, 200)  # 402 rows: 6 steps an epoch
+    quick = dev_suite.METHODS["quick network (logit-adjusted CE)"](data, 0)[-1]
+    assert (quick.batch_size, quick.max_epochs, quick.optimizer) == (128, 60, torch.optim.Adam)
+    assert quick.callbacks == [] and set(dev_suite.METHODS) == set(dev_suite.METHOD_NAMES)
     rows = [dict(task=t, name=m, seed=0, family="binary", half="A", n_train=10,
                  balanced_accuracy=ba, fit_time=1.0, roc_auc=0.5, log_loss=0.7)
             for t, m, ba in [("binary:a", "CLMLE", 0.9), ("binary:a", "SMOTE + kNN", 0.8),
