@@ -8,11 +8,11 @@
 ``KNearestClusterClassifier()`` at its defaults (``cluster_size="auto"``,
 ``N`` and ``tau`` cross-validated) on generated unit rows
 (``_synthetic.sphere_modes``: d = 64, long-tailed, imbalance 100), fitted
-once per setting of ``_nearest_cluster.CLUSTER_MAX_SAMPLES`` (rows per
+once per setting of ``FIT_SETTINGS.cluster_max_samples`` (rows per
 cluster the k-means iterations see; 0: every row), of
-``SELECTION_CLUSTER_MAX_SAMPLES`` (the same for the cross-validation's
+``selection_cluster_max_samples`` (the same for the cross-validation's
 folds; 0: as the final clustering) and of
-``SELECTION_MAX_ROWS`` (held-out rows per fold that score the choice; 0:
+``selection_max_rows`` (held-out rows per fold that score the choice; 0:
 every row). Balanced accuracy on a balanced query set of about 10,000
 rows, one thread. One run per cell: fit times on a shared machine move by
 10-20 %; read the accuracies to about 0.003 (the standard error of 10,000
@@ -30,17 +30,19 @@ from sklearn.metrics import balanced_accuracy_score
 from threadpoolctl import threadpool_limits
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).parent)]
-from sklearn_clmle import _nearest_cluster  # noqa: E402
+from sklearn_clmle import KNearestClusterClassifier  # noqa: E402
+from sklearn_clmle._settings import with_settings  # noqa: E402
 from _synthetic import sphere_modes  # noqa: E402
 
 
 def fit_once(X, y, X_query, y_query, max_samples, selection_rows, fold_max_samples, seed):
     """Fit time, balanced accuracy and the chosen pair for one setting."""
-    _nearest_cluster.CLUSTER_MAX_SAMPLES = max_samples or None
-    _nearest_cluster.SELECTION_MAX_ROWS = selection_rows or len(y)
     # None: the folds sample as the final clustering does.
-    _nearest_cluster.SELECTION_CLUSTER_MAX_SAMPLES = fold_max_samples or None
-    model = _nearest_cluster.KNearestClusterClassifier(device="cpu", random_state=seed)
+    Classifier = with_settings(KNearestClusterClassifier, "_settings",
+                               cluster_max_samples=max_samples or None,
+                               selection_max_rows=selection_rows or len(y),
+                               selection_cluster_max_samples=fold_max_samples or None)
+    model = Classifier(device="cpu", random_state=seed)
     start = time.perf_counter()
     model.fit(X, y)
     seconds = time.perf_counter() - start

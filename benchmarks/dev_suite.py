@@ -28,7 +28,7 @@ Methods (``--methods``; names or glob patterns):
   MLP on every task (the perceptual tasks' convolutional encoders ablated);
   ``"budget": {...}`` sets explicit steps from ``auto_budget`` with those
   keywords (e.g. the old rule, or pre-training alone at equal steps);
-  ``"recluster": {...}`` sets the re-clustering switches of ``_plans``:
+  ``"recluster": {...}`` changes the re-clustering settings (``_settings.RECLUSTER``):
   ``"warm_start": false`` (a cold k-means every round), ``"warm_max_iter"``
   (iterations of a warm-started one), ``"max_iter"`` (of a cold one),
   ``"max_rows"`` (the rows the rounds cluster) or ``"max_rows_fraction"``
@@ -91,10 +91,6 @@ def _threads():
     return torch
 
 
-#: The library's own values of the switches that variants may change.
-_LIBRARY_SWITCHES = {}
-
-
 def clmle(data, seed, params=None):
     """The CLMLE pipeline on the task's encoder, then ``set_params(**params)``."""
     from sklearn.linear_model import LogisticRegression
@@ -102,6 +98,7 @@ def clmle(data, seed, params=None):
     from sklearn.preprocessing import StandardScaler
 
     from sklearn_clmle import CLMLEEmbedder, KNearestClusterClassifier
+    from sklearn_clmle._settings import with_settings
 
     params = dict(params or {})
     module, module_params = _suite.encoder_spec(data)
@@ -120,24 +117,18 @@ def clmle(data, seed, params=None):
     else:
         raise ValueError(f"Unknown readout {readout!r}; use 'knc' or 'logreg'.")
     budget = params.pop("budget", None)
-    # Module-level switches of the re-clustering (``_plans.RECLUSTER_*``),
-    # set in every job because worker processes run many jobs:
-    # {"warm_start": true, "warm_max_iter": 5}.
-    from sklearn_clmle import _plans
-
+    # Other re-clustering settings ({"warm_start": false, "max_rows": 5000}):
+    # an embedder subclass with its own fixed settings (sklearn_clmle._settings).
     recluster = dict(params.pop("recluster", {}))
     if "max_rows_fraction" in recluster:  # a cap relative to the task's training rows
         recluster["max_rows"] = max(1, int(recluster.pop("max_rows_fraction")
                                            * len(data.y_train)))
-    switches = ("warm_start", "warm_max_iter", "max_rows", "max_iter")
-    for key in switches:
-        name = f"RECLUSTER_{key.upper()}"
-        default = _LIBRARY_SWITCHES.setdefault(name, getattr(_plans, name))
-        setattr(_plans, name, recluster.get(key, default))
-    unknown = set(recluster) - set(switches)
+    unknown = set(recluster) - {"warm_start", "warm_max_iter", "max_rows", "max_iter"}
     if unknown:
         raise ValueError(f"Unknown re-clustering switches {sorted(unknown)}.")
-    pipe = Pipeline([("emb", CLMLEEmbedder(random_state=seed, **encoder)), ("clf", clf)])
+    Embedder = (with_settings(CLMLEEmbedder, "_recluster", **recluster) if recluster
+                else CLMLEEmbedder)
+    pipe = Pipeline([("emb", Embedder(random_state=seed, **encoder)), ("clf", clf)])
     pipe.set_params(**params)
     if budget is not None:
         pipe.set_params(**{f"emb__{k}": v for k, v in budget_steps(pipe[0], data, budget).items()})

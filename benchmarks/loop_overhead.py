@@ -20,7 +20,7 @@ classes, imbalance 100), one thread, batches of 240 (``clusters_per_batch=12``,
   ``ClusterPlan.recluster``.
 
 Every repeat fits twice, with the re-clustering's warm start off and on
-(``_plans.RECLUSTER_WARM_START``). Throughputs are samples per second (batches x 240 / seconds), medians over
+(``RECLUSTER.warm_start``). Throughputs are samples per second (batches x 240 / seconds), medians over
 ``--repeats`` runs with the plain loop and the fit interleaved. The targets
 of issue 11: each CLMLE stage at most 1.5x the plain loop's time per sample,
 and re-clustering under 10 % of a round.
@@ -40,6 +40,7 @@ import torch.nn.functional as F
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).parent)]
 from sklearn_clmle import CLMLEEmbedder  # noqa: E402
 from sklearn_clmle import _plans as plans  # noqa: E402
+from sklearn_clmle._settings import with_settings  # noqa: E402
 from _synthetic import sphere_modes  # noqa: E402
 
 BATCH = (12, 20)  # clusters per batch, samples per cluster: 240 rows
@@ -48,14 +49,12 @@ BATCH = (12, 20)  # clusters per batch, samples per cluster: 240 rows
 def fit_clmle(X, y, args, warm_start):
     recluster_seconds = []
     original = plans.ClusterPlan.recluster
-    library_warm_start = plans.RECLUSTER_WARM_START
-    library_max_iter = plans.RECLUSTER_MAX_ITER
-    library_max_rows = plans.RECLUSTER_MAX_ROWS
-    plans.RECLUSTER_WARM_START = warm_start
+    changes = {"warm_start": warm_start}
     if args.cold_max_iter is not None:
-        plans.RECLUSTER_MAX_ITER = args.cold_max_iter
+        changes["max_iter"] = args.cold_max_iter
     if args.max_rows is not None:
-        plans.RECLUSTER_MAX_ROWS = args.max_rows
+        changes["max_rows"] = args.max_rows
+    Embedder = with_settings(CLMLEEmbedder, "_recluster", **changes)
 
     def timed(self, net):
         start = time.perf_counter()
@@ -65,15 +64,12 @@ def fit_clmle(X, y, args, warm_start):
 
     plans.ClusterPlan.recluster = timed
     try:
-        emb = CLMLEEmbedder(clusters_per_batch=BATCH[0], samples_per_cluster=BATCH[1],
+        emb = Embedder(clusters_per_batch=BATCH[0], samples_per_cluster=BATCH[1],
                             n_rounds=args.rounds, n_estimators=1, device=args.device,
                             random_state=args.seed)
         emb.fit(X, y)
     finally:
         plans.ClusterPlan.recluster = original
-        plans.RECLUSTER_WARM_START = library_warm_start
-        plans.RECLUSTER_MAX_ITER = library_max_iter
-        plans.RECLUSTER_MAX_ROWS = library_max_rows
     pre = [row for row in emb.history_ if row["stage"] == "pretrain"]
     rounds = [row for row in emb.history_ if row["stage"] == "cluster"]
     batch = BATCH[0] * BATCH[1]
@@ -122,10 +118,10 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cold-max-iter", type=int, default=None,
                         help="k-means iterations of a cold re-clustering (library: "
-                             "_plans.RECLUSTER_MAX_ITER)")
+                             "RECLUSTER.max_iter)")
     parser.add_argument("--max-rows", type=int, default=None,
                         help="rows the rounds cluster at most (library: "
-                             "_plans.RECLUSTER_MAX_ROWS)")
+                             "RECLUSTER.max_rows)")
     parser.add_argument("--device", default="cpu",
                         help="'cuda' on a machine with a GPU (benchmarks/cuda_check.py's run)")
     args = parser.parse_args(argv)

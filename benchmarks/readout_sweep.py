@@ -45,8 +45,8 @@ import _suite  # noqa: E402
 from dev_suite import clmle  # noqa: E402
 from sklearn.metrics import balanced_accuracy_score  # noqa: E402
 
-import sklearn_clmle._nearest_cluster as knc  # noqa: E402
 from sklearn_clmle import KNearestClusterClassifier  # noqa: E402
+from sklearn_clmle._settings import with_settings  # noqa: E402
 
 #: name -> (classifier parameters, tolerance of prior_correction="auto" or None
 #: for the library's, weight of the scaled input rows: 0 the embedding alone,
@@ -99,14 +99,9 @@ def score(variant, cached, data, seed):
         return None  # images and signals are not scaled rows
     train, test = (side_by_side(cached[f"Z_{part}"], cached.get(f"R_{part}"), weight)
                    for part in ("train", "test"))
-    library_tolerance = knc.PRIOR_CORRECTION_TOLERANCE
-    try:
-        if tolerance is not None:
-            knc.PRIOR_CORRECTION_TOLERANCE = tolerance
-        clf = KNearestClusterClassifier(random_state=seed, **params)
-        clf.fit(train, data.y_train)
-    finally:
-        knc.PRIOR_CORRECTION_TOLERANCE = library_tolerance
+    Classifier = (KNearestClusterClassifier if tolerance is None else with_settings(
+        KNearestClusterClassifier, "_settings", prior_correction_tolerance=tolerance))
+    clf = Classifier(random_state=seed, **params).fit(train, data.y_train)
     return balanced_accuracy_score(data.y_test, clf.predict(test))
 
 

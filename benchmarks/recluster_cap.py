@@ -4,7 +4,7 @@
 
 ``CLMLEEmbedder(n_estimators=1)`` (the default MLP, ``"auto"`` budget and
 cluster size) on the generated rows of ``scaling.py`` (d = 64, 20 classes of
-eight modes, imbalance 100, raw features), with ``RECLUSTER_MAX_ROWS`` set
+eight modes, imbalance 100, raw features), with ``RECLUSTER.max_rows`` set
 to each cap (0: no cap, every row re-clustered every round), followed by
 ``KNearestClusterClassifier()`` at its defaults; balanced accuracy on the
 balanced query set of ``sphere_modes`` (the same for every size), fit time
@@ -53,7 +53,8 @@ def child(n, cap, seed, noise, data):
     import torch
 
     from _synthetic import sphere_modes
-    from sklearn_clmle import CLMLEEmbedder, KNearestClusterClassifier, _plans
+    from sklearn_clmle import CLMLEEmbedder, KNearestClusterClassifier
+    from sklearn_clmle._settings import with_settings
     from sklearn_clmle.metrics import balanced_accuracy
 
     torch.set_num_threads(1)
@@ -63,8 +64,8 @@ def child(n, cap, seed, noise, data):
         X, y, Xq, yq = sphere_modes(n, n_classes=20, modes_per_class=8, noise=noise,
                                     queries_per_class=500, seed=seed)
         X, Xq = X * 3.0, Xq * 3.0
-    _plans.RECLUSTER_MAX_ROWS = cap if cap > 0 else 10**12
-    emb = CLMLEEmbedder(n_estimators=1, device="cpu", random_state=seed)
+    Embedder = with_settings(CLMLEEmbedder, "_recluster", max_rows=cap if cap > 0 else None)
+    emb = Embedder(n_estimators=1, device="cpu", random_state=seed)
     start = time.perf_counter()
     emb.fit(X, y)
     fit_s = time.perf_counter() - start

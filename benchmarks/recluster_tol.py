@@ -12,10 +12,11 @@ from tune_defaults import TASKS, run_one
 
 
 def run_with_tol(tol, task_name, seed):
-    import sklearn_clmle._plans as plans
+    from sklearn_clmle import CLMLEEmbedder
+    from sklearn_clmle._settings import with_settings
 
-    plans.RECLUSTER_TOL = tol  # set in the worker process that fits
-    return run_one(f"tol={tol}", {}, task_name, seed, {})
+    embedder = with_settings(CLMLEEmbedder, "_recluster", tol=tol)
+    return run_one(f"tol={tol}", {}, task_name, seed, {}, estimator=embedder)
 
 
 def main():

@@ -26,7 +26,7 @@ so peaks do not mix and the methods do not share a warm cache:
 (``extra``), as in ``memory.py``. The budget of CLMLE is capped (1,500
 pre-training batches, 100 per round), so above about 10^4 rows its gradient
 steps stop growing; so do, above 10,000 rows, the rows its rounds embed and
-re-cluster (``_plans.RECLUSTER_MAX_ROWS``): what still grows with the rows
+re-cluster (``RECLUSTER.max_rows`` in ``_settings.py``): what still grows with the rows
 is the inputs' own memory and the pre-training's draws.
 """
 

@@ -44,10 +44,10 @@ ESTIMATORS = {cls.__name__: cls for cls in (CLMLEEmbedder, LMLEEmbedder, PairEmb
                                             SoftmaxEmbedder)}
 
 
-def run_one(name, params, task_name, seed, knc_params):
+def run_one(name, params, task_name, seed, knc_params, estimator=None):
     torch.set_num_threads(1)
     params = dict(params)
-    estimator = ESTIMATORS[params.pop("estimator", "CLMLEEmbedder")]
+    estimator = estimator or ESTIMATORS[params.pop("estimator", "CLMLEEmbedder")]
     if "module" in params:
         params["module"] = MODULES[params["module"]]
     data = task(task_name, seed)

@@ -20,6 +20,7 @@ from torch.utils.data import Dataset, Subset
 from ._ensemble import fit_ensemble, missing_attribute, transform_ensemble
 from ._input_rows import add_input_rows, check_input_weight, set_input_rows
 from ._persistence import load_arrays, loadable_device, module_to_arrays
+from ._settings import INPUT_WEIGHT_CHOICE, RECLUSTER
 from ._batch_losses import ClusterCriterion
 from ._plans import ClusterPlan
 from ._torch_data import IndexedDataset, dataset_labels, first_inputs
@@ -45,6 +46,9 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     :meth:`_make_criterion`). ``transform`` returns unit-norm float32
     embeddings computed in batches.
     """
+
+    #: Fixed settings of ``input_weight="auto"`` (``_settings.py``).
+    _input_weight_choice = INPUT_WEIGHT_CHOICE
 
     _parameter_constraints = {
         "module": [None, nn.Module, type],
@@ -490,6 +494,9 @@ class BaseClusterEmbedder(BaseEmbedder):
     parameters they share, their validation and the ``"auto"`` rules.
     """
 
+    #: Fixed re-clustering settings (``_settings.py``).
+    _recluster = RECLUSTER
+
     _parameter_constraints = {
         **BaseEmbedder._parameter_constraints,
         "scale": [Interval(Real, 0, None, closed="neither")],
@@ -630,6 +637,7 @@ class BaseClusterEmbedder(BaseEmbedder):
             n_rounds=self.n_rounds,
             steps_per_round=self._steps_per_round,
             query=self.query,
+            recluster=self._recluster,
             **extra,
         )
 

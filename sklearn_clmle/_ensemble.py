@@ -132,7 +132,7 @@ def fit_ensemble(estimator, X, y):
                                                unknown_rate=None)
         scaler = fit_input_scaler(X)  # scores the choice, then scales transform's rows
         chosen, estimator.input_weight_scores_ = choose_input_weight(
-            members, folds, X, y, scaler, classifier)
+            members, folds, X, y, scaler, classifier, estimator._input_weight_choice)
     set_input_rows(estimator, X, chosen, scaler)
     return estimator
 

@@ -11,10 +11,10 @@ norm and their cosine similarity is ``(1 - w)`` times the embedding's plus
 ``input_weight="auto"`` chooses ``w`` on rows no network has seen: the
 ensemble's members are cross-fitted (member ``k`` trains on the rows outside
 fold ``k`` of a stratified ``n_estimators``-fold split), so for every ``w`` of
-:data:`INPUT_WEIGHT_GRID` the classifier at its defaults is fitted on member
+``INPUT_WEIGHT_CHOICE.grid`` the classifier at its defaults is fitted on member
 ``k``'s training rows and scored on fold ``k``; the ``w`` of best mean
 balanced accuracy is kept (ties: the smaller), and ``w = 0`` unless another
-weight wins by more than :data:`INPUT_WEIGHT_TOLERANCE`. What
+weight wins by more than ``INPUT_WEIGHT_CHOICE.tolerance``. What
 ``GridSearchCV`` over the weight would choose, without its extra fits: the
 members are the final model's own.
 """
@@ -26,27 +26,8 @@ from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 
+from ._settings import INPUT_WEIGHT_CHOICE
 from .nn.sampling import capped_class_rows
-
-#: Weights of the input rows tried by ``input_weight="auto"``: the embedding
-#: alone, or the input rows' geometry with the embedding as a tie-breaker
-#: (weights between follow the embedding: ``docs/defaults.md``).
-INPUT_WEIGHT_GRID = (0.0, 0.9, 0.95)
-
-#: The embedding alone is kept unless another weight wins the held-out rows
-#: by more than this balanced accuracy: the held-out folds are small (a
-#: third of the rows, a handful of tail rows per fold), so a small win is
-#: often noise. Chosen on half A of the development suite among 0 to 0.05,
-#: confirmed on half B (``benchmarks/input_weight_sweep.py``).
-INPUT_WEIGHT_TOLERANCE = 0.03
-
-
-#: Rows of each fold's training part, and of its held-out part, that score
-#: the choice at most: larger classes are subsampled, smaller ones kept
-#: whole, so the choice's classifier fits cost what they cost on a few
-#: thousand rows however many there are (``docs/benchmarks.md``).
-CHOICE_MAX_ROWS = 5000
-
 
 def side_by_side(embedding, rows, weight):
     """``[sqrt(1 - w) * embedding, sqrt(w) * rows / |rows|]`` (float32); the embedding if w = 0."""
@@ -111,26 +92,27 @@ def fit_input_scaler(X):
 
 
 def choose_input_weight(members, folds, X, y, scaler, classifier,
-                        tolerance=INPUT_WEIGHT_TOLERANCE):
-    """The weight of best mean held-out balanced accuracy, 0 unless it wins by ``tolerance``.
+                        settings=INPUT_WEIGHT_CHOICE):
+    """The weight of best mean held-out balanced accuracy, 0 unless it wins by
+    ``settings.tolerance``.
 
     ``members[k]`` was fitted on ``folds[k][0]``; ``classifier`` is an
     unfitted classifier cloned for every fit. Returns the weight and the
     mean scores by weight (ties: the smaller weight).
     """
     rows = scaler.transform(X).astype(np.float32)
-    scores = {w: [] for w in INPUT_WEIGHT_GRID}
+    scores = {w: [] for w in settings.grid}
     rng = np.random.RandomState(classifier.random_state)
     for member, (train, held_out) in zip(members, folds):
-        train = capped_rows(train, y, CHOICE_MAX_ROWS, rng)
-        held_out = capped_rows(held_out, y, CHOICE_MAX_ROWS, rng)
+        train = capped_rows(train, y, settings.max_rows, rng)
+        held_out = capped_rows(held_out, y, settings.max_rows, rng)
         Z = member.transform(X)
-        for w in INPUT_WEIGHT_GRID:
+        for w in settings.grid:
             Zw = side_by_side(Z, rows, w)
             fitted = clone(classifier).fit(Zw[train], y[train])
             scores[w].append(balanced_accuracy_score(y[held_out], fitted.predict(Zw[held_out])))
     means = {w: float(np.mean(s)) for w, s in scores.items()}
-    return preferred_weight(means, tolerance), means
+    return preferred_weight(means, settings.tolerance), means
 
 
 def capped_rows(rows, y, cap, rng):

@@ -17,6 +17,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._persistence import loadable_device
+from ._settings import FIT_SETTINGS
 from ._threads import N_JOBS_CONSTRAINT, uses_n_jobs
 from ._validation import check_class_labels, check_cluster_size, check_device, to_tensor
 from .metrics import balanced_accuracy
@@ -27,39 +28,6 @@ from .nn.functional import unit_normalize
 from .nn.sampling import capped_class_rows
 from .nn.search import nearest_cluster_log_scores, search_chunk_size
 
-DEFAULT_NEIGHBOR_GRID = (1, 2, 3, 5, 8, 12, 20, 30, 50, 80, 120, 200)
-#: Candidates of ``prior_correction="auto"``, in order of preference.
-PRIOR_CORRECTION_GRID = (1.0, 0.5, 0.0)
-#: ``prior_correction="auto"`` keeps the first candidate of the grid whose
-#: best cross-validated balanced accuracy is within this of the best one.
-#: The folds score the embedding's own training rows, which the network
-#: separated better than it will separate new rows, so small out-of-fold
-#: gains of a weaker correction do not carry over to test data
-#: (``docs/defaults.md``, "Fourth round").
-PRIOR_CORRECTION_TOLERANCE = 0.02
-#: Held-out rows of each fold that score the choice of ``N`` and ``tau`` at
-#: most: the largest classes are subsampled to a common size, the smaller
-#: ones kept whole (``nn.sampling.capped_class_rows``), so every class's
-#: recall is estimated on at least as many rows as a balanced set of this
-#: size gives it, while the choice's cost stops growing with the rows
-#: (``docs/benchmarks.md``, "The classifier's fit at 1e5-1e6 rows").
-SELECTION_MAX_ROWS = 10_000
-#: Rows per cluster that the k-means iterations of ``fit`` see at most
-#: (``max_samples_per_cluster`` of ``cluster_within_classes``); every row
-#: is then placed once and the centroids are the means of all rows: the
-#: iterations' cost stops growing with the cluster size at no loss of
-#: accuracy (``docs/benchmarks.md``, "The classifier's fit at 1e5-1e6
-#: rows"). It acts from about 64,000 training rows with ``"auto"``.
-CLUSTER_MAX_SAMPLES = 64
-#: The same for the clusterings of the cross-validation's folds (and of
-#: the unknown threshold's), which only choose ``N`` and ``tau`` (set a
-#: quantile): coarser centroids leave those choices as they were
-#: (``benchmarks/classifier_fit.py --fold-max-samples``, results in
-#: ``docs/benchmarks.md``). It acts from about 24,000 rows with ``"auto"``.
-SELECTION_CLUSTER_MAX_SAMPLES = 16
-#: Held-out rows that set ``unknown_threshold_`` at least: a quantile of
-#: 2,000 rows is within half a point of the rate at 0.05 (binomial noise).
-UNKNOWN_HELD_OUT_ROWS = 2_000
 #: Queries whose explanations gather the training rows together: each block
 #: of rows is gathered once for all of them, while the queries and their
 #: pairs (a few MB) stay small beside the rows.
@@ -314,6 +282,9 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
     ([[1, 0], [0, 1]], 2)
     """
 
+    #: Fixed grids, tolerance and caps of ``fit`` (``_settings.py``).
+    _settings = FIT_SETTINGS
+
     _parameter_constraints = {
         "n_neighbors": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "cluster_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
@@ -435,7 +406,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         Each held-out row is scored against a clustering of the other two
         thirds of the rows (stratified folds) with as many clusters per class
         as the final one, so its centroids are as dense as those a new row
-        meets. Folds are clustered until ``UNKNOWN_HELD_OUT_ROWS`` rows are
+        meets. Folds are clustered until ``_settings.unknown_held_out_rows`` rows are
         held out (all three below 3,000 rows, one from 6,000): each fold
         costs a clustering, and more rows only refine a quantile that is
         already within a few tenths of a point. The similarity to the
@@ -459,14 +430,14 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
             warnings.filterwarnings("ignore", message="The least populated class")
             splits = list(folds.split(np.zeros(len(codes)), codes.cpu().numpy()))
         for train, valid in splits:
-            if sum(map(len, held_out)) >= UNKNOWN_HELD_OUT_ROWS:
+            if sum(map(len, held_out)) >= self._settings.unknown_held_out_rows:
                 break
             train, valid = torch.from_numpy(train), torch.from_numpy(valid)
             generator = torch.Generator().manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
             _, centroids, _ = cluster_within_classes(
                 features[train], codes[train], n_clusters, n_classes=len(self.classes_),
                 max_iter=self.max_iter, generator=generator,
-                max_samples_per_cluster=SELECTION_CLUSTER_MAX_SAMPLES)
+                max_samples_per_cluster=self._settings.selection_cluster_max_samples)
             held_out.append(self._max_similarity(features[valid.to(features.device)], centroids))
         return float(np.quantile(torch.cat(held_out).numpy(), self.unknown_rate))
 
@@ -567,7 +538,8 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         return cluster_within_classes(
             features, codes, cluster_size, n_classes=len(self.classes_),
             max_iter=self.max_iter, generator=generator, return_n_iter=True,
-            max_samples_per_cluster=max_samples_per_cluster or CLUSTER_MAX_SAMPLES)
+            max_samples_per_cluster=(max_samples_per_cluster
+                                     or self._settings.cluster_max_samples))
 
     def _class_log_weight(self, cluster_classes, tau):
         """``-tau * log(number of clusters of the class)`` (0 for a class
@@ -600,8 +572,9 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
             grid = np.asarray([self.n_neighbors])
         else:
             grid = np.asarray(self.n_neighbors_grid if self.n_neighbors_grid is not None
-                              else DEFAULT_NEIGHBOR_GRID)
-        taus = (PRIOR_CORRECTION_GRID if self.prior_correction == "auto"
+                              else self._settings.neighbor_grid)
+        settings = self._settings
+        taus = (settings.prior_correction_grid if self.prior_correction == "auto"
                 else (float(self.prior_correction),))
         counts = np.bincount(codes.cpu().numpy())
         n_splits = int(min(3, counts.max()))
@@ -619,18 +592,19 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         clusterings = []
         for fold, (train, valid) in enumerate(splits):
             train, valid = torch.from_numpy(train), torch.from_numpy(valid)
-            _, centroids, cluster_classes, _ = self._cluster(features[train], codes[train], rng,
-                                                             SELECTION_CLUSTER_MAX_SAMPLES)
-            if len(valid) > SELECTION_MAX_ROWS:
+            _, centroids, cluster_classes, _ = self._cluster(
+                features[train], codes[train], rng, settings.selection_cluster_max_samples)
+            if len(valid) > settings.selection_max_rows:
                 # Seeded from the folds' seed, not drawn from rng: the final
                 # clustering gets the same seed as without the cap.
                 generator = torch.Generator().manual_seed(fold_seed + fold)
-                valid = valid[capped_class_rows(codes[valid], SELECTION_MAX_ROWS, generator)]
+                valid = valid[capped_class_rows(codes[valid], settings.selection_max_rows,
+                                                generator)]
             clusterings.append((valid, centroids, cluster_classes))
             per_tau = self._search(features[valid], centroids, cluster_classes, neighbors, taus)
             for row, per_n in enumerate(per_tau):
                 scores[row] += [balanced_accuracy(codes[valid], s.argmax(dim=1)) for s in per_n]
-        row = _preferred_row(scores / len(splits), PRIOR_CORRECTION_TOLERANCE)
+        row = _preferred_row(scores / len(splits), settings.prior_correction_tolerance)
         col = int(np.argmax(scores[row]))
         # The out-of-fold scores of the chosen pair only, searched again from
         # the kept clusterings (centroids are small): keeping every pair's

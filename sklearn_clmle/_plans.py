@@ -11,39 +11,11 @@ import math
 import torch
 from skorch.callbacks import Callback
 
+from ._settings import RECLUSTER
 from ._training import TrainingPlan
 from .nn.cluster_index import ClusterIndex
 from .nn.clustering import cluster_within_classes  # the validation readout
 from .nn.sampling import ClassBalancedBatchSampler, RandomBatchSampler
-
-
-#: Re-clustering stops a class once at most this fraction of its samples
-#: changes cluster in a k-means iteration (see docs/defaults.md).
-RECLUSTER_TOL = 0.01
-
-#: k-means iterations of a round's re-clustering (of the first, cold one
-#: when warm starts are on).
-RECLUSTER_MAX_ITER = 20
-
-#: Rounds after the first start their k-means from the previous round's
-#: clusters (``ClusterIndex(warm_start=True)``, see docs/defaults.md).
-RECLUSTER_WARM_START = True
-
-#: k-means iterations of a warm-started round: 5, against 20 for the first
-#: (cold) one; the same accuracy on the suite, less fit time (docs/defaults.md).
-RECLUSTER_WARM_MAX_ITER = 5
-
-#: The rounds cluster (and draw their batches from) at most this many rows,
-#: the largest classes cut to a common size once per fit
-#: (``ClusterIndex(max_rows=...)``). A k-means iteration grows with the square
-#: of a class's rows while a round's batches do not grow; on generated data
-#: the cap also made the embedding more accurate from 3e4 rows on (10,000 beat
-#: 25,000, 50,000 and no cap), and the one suite task above it (20,434
-#: signals) tied. A cap relative to the rows (a quarter) lost on the small
-#: suite tasks, so data below the cap is never cut (docs/defaults.md,
-#: "Capping the rows the rounds cluster"). Multi-label training clusters
-#: every row: its attributes share each batch's cluster ids.
-RECLUSTER_MAX_ROWS = 10_000
 
 
 class ClusterPlan(TrainingPlan):
@@ -84,14 +56,17 @@ class ClusterPlan(TrainingPlan):
         at the end of every epoch.
     restore_best : bool, default=True
         See :class:`ValidationReadout`.
+    recluster : ReclusterSettings, default=RECLUSTER
+        How the rounds re-cluster.
     """
 
     def __init__(self, features, class_codes, generator, embed_batch_size, *, cluster_size,
                  clusters_per_batch, samples_per_cluster, pretrain_steps, n_rounds,
                  steps_per_round, query, pretrain_sampling="class_balanced", validation=None,
-                 restore_best=True):
+                 restore_best=True, recluster=RECLUSTER):
         n_epochs = n_rounds + (1 if pretrain_steps > 0 else 0)
         super().__init__(features, class_codes, n_epochs, generator, embed_batch_size)
+        self.recluster_settings = recluster
         self.n_rounds = n_rounds
         self.cluster_size = cluster_size
         self.pretrain_steps = pretrain_steps
@@ -110,23 +85,23 @@ class ClusterPlan(TrainingPlan):
     def make_samplers(self, class_codes, clusters_per_batch, samples_per_cluster,
                       pretrain_steps, steps_per_round, query, capped=True):
         """The batch samplers of the pre-training and of the cluster rounds
-        (``capped``: the rounds cluster at most ``RECLUSTER_MAX_ROWS`` rows)."""
+        (``capped``: the rounds cluster at most ``recluster_settings.max_rows`` rows)."""
         if self.pretrain_sampling == "random":
             pretrain = RandomBatchSampler(len(class_codes), self.batch_size, pretrain_steps,
                                           self.generator)
         else:
             pretrain = ClassBalancedBatchSampler(class_codes, self.batch_size, pretrain_steps,
                                                  self.generator)
+        settings = self.recluster_settings
         return (pretrain,
                 ClusterIndex(class_codes, cluster_size=self.cluster_size,
                              clusters_per_batch=clusters_per_batch,
                              samples_per_cluster=samples_per_cluster,
                              steps_per_epoch=steps_per_round, query=query,
-                             generator=self.generator, max_iter=RECLUSTER_MAX_ITER,
-                             tol=RECLUSTER_TOL,
-                             warm_start=RECLUSTER_WARM_START,
-                             warm_max_iter=RECLUSTER_WARM_MAX_ITER,
-                             max_rows=RECLUSTER_MAX_ROWS if capped else None))
+                             generator=self.generator, max_iter=settings.max_iter,
+                             tol=settings.tol, warm_start=settings.warm_start,
+                             warm_max_iter=settings.warm_max_iter,
+                             max_rows=settings.max_rows if capped else None))
 
     @property
     def n_batches(self):
@@ -161,7 +136,7 @@ class ClusterPlan(TrainingPlan):
 
     @property
     def cluster_rows(self):
-        """The rows the rounds cluster (``None``: all; see ``RECLUSTER_MAX_ROWS``)."""
+        """The rows the rounds cluster (``None``: all; see ``ReclusterSettings.max_rows``)."""
         return getattr(self.cluster_sampler, "rows", None)
 
     def criterion_inputs(self, indices):
@@ -260,7 +235,8 @@ class ValidationReadout(Callback):
         plan.reuse_embeddings(train)  # the next round re-clusters the same embeddings
         codes = (plan.class_codes if rows is None else plan.class_codes[rows]).to(train.device)
         _, centroids, cluster_class = cluster_within_classes(
-            train, codes, plan.cluster_size, tol=RECLUSTER_TOL, generator=self.generator)
+            train, codes, plan.cluster_size, tol=plan.recluster_settings.tol,
+            generator=self.generator)
         features, valid_codes = self.validation
         valid = plan.embed_inputs(net, features, "validation data")
         predicted = torch.cat([cluster_class[(chunk @ centroids.T).argmax(dim=1)]

@@ -24,7 +24,7 @@ def test_input_weight_sweep_scores_the_library_rule():
     import importlib.util
     import sys
 
-    from sklearn_clmle._input_rows import INPUT_WEIGHT_TOLERANCE, preferred_weight
+    from sklearn_clmle._input_rows import INPUT_WEIGHT_CHOICE, preferred_weight
 
     here = Path(__file__).parents[1] / "benchmarks"
     sys.path.insert(0, str(here))
@@ -39,6 +39,6 @@ def test_input_weight_sweep_scores_the_library_rule():
     for _ in range(200):
         means = dict(zip((0.0, 0.9, 0.95), rng.choice([0.5, 0.51, 0.53, 0.54, 0.6], 3)))
         row = {"scores": {str(w): m for w, m in means.items()}}
-        assert float(sweep.choose(row, INPUT_WEIGHT_TOLERANCE)) == preferred_weight(
-            means, INPUT_WEIGHT_TOLERANCE)
+        tolerance = INPUT_WEIGHT_CHOICE.tolerance
+        assert float(sweep.choose(row, tolerance)) == preferred_weight(means, tolerance)
     assert sweep.choose({"scores": None}, 0.03) == "0.0"

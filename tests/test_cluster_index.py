@@ -7,6 +7,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from sklearn_clmle import CLMLEEmbedder, KNearestClusterClassifier, LMLEEmbedder
 from sklearn_clmle.metrics import balanced_accuracy
+from sklearn_clmle._settings import with_settings
 from sklearn_clmle.nn import (
     ClassBalancedBatchSampler,
     ClusterIndex,
@@ -336,13 +337,12 @@ def _spy_on_refresh(monkeypatch):
 @pytest.mark.parametrize("validation_fraction", [None, 0.2])
 def test_rounds_cluster_at_most_recluster_max_rows(small_long_tailed, monkeypatch,
                                                    validation_fraction):
-    from sklearn_clmle import _plans
-
     X, y = small_long_tailed
-    monkeypatch.setattr(_plans, "RECLUSTER_MAX_ROWS", 90)
+    # Other fixed settings come by a subclass (clone keeps it).
+    Embedder = with_settings(CLMLEEmbedder, "_recluster", max_rows=90)
     calls = _spy_on_refresh(monkeypatch)
-    emb = CLMLEEmbedder(**{**PINNED_PARAMS, "module": None},
-                        validation_fraction=validation_fraction).fit(X, y)
+    emb = Embedder(**{**PINNED_PARAMS, "module": None},
+                   validation_fraction=validation_fraction).fit(X, y)
     assert len(calls) == emb.n_rounds
     for n_samples, rows, n_embedded in calls:
         # Only the capped rows are embedded and clustered, every round the same.
@@ -352,13 +352,11 @@ def test_rounds_cluster_at_most_recluster_max_rows(small_long_tailed, monkeypatc
 
 
 def test_multilabel_rounds_cluster_every_row(monkeypatch):
-    from sklearn_clmle import _plans
-
     rng = np.random.RandomState(0)
     X = rng.normal(size=(160, 6)).astype(np.float32)
     Y = np.stack([X[:, 0] > 0.8, X[:, 1] > 0], axis=1).astype(int)
-    monkeypatch.setattr(_plans, "RECLUSTER_MAX_ROWS", 50)
+    Embedder = with_settings(CLMLEEmbedder, "_recluster", max_rows=50)
     calls = _spy_on_refresh(monkeypatch)
-    CLMLEEmbedder(**{**PINNED_PARAMS, "module": None}).fit(X, Y)
+    Embedder(**{**PINNED_PARAMS, "module": None}).fit(X, Y)
     assert calls and all(n_embedded == n_samples == rows.numel()
                          for n_samples, rows, n_embedded in calls)

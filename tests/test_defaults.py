@@ -10,6 +10,7 @@ import sklearn_clmle.nn.cluster_index as cluster_index_module
 from sklearn_clmle import CLMLEEmbedder, LMLEEmbedder, PairEmbedder, SoftmaxEmbedder
 from sklearn_clmle import _plans
 from sklearn_clmle._base import auto_budget
+from sklearn_clmle._settings import RECLUSTER
 from sklearn_clmle.nn import MLPEncoder
 
 #: One tiny network: the scaling and pre-training checks read one network's
@@ -80,7 +81,7 @@ def test_clmle_defaults_to_an_ensemble_of_three_networks():
 
 
 def test_cluster_rounds_warm_start_by_default(monkeypatch):
-    assert _plans.RECLUSTER_WARM_START is True
+    assert RECLUSTER.warm_start is True and CLMLEEmbedder._recluster is RECLUSTER
     codes = torch.tensor([0] * 12 + [1] * 6)
     plan = _plans.ClusterPlan(torch.randn(18, 4), codes, torch.Generator().manual_seed(0), 64,
                               cluster_size=3, clusters_per_batch=2, samples_per_cluster=3,

@@ -1,10 +1,12 @@
 """Behaviour of CLMLEEmbedder and KNearestClusterClassifier."""
 
 import copy
+import dataclasses
 
 import numpy as np
 import pytest
 import torch
+from sklearn.base import clone
 from sklearn.datasets import load_iris, make_blobs
 from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KNeighborsClassifier
@@ -14,7 +16,7 @@ from skorch.callbacks import Callback
 from torch import nn
 
 from sklearn_clmle import CLMLEEmbedder, KNearestClusterClassifier, balanced_accuracy
-from sklearn_clmle._nearest_cluster import DEFAULT_NEIGHBOR_GRID
+from sklearn_clmle._settings import FIT_SETTINGS, with_settings
 
 
 class SmallEncoder(nn.Module):
@@ -311,7 +313,7 @@ def test_auto_n_neighbors_picks_from_grid(iris_split):
                                     device="cpu").fit(X_train, y_train)
     assert clf.n_neighbors_ in grid
     clf = KNearestClusterClassifier(random_state=0, device="cpu").fit(X_train, y_train)
-    assert clf.n_neighbors_ in DEFAULT_NEIGHBOR_GRID
+    assert clf.n_neighbors_ in FIT_SETTINGS.neighbor_grid
     clf = KNearestClusterClassifier(n_neighbors_grid=[6], random_state=0,
                                     device="cpu").fit(X_train, y_train)
     assert clf.n_neighbors_ == 6
@@ -323,7 +325,6 @@ def test_selection_scores_at_most_selection_max_rows(monkeypatch):
     # fitted on the same rows as the choice.
     from sklearn_clmle import _nearest_cluster
     X, y = make_blobs([300, 60, 9], n_features=4, random_state=0)
-    monkeypatch.setattr(_nearest_cluster, "SELECTION_MAX_ROWS", 40)
     searched, original = [], KNearestClusterClassifier._search
 
     def spy(self, queries, *args):
@@ -341,25 +342,25 @@ def test_selection_scores_at_most_selection_max_rows(monkeypatch):
         return rows
 
     monkeypatch.setattr(_nearest_cluster, "capped_class_rows", rows_spy)
-    clf = KNearestClusterClassifier(cluster_size=5, random_state=0, device="cpu").fit(X, y)
+    clf = _with_settings(selection_max_rows=40)(cluster_size=5, random_state=0,
+                                                device="cpu").fit(X, y)
     assert len(searched) == 6 and searched[:3] == searched[3:]  # choice, then temperature
     assert all(n <= 40 for n in searched)
     assert len(capped) == 3
     for before, after in capped:
         assert after.sum() <= 40 and after[0] < before[0]
         np.testing.assert_array_equal(after[2], before[2])  # the tail stays whole
-    assert clf.n_neighbors_ in DEFAULT_NEIGHBOR_GRID
+    assert clf.n_neighbors_ in FIT_SETTINGS.neighbor_grid
     assert balanced_accuracy(y, clf.predict(X)) > 0.9
 
 
 def test_selection_folds_cluster_on_their_own_sample_cap(monkeypatch):
     # The folds' clusterings only choose N and tau: they sample fewer rows
-    # per cluster (SELECTION_CLUSTER_MAX_SAMPLES) than the final one
-    # (CLUSTER_MAX_SAMPLES).
+    # per cluster (selection_cluster_max_samples) than the final one
+    # (cluster_max_samples).
     from sklearn_clmle import _nearest_cluster
     X, y = make_blobs([300, 60, 9], n_features=4, random_state=0)
-    monkeypatch.setattr(_nearest_cluster, "SELECTION_CLUSTER_MAX_SAMPLES", 2)
-    monkeypatch.setattr(_nearest_cluster, "CLUSTER_MAX_SAMPLES", 3)
+    Classifier = _with_settings(selection_cluster_max_samples=2, cluster_max_samples=3)
     caps, original = [], _nearest_cluster.cluster_within_classes
 
     def spy(*args, max_samples_per_cluster=None, **kwargs):
@@ -367,15 +368,30 @@ def test_selection_folds_cluster_on_their_own_sample_cap(monkeypatch):
         return original(*args, max_samples_per_cluster=max_samples_per_cluster, **kwargs)
 
     monkeypatch.setattr(_nearest_cluster, "cluster_within_classes", spy)
-    clf = KNearestClusterClassifier(cluster_size=5, random_state=0, device="cpu").fit(X, y)
+    clf = Classifier(cluster_size=5, random_state=0, device="cpu").fit(X, y)
     # Three selection folds, the final clustering, then the three folds of
     # the unknown threshold (which only set a quantile, like the selection).
     assert caps == [2, 2, 2, 3, 2, 2, 2]
     assert balanced_accuracy(y, clf.predict(X)) > 0.9
     caps.clear()
-    KNearestClusterClassifier(cluster_size=5, unknown_rate=None, random_state=0,
-                              device="cpu").fit(X, y)
+    Classifier(cluster_size=5, unknown_rate=None, random_state=0, device="cpu").fit(X, y)
     assert caps == [2, 2, 2, 3]
+
+
+def _with_settings(**changes):
+    """The classifier with other fixed settings, the way a study varies them."""
+    return with_settings(KNearestClusterClassifier, "_settings", **changes)
+
+
+def test_fixed_settings_are_frozen_and_survive_clone():
+    # Settings that change results cannot be mutated at run time, and a
+    # classifier built with other ones is rebuilt with them by clone.
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        FIT_SETTINGS.selection_max_rows = 40
+    Classifier = _with_settings(selection_max_rows=40)
+    copy = clone(Classifier(n_neighbors=3))
+    assert type(copy) is Classifier and copy._settings.selection_max_rows == 40
+    assert KNearestClusterClassifier._settings is FIT_SETTINGS
 
 
 @pytest.mark.parametrize("n_neighbors", ["auto", 5])

@@ -16,8 +16,8 @@ import torch
 
 from sklearn_clmle import CLMLEEmbedder, KNearestClusterClassifier
 from sklearn_clmle.nn import MLPEncoder
-from sklearn_clmle import _input_rows
-from sklearn_clmle._input_rows import (INPUT_WEIGHT_GRID, INPUT_WEIGHT_TOLERANCE, capped_rows,
+from sklearn_clmle._settings import INPUT_WEIGHT_CHOICE, with_settings
+from sklearn_clmle._input_rows import (capped_rows,
                                        cross_fit_folds, preferred_weight, side_by_side)
 
 from .conftest import TINY
@@ -62,13 +62,13 @@ def test_side_by_side_cosine_is_the_weighted_mean(weight):
 
 
 @given(st.lists(st.sampled_from([0.5, 0.6, 0.62, 0.65, 0.7, 0.9, 1.0]), min_size=3,
-                max_size=3), st.sampled_from([0.0, 0.02, INPUT_WEIGHT_TOLERANCE]))
+                max_size=3), st.sampled_from([0.0, 0.02, INPUT_WEIGHT_CHOICE.tolerance]))
 @settings(max_examples=100, deadline=None)
 def test_preferred_weight_matches_a_plain_oracle(values, tolerance):
-    means = dict(zip(INPUT_WEIGHT_GRID, values))
+    means = dict(zip(INPUT_WEIGHT_CHOICE.grid, values))
     # Oracle: the embedding alone unless some weight beats it by more than
     # the tolerance; then the best, the smallest weight among equals.
-    others = [w for w in INPUT_WEIGHT_GRID if w and means[w] > means[0.0] + tolerance]
+    others = [w for w in INPUT_WEIGHT_CHOICE.grid if w and means[w] > means[0.0] + tolerance]
     if not others:
         expected = 0.0
     else:
@@ -98,10 +98,11 @@ def test_capped_rows_keep_small_classes_whole(counts, cap):
 
 @pytest.mark.cpu_bits
 def test_large_folds_are_subsampled_for_the_choice(rows_data, monkeypatch):
-    # Above CHOICE_MAX_ROWS the choice's classifier sees a capped sample: the
-    # fit still chooses, and reproducibly.
+    # Above the choice's max_rows its classifier sees a capped sample: the
+    # fit still chooses, and reproducibly. Other settings come by a subclass,
+    # which clone keeps (the ensemble clones its members from it).
     X, y = rows_data
-    monkeypatch.setattr(_input_rows, "CHOICE_MAX_ROWS", 60)
+    Embedder = with_settings(CLMLEEmbedder, "_input_weight_choice", max_rows=60)
     seen = []
     fit = KNearestClusterClassifier.fit
 
@@ -110,11 +111,13 @@ def test_large_folds_are_subsampled_for_the_choice(rows_data, monkeypatch):
         return fit(self, Z, labels)
 
     monkeypatch.setattr(KNearestClusterClassifier, "fit", spy)
-    emb = _tiny(n_estimators=3, input_weight="auto").fit(X, y)
+    params = {**TINY, "module_params": dict(TINY["module_params"]), "n_estimators": 3,
+              "input_weight": "auto"}
+    emb = Embedder(**params).fit(X, y)
     assert len(seen) == 9 and max(seen) <= 60
-    assert set(emb.input_weight_scores_) == set(INPUT_WEIGHT_GRID)
+    assert set(emb.input_weight_scores_) == set(INPUT_WEIGHT_CHOICE.grid)
     # The minority keeps all its training rows of the fold (about 21 of 32).
-    again = _tiny(n_estimators=3, input_weight="auto").fit(X, y)
+    again = Embedder(**params).fit(X, y)
     assert again.input_weight_scores_ == emb.input_weight_scores_
 
 
@@ -156,7 +159,7 @@ def test_auto_cross_fits_the_members_and_keeps_the_best_weight(rows_data, auto_f
         assert member.scaler_.n_samples_seen_ in (266, 267)
         assert member.input_weight == 0.0 and member.input_weight_ == 0.0
     scores = emb.input_weight_scores_
-    assert set(scores) == set(INPUT_WEIGHT_GRID)
+    assert set(scores) == set(INPUT_WEIGHT_CHOICE.grid)
     best = max(scores.values())
     assert emb.input_weight_ == min(w for w, s in scores.items() if s == best)
     # On these rows the input rows help the barely trained networks.
@@ -175,16 +178,16 @@ def test_auto_choice_is_what_held_out_rows_say(rows_data, auto_fit):
     folds = cross_fit_folds(y, 3, fold_seed)
     rows = StandardScaler().fit(X).transform(X)
     unit = rows / np.linalg.norm(rows, axis=1, keepdims=True)
-    expected = {w: [] for w in INPUT_WEIGHT_GRID}
+    expected = {w: [] for w in INPUT_WEIGHT_CHOICE.grid}
     for member, (train, held_out) in zip(emb.estimators_, folds):
         # The member trained on exactly the rows outside its fold.
         assert_allclose(member.scaler_.mean_, X[train].mean(axis=0), rtol=1e-5, atol=1e-6)
         Z = member.transform(X)
-        for w in INPUT_WEIGHT_GRID:
+        for w in INPUT_WEIGHT_CHOICE.grid:
             Zw = Z if w == 0 else np.hstack([Z * np.sqrt(1 - w), unit * np.sqrt(w)])
             clf = KNearestClusterClassifier(random_state=fold_seed).fit(Zw[train], y[train])
             expected[w].append(balanced_accuracy_score(y[held_out], clf.predict(Zw[held_out])))
-    for w in INPUT_WEIGHT_GRID:
+    for w in INPUT_WEIGHT_CHOICE.grid:
         assert emb.input_weight_scores_[w] == pytest.approx(np.mean(expected[w]), abs=0.02)
 
 

@@ -161,10 +161,11 @@ def test_auto_prior_correction_keeps_the_preferred_tau_within_tolerance(monkeypa
     # row may reorder them, so the test holds the fit to the oracle on the
     # scores it computed, whatever they are (the rule itself is tested above
     # on arbitrary scores).
-    assert scores.shape[0] == len(module.PRIOR_CORRECTION_GRID)
-    row = _oracle_preferred_row(scores.tolist(), module.PRIOR_CORRECTION_TOLERANCE)
-    assert clf.prior_correction_ == module.PRIOR_CORRECTION_GRID[row]
-    assert clf.n_neighbors_ == module.DEFAULT_NEIGHBOR_GRID[int(np.argmax(scores[row]))]
+    settings = module.FIT_SETTINGS
+    assert scores.shape[0] == len(settings.prior_correction_grid)
+    row = _oracle_preferred_row(scores.tolist(), settings.prior_correction_tolerance)
+    assert clf.prior_correction_ == settings.prior_correction_grid[row]
+    assert clf.n_neighbors_ == settings.neighbor_grid[int(np.argmax(scores[row]))]
 
 
 @pytest.mark.cpu_bits

@@ -110,15 +110,18 @@ def test_transform_of_a_single_item_dataset(digit_images):
 
 
 @pytest.mark.cpu_bits
-def test_capped_rounds_read_the_same_rows_from_a_dataset(digit_images, monkeypatch):
-    # Above _plans.RECLUSTER_MAX_ROWS the rounds embed only the capped rows:
+def test_capped_rounds_read_the_same_rows_from_a_dataset(digit_images):
+    # Above the re-clustering's max_rows the rounds embed only the capped rows:
     # a torch.utils.data.Subset of a dataset, a slice of an array's tensor.
-    from sklearn_clmle import _plans
+    from sklearn_clmle._settings import with_settings
 
     X, y = digit_images
-    monkeypatch.setattr(_plans, "RECLUSTER_MAX_ROWS", len(y) // 2)
-    make = lambda: CLMLEEmbedder(**{**TINY, "module_params": SMALL_CNN})  # noqa: E731
-    from_dataset, from_arrays = make().fit(DigitImages(X, y)), make().fit(X, y)
+
+    def make(max_rows):
+        Embedder = with_settings(CLMLEEmbedder, "_recluster", max_rows=max_rows)
+        return Embedder(**{**TINY, "module_params": SMALL_CNN})
+
+    half = len(y) // 2
+    from_dataset, from_arrays = make(half).fit(DigitImages(X, y)), make(half).fit(X, y)
     assert_array_equal(from_dataset.transform(X), from_arrays.transform(X))
-    monkeypatch.setattr(_plans, "RECLUSTER_MAX_ROWS", 10**9)
-    assert not np.array_equal(make().fit(X, y).transform(X), from_arrays.transform(X))
+    assert not np.array_equal(make(10**9).fit(X, y).transform(X), from_arrays.transform(X))
