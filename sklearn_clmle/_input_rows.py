@@ -156,7 +156,10 @@ def set_input_rows(estimator, X, chosen=None, scaler=None):
     None where none was made (then ``"auto"`` is 0); ``scaler`` is the one
     already fitted on ``X`` for that choice, if any.
     """
-    weight = getattr(estimator, "input_weight", 0.0)
+    if not hasattr(estimator, "input_weight"):
+        # An embedder without the parameter (Softmax, Pair) gets no attribute for it.
+        return
+    weight = estimator.input_weight
     weight = (chosen or 0.0) if weight == "auto" else float(weight)
     estimator.input_weight_ = weight
     estimator.__dict__.pop("input_scaler_", None)

@@ -14,7 +14,7 @@ from torch.utils.data import TensorDataset
 
 import torch
 
-from sklearn_clmle import CLMLEEmbedder, KNearestClusterClassifier
+from sklearn_clmle import CLMLEEmbedder, KNearestClusterClassifier, PairEmbedder, SoftmaxEmbedder
 from sklearn_clmle.nn import MLPEncoder
 from sklearn_clmle._settings import INPUT_WEIGHT_CHOICE, with_settings
 from sklearn_clmle._input_rows import (capped_rows,
@@ -281,3 +281,13 @@ def test_auto_is_reproducible(rows_data, auto_fit):
     again = _tiny(n_estimators=3, input_weight="auto").fit(X, y)
     assert again.input_weight_scores_ == auto_fit.input_weight_scores_
     assert_array_equal(again.transform(X[:10]), auto_fit.transform(X[:10]))
+
+
+@pytest.mark.parametrize("Embedder", [SoftmaxEmbedder, PairEmbedder])
+def test_embedders_without_input_rows_have_no_input_weight_attribute(rows_data, Embedder):
+    # Only embedders with an input_weight parameter report its fitted value.
+    X, y = rows_data
+    emb = Embedder(max_epochs=1, embedding_dim=8, module_params=dict(hidden_units=(16,)),
+                   random_state=0, device="cpu").fit(X[:120], y[:120])
+    assert not hasattr(emb, "input_weight_") and not hasattr(emb, "input_scaler_")
+    assert emb.transform(X[:3]).shape == (3, 8)
