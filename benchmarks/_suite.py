@@ -4,7 +4,8 @@ Every task is a function of a seed that returns a ``Bunch`` with
 ``X_train, y_train, X_test, y_test`` (feature rows, labels ``0..C-1``),
 ``train_counts`` and the task's metadata:
 
-* ``name``, ``family`` (``"long-tail"``, ``"binary"`` or ``"perceptual"``),
+* ``name``, ``family`` (``"long-tail"``, ``"binary"``, ``"perceptual"`` or
+  ``"real-perceptual"``),
   ``half`` (``"A"`` or ``"B"``, fixed: choose defaults on one half, confirm
   on the other) and ``encoder`` (``"mlp"``, ``"cnn2d"`` or ``"cnn1d"``: the
   encoder the deep methods use on it, see :func:`encoder_spec`).
@@ -39,6 +40,17 @@ The tasks:
     samples as alike). About 3,100 training samples at imbalance 100, and
     about 20,400 at imbalance 10, with 100 test samples per class. Read by
     :class:`SignalEncoder`.
+``ucr:<set>``, ``ucr:Crop-exp100``
+    Real signals: six sets of the UCR archive (Dau et al., 2019) with the
+    archive's own train / test split and their natural imbalance
+    (Earthquakes, DistalPhalanxTW, FiftyWords, ChlorineConcentration,
+    FaceAll; FiftyWords is a natural long tail of 52 to 1 rows a class, and
+    the test splits are imbalanced too: balanced accuracy weighs every class
+    alike). Crop's 24 balanced classes of 300 rows become an exponential long
+    tail at imbalance 100 (drawn per seed), tested on the archive's 16,800
+    test rows. The seed draws the models' randomness (and Crop's tail); the
+    split is fixed. Read by :class:`SignalEncoder`: the family generated
+    signals stand in for, reported on its own (``real-perceptual``).
 
 Everything is generated with vectorised NumPy and is a deterministic function
 of the seed. The real sets are read from ``../shared/data`` relative to the
@@ -67,7 +79,7 @@ from sklearn_clmle.nn import ConvEncoder  # noqa: E402
 #: the cache key of ``dev_suite.py``, so stale rows are never reused.
 SUITE_VERSION = "1"
 
-FAMILIES = ("long-tail", "binary", "perceptual")
+FAMILIES = ("long-tail", "binary", "perceptual", "real-perceptual")
 
 #: Multi-class sets -> half. Within each family the data sets are sorted by
 #: size and dealt A B B A A B B A (a snake keeps both halves alike in size);
@@ -87,6 +99,11 @@ TUNING = {"digits-exp50": "A", "digits-step20": "B", "breast-cancer-10": "B",
 #: Perceptual tasks -> (half, encoder).
 PERCEPTUAL = {"digits-canvas-exp50": ("A", "cnn2d"), "signal-exp100": ("B", "cnn1d"),
               "signal-large-exp10": ("A", "cnn1d")}
+
+#: Real UCR signal sets -> half, dealt by training size A B B A A B (322 to
+#: about 1,640 rows).
+UCR = {"Earthquakes": "A", "DistalPhalanxTW": "B", "FiftyWords": "B",
+       "ChlorineConcentration": "A", "FaceAll": "A", "Crop-exp100": "B"}
 
 N_FOLDS = 5
 CANVAS = 11
@@ -244,6 +261,31 @@ def _signals(name, half, imbalance_ratio, n_max, stream):
     return build
 
 
+def _ucr(name, half):
+    dataset, _, ratio = name.partition("-exp")
+
+    def build(seed, path=None):
+        with np.load(data_dir(path) / f"ucr_{dataset}.npz") as f:
+            X_train, y_train, X_test, y_test = (f[k] for k in ("X_train", "y_train",
+                                                               "X_test", "y_test"))
+        meta = {}
+        if ratio:
+            # Classes shuffled per seed, so which class is the head varies too.
+            rng = np.random.default_rng([seed, 5])
+            n_classes = int(y_train.max()) + 1
+            counts = long_tailed_counts(np.bincount(y_train).min(), n_classes, int(ratio))
+            order = rng.permutation(n_classes)
+            rows = np.concatenate([
+                rng.choice(np.flatnonzero(y_train == c), counts[i], replace=False)
+                for i, c in enumerate(order)])
+            X_train, y_train = X_train[np.sort(rows)], y_train[np.sort(rows)]
+            meta["imbalance_ratio"] = int(ratio)
+        data = Bunch(X_train=X_train, y_train=y_train, X_test=X_test, y_test=y_test)
+        return _finish(data, f"ucr:{name}", "real-perceptual", half, "cnn1d",
+                       signal_length=X_train.shape[1], **meta)
+    return build
+
+
 def _registry():
     tasks = {}
     for dataset, half in MULTICLASS.items():
@@ -257,6 +299,8 @@ def _registry():
     # Streams 3 and 4 keep the two signal tasks' templates apart for one seed.
     tasks["perceptual:signal-exp100"] = _signals("signal-exp100", "B", 100, 1250, 3)
     tasks["perceptual:signal-large-exp10"] = _signals("signal-large-exp10", "A", 10, 5000, 4)
+    for name, half in UCR.items():
+        tasks[f"ucr:{name}"] = _ucr(name, half)
     return tasks
 
 
@@ -268,6 +312,8 @@ def family(name):
     """Family of a task name, without building it."""
     if name.startswith("binary:"):
         return "binary"
+    if name.startswith("ucr:"):
+        return "real-perceptual"
     return "perceptual" if name.startswith("perceptual:") else "long-tail"
 
 
@@ -280,18 +326,22 @@ def half(name):
         return BINARY[rest]
     if kind == "tune":
         return TUNING[rest]
+    if kind == "ucr":
+        return UCR[rest]
     return PERCEPTUAL[rest][0]
 
 
 def encoder_kind(name):
     """Encoder kind (``"mlp"``, ``"cnn2d"``, ``"cnn1d"``) of a task name, without building it."""
     kind, _, rest = name.partition(":")
+    if kind == "ucr":
+        return "cnn1d"
     return PERCEPTUAL[rest][1] if kind == "perceptual" else "mlp"
 
 
 def needs_data_folder(name):
-    """Whether the task reads the KEEL files."""
-    return name.startswith(("lt:", "binary:"))
+    """Whether the task reads the data folder (KEEL and UCR files)."""
+    return name.startswith(("lt:", "binary:", "ucr:"))
 
 
 def default_seeds(name, seeds=(0, 1, 2)):

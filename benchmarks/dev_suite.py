@@ -2,9 +2,10 @@
 
 Runs every (task, method, seed) of a selection, caches each result as a JSON
 line and prints a Markdown report. The tasks (``_suite.py``; ``--list``)
-are 37 long-tailed, binary and perceptual problems from 46 to 20,000+
-training samples, split once into two fixed halves A and B: choose defaults
-on one, confirm on the other.
+are 43 long-tailed, binary, generated perceptual and real signal problems
+(``--families real-perceptual``: six UCR sets) from 46 to 20,000+ training
+samples, split once into two fixed halves A and B: choose defaults on one,
+confirm on the other.
 
     python benchmarks/dev_suite.py --list
     python benchmarks/dev_suite.py --quick --n-jobs 2             # about 6 min
@@ -343,7 +344,7 @@ def expected_cost(job):
               "network (logit-adjusted CE)": 3.0, "quick network (weighted CE)": 1.0,
               "quick network (logit-adjusted CE)": 1.0}.get(job["method"], 0.1)
     kind = job["task"].split(":")[0]
-    size = {"perceptual": 20.0, "lt": 1.0, "binary": 1.0, "tune": 1.0}[kind]
+    size = {"perceptual": 20.0, "ucr": 5.0, "lt": 1.0, "binary": 1.0, "tune": 1.0}[kind]
     if job["task"] == "perceptual:signal-large-exp10":
         size *= 5
     return method * size
@@ -574,11 +575,11 @@ def main(argv=None):
 
     names = select_tasks(args)
     if args.list:
-        print(f"{'task':34s} {'family':10s} half encoder {'n_train':>7s} {'n_test':>6s} "
+        print(f"{'task':34s} {'family':15s} half encoder {'n_train':>7s} {'n_test':>6s} "
               f"{'classes':>7s} {'features':>8s} {'ratio':>6s}")
         for name in names:
             d = _suite.task(name, 0, args.data)
-            print(f"{name:34s} {d.family:10s} {d.half:4s} {d.encoder:7s} {d.n_train:7d} "
+            print(f"{name:34s} {d.family:15s} {d.half:4s} {d.encoder:7s} {d.n_train:7d} "
                   f"{d.n_test:6d} {d.n_classes:7d} {d.n_features:8d} "
                   f"{d.realised_ratio:6.1f}")
         print(f"{len(names)} tasks (sizes and realised ratios of seed / fold 0)")

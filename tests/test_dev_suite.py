@@ -27,12 +27,12 @@ def _counts(y):
 
 
 def test_registry_families_and_halves():
-    assert len(_suite.TASKS) == 37
+    assert len(_suite.TASKS) == 43
     by_family = {}
     for name in _suite.TASKS:
         by_family.setdefault(_suite.family(name), []).append(_suite.half(name))
     assert {f: len(h) for f, h in by_family.items()} == {
-        "long-tail": 22, "binary": 12, "perceptual": 3}
+        "long-tail": 22, "binary": 12, "perceptual": 3, "real-perceptual": 6}
     for halves in by_family.values():  # both halves in every family, sizes within one
         assert abs(halves.count("A") - halves.count("B")) <= 1
     # Both imbalance ratios of a data set share a half.
@@ -112,6 +112,39 @@ def test_real_long_tailed_tasks(dataset, ratio):
     assert all(row.tobytes() in stored for row in data.X_train[:20])
     again = _suite.task(f"lt:{dataset}-exp{ratio}", 0)
     np.testing.assert_array_equal(data.X_train, again.X_train)
+
+
+@needs_data
+@pytest.mark.parametrize("dataset", ["Earthquakes", "FiftyWords"])
+def test_real_signal_tasks_keep_the_archive_split(dataset):
+    with np.load(_suite.data_dir() / f"ucr_{dataset}.npz") as f:
+        stored = {k: f[k] for k in f.files}
+    data = _suite.task(f"ucr:{dataset}", 1)
+    assert data.family == "real-perceptual" and data.encoder == "cnn1d"
+    assert data.signal_length == stored["X_train"].shape[1] == data.n_features
+    np.testing.assert_array_equal(data.X_train, stored["X_train"])
+    np.testing.assert_array_equal(data.y_test, stored["y_test"])
+    assert data.realised_ratio == pytest.approx(
+        np.bincount(stored["y_train"]).max() / np.bincount(stored["y_train"]).min())
+
+
+@needs_data
+def test_long_tailed_crop_draws_its_tail_per_seed():
+    with np.load(_suite.data_dir() / "ucr_Crop.npz") as f:
+        X_pool, y_pool, y_test = f["X_train"], f["y_train"], f["y_test"]
+    data, again, other = (_suite.task("ucr:Crop-exp100", seed) for seed in (0, 0, 1))
+    counts = _counts(data.y_train)
+    assert sorted(counts) == sorted(long_tailed_counts(300, 24, 100))
+    assert data.realised_ratio == 100 and data.n_test == len(y_test)
+    # Rows of the archive's training split with their labels, none drawn twice
+    # (Crop repeats some series: count (row, label) pairs, not rows).
+    from collections import Counter
+
+    pool = Counter(zip(map(bytes, X_pool), y_pool.tolist()))
+    drawn = Counter(zip(map(bytes, data.X_train), data.y_train.tolist()))
+    assert all(pool[pair] >= n for pair, n in drawn.items())
+    np.testing.assert_array_equal(data.X_train, again.X_train)
+    assert _counts(other.y_train) != counts  # another seed, another head class
 
 
 @needs_data
