@@ -48,7 +48,7 @@ import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback
 from skorch.utils import to_tensor
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm.auto import tqdm
 
 from ._torch_data import IndexedDataset, input_batches
@@ -78,7 +78,8 @@ class EmbeddingNet(NeuralNet):
             # A user's dataset is read item by item and collated per batch.
             return DataLoader(dataset, batch_sampler=self.plan.batch_sampler(as_lists=True))
         if training:
-            return DataLoader(dataset, sampler=self.plan.batch_sampler(), batch_size=None)
+            return DataLoader(_TensorRows(dataset.X, dataset.y),
+                              sampler=self.plan.batch_sampler(), batch_size=None)
         return super().get_iterator(dataset, training=training)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
@@ -114,6 +115,25 @@ class EmbeddingNet(NeuralNet):
                 "`lr`, the margins or `scale`, scale the inputs (e.g. StandardScaler), or "
                 "check the module for numerical problems."
             )
+
+
+class _TensorRows(Dataset):
+    """A batch of rows of the training tensors (a dict of them, and the
+    targets) by an index array: what skorch's ``Dataset`` returns, without
+    its per-batch checks of the index through scikit-learn's
+    ``_safe_indexing``, which took about a tenth of a small network's step.
+    Still read through a ``DataLoader``, whose per-epoch seed draw keeps the
+    global random stream (and so dropout) as it was."""
+
+    def __init__(self, X, y):
+        self.X, self.y = X, y
+
+    def __len__(self):
+        return len(self.y)
+
+    def __getitem__(self, rows):
+        rows = torch.as_tensor(rows)
+        return {name: values[rows] for name, values in self.X.items()}, self.y[rows]
 
 
 class _LazySampler:
