@@ -33,7 +33,8 @@ Methods (``--methods``; names or glob patterns):
   ``"warm_start": false`` (a cold k-means every round), ``"warm_max_iter"``
   (iterations of a warm-started one), ``"max_iter"`` (of a cold one),
   ``"max_rows"`` (the rows the rounds cluster) or ``"max_rows_fraction"``
-  (that fraction of the task's training rows).
+  (that fraction of the task's training rows), ``"tol"`` (the k-means
+  stopping tolerance).
 * Peers at their best defaults: ``SMOTE + kNN``, ``BalancedRandomForest``,
   ``LightGBM (balanced)`` (skipped if lightgbm is missing),
   ``LogisticRegression (balanced)``, and the task's encoder trained end to
@@ -48,6 +49,7 @@ commit) after changing library code, or the cached rows are reused.
 """
 
 import argparse
+import dataclasses
 import fnmatch
 import json
 import math
@@ -99,7 +101,7 @@ def clmle(data, seed, params=None):
     from sklearn.preprocessing import StandardScaler
 
     from sklearn_clmle import CLMLEEmbedder, KNearestClusterClassifier
-    from sklearn_clmle._settings import with_settings
+    from sklearn_clmle._settings import RECLUSTER, with_settings
 
     params = dict(params or {})
     module, module_params = _suite.encoder_spec(data)
@@ -124,7 +126,7 @@ def clmle(data, seed, params=None):
     if "max_rows_fraction" in recluster:  # a cap relative to the task's training rows
         recluster["max_rows"] = max(1, int(recluster.pop("max_rows_fraction")
                                            * len(data.y_train)))
-    unknown = set(recluster) - {"warm_start", "warm_max_iter", "max_rows", "max_iter"}
+    unknown = set(recluster) - {field.name for field in dataclasses.fields(RECLUSTER)}
     if unknown:
         raise ValueError(f"Unknown re-clustering switches {sorted(unknown)}.")
     Embedder = (with_settings(CLMLEEmbedder, "_recluster", **recluster) if recluster

@@ -406,9 +406,9 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         Each held-out row is scored against a clustering of the other two
         thirds of the rows (stratified folds) with as many clusters per class
         as the final one, so its centroids are as dense as those a new row
-        meets. Folds are clustered until ``_settings.unknown_held_out_rows`` rows are
-        held out (all three below 3,000 rows, one from 6,000): each fold
-        costs a clustering, and more rows only refine a quantile that is
+        meets. Folds are clustered until ``_settings.unknown_held_out_rows``
+        rows are held out (all three below 3,000 rows, one from 6,000): each
+        fold costs a clustering, and more rows only refine a quantile that is
         already within a few tenths of a point. The similarity to the
         centroid of the row's own final cluster would not do: the cluster
         was formed around the row, even without it (``docs/explaining.md``,
@@ -568,12 +568,12 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         Returns ``N``, ``tau`` and the temperature of ``predict_proba``: the one
         that minimises the log-loss of the out-of-fold scores at that pair.
         """
+        settings = self._settings
         if self.n_neighbors != "auto":
             grid = np.asarray([self.n_neighbors])
         else:
             grid = np.asarray(self.n_neighbors_grid if self.n_neighbors_grid is not None
-                              else self._settings.neighbor_grid)
-        settings = self._settings
+                              else settings.neighbor_grid)
         taus = (settings.prior_correction_grid if self.prior_correction == "auto"
                 else (float(self.prior_correction),))
         counts = np.bincount(codes.cpu().numpy())

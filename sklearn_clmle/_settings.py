@@ -110,6 +110,8 @@ class FitSettings:
 
 #: The library's fitting settings of :class:`KNearestClusterClassifier`.
 FIT_SETTINGS = FitSettings()
+
+
 @dataclass(frozen=True)
 class InputWeightChoice:
     """How ``input_weight="auto"`` chooses (:data:`INPUT_WEIGHT_CHOICE`, the

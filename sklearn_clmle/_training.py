@@ -119,11 +119,11 @@ class EmbeddingNet(NeuralNet):
 
 class _TensorRows(Dataset):
     """A batch of rows of the training tensors (a dict of them, and the
-    targets) by an index array: what skorch's ``Dataset`` returns, without
+    targets) by an index tensor: what skorch's ``Dataset`` returns, without
     its per-batch checks of the index through scikit-learn's
-    ``_safe_indexing``, which took about a tenth of a small network's step.
-    Still read through a ``DataLoader``, whose per-epoch seed draw keeps the
-    global random stream (and so dropout) as it was."""
+    ``_safe_indexing``, a sizeable share of a small network's step. Still
+    read through a ``DataLoader``, whose per-epoch seed draw keeps the global
+    random stream (and so dropout) as it was."""
 
     def __init__(self, X, y):
         self.X, self.y = X, y
@@ -132,7 +132,6 @@ class _TensorRows(Dataset):
         return len(self.y)
 
     def __getitem__(self, rows):
-        rows = torch.as_tensor(rows)
         return {name: values[rows] for name, values in self.X.items()}, self.y[rows]
 
 
@@ -144,12 +143,11 @@ class _LazySampler:
         self.as_lists = as_lists
 
     def __iter__(self):
-        # skorch's dataset indexes tensors through scikit-learn's
-        # `_safe_indexing`, which wants NumPy index arrays; a DataLoader's
-        # batch_sampler hands each index to the user's dataset, which wants ints.
-        # Samplers yield index tensors or (ClusterIndex, a torch Sampler) lists.
-        convert = torch.Tensor.tolist if self.as_lists else torch.Tensor.numpy
-        return (convert(torch.as_tensor(indices)) for indices in self.plan.current_sampler)
+        # Samplers yield index tensors or (ClusterIndex, a torch Sampler) lists;
+        # _TensorRows indexes with a tensor, while a DataLoader's batch_sampler
+        # hands each index to the user's dataset, which wants ints.
+        batches = (torch.as_tensor(indices) for indices in self.plan.current_sampler)
+        return (rows.tolist() for rows in batches) if self.as_lists else batches
 
     def __len__(self):
         return len(self.plan.current_sampler)
