@@ -7,6 +7,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+from scipy.sparse import issparse
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.preprocessing import LabelEncoder, QuantileTransformer, StandardScaler
 from sklearn.utils import check_random_state
@@ -31,6 +32,7 @@ from ._validation import (check_callbacks, check_class_labels, check_cluster_siz
                           to_tensor)
 from .nn.encoders import ConvEncoder, EmbeddingNetwork, MLPEncoder, MultiHeadEmbeddingNetwork
 from .nn.margin_losses import CosFaceLoss, LogitAdjustedLoss
+from .nn.sparse_rows import SparseRows
 
 
 #: What ``feature_scaling="auto"`` does to feature rows (see docs/defaults.md).
@@ -132,7 +134,8 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         ----------
         X : array-like of shape (n_samples, n_features) or (n_samples, [channels,] \
 height, width), or torch Dataset
-            Training inputs: feature rows, or images (then the default
+            Training inputs: feature rows (dense, or a scipy sparse matrix,
+            densified a batch at a time), or images (then the default
             encoder is a :class:`~sklearn_clmle.nn.ConvEncoder`), or a
             ``torch.utils.data.Dataset`` of ``(input, label)`` items (or bare
             inputs, with ``y``) read lazily in batches.
@@ -156,11 +159,12 @@ height, width), or torch Dataset
             features, probe, y = self._check_dataset(X, y)
         else:
             X, y = validate_data(self, X, y, dtype=np.float32, multi_output=True,
-                                 ensure_min_samples=2, allow_nd=True)
+                                 ensure_min_samples=2, allow_nd=True, accept_sparse="csr")
             self.input_shape_ = check_input_shape(X, type(self).__name__)
             rows = X
-            X = self._fit_scaler(X)
-            features = probe = to_tensor(X)
+            self._fit_scaler(X)
+            features = self._network_inputs(X)
+            probe = features[:2].to_dense() if isinstance(features, SparseRows) else features
         if isinstance(X, Dataset) or len(self.input_shape_) > 1:
             self._check_no_scaling()
         if self.test_time_flip and len(self.input_shape_) == 1:
@@ -265,14 +269,13 @@ height, width), or torch Dataset
             # Name the image shape before validate_data's count of "features"
             # (the channels, for images) says something less helpful.
             check_input_shape(np.asarray(X), type(self).__name__, expected=self.input_shape_)
-        X = validate_data(self, X, dtype=np.float32, reset=False, allow_nd=True)
+        X = validate_data(self, X, dtype=np.float32, reset=False, allow_nd=True,
+                          accept_sparse="csr")
         check_input_shape(X, type(self).__name__, expected=self.input_shape_)
-        if self.scaler_ is not None:
-            X = self.scaler_.transform(X).astype(np.float32)
-        return self._embed(to_tensor(X)).cpu().numpy()
+        return self._embed(self._network_inputs(X)).cpu().numpy()
 
     def _fit_scaler(self, X):
-        """Fit ``scaler_`` on feature rows and return them scaled.
+        """Fit ``scaler_`` on validated feature rows (None for images).
 
         Users' columns come in their own units (counts up to 1e5 beside
         0/1 flags); a network needs them on one scale. ``"quantile"`` maps
@@ -282,21 +285,47 @@ height, width), or torch Dataset
         """
         self.scaler_ = None
         if len(self.input_shape_) > 1:
-            return X
+            return
         method = self.feature_scaling
         if method == "auto":
             # A module of the user's own gets its inputs as given.
             method = DEFAULT_FEATURE_SCALING if self.module is None else None
         if method == "quantile":
+            if issparse(X):
+                raise ValueError(
+                    f"{type(self).__name__}: feature_scaling='quantile' maps every value "
+                    "through its column's quantiles, zeros included, and so needs dense "
+                    "rows; X is sparse. Use feature_scaling='standard' (or 'auto'), which "
+                    "standardises each batch as it is densified, or None.")
             seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
             self.scaler_ = QuantileTransformer(
                 n_quantiles=max(2, min(1000, len(X))), output_distribution="normal",
-                random_state=seed)
+                random_state=seed).fit(X)
+        elif method == "standard" and issparse(X):
+            # Centring a sparse matrix would fill it: the mean and scale are
+            # computed here and applied to each batch as it is densified.
+            self.scaler_ = StandardScaler(with_mean=False).fit(X).set_params(with_mean=True)
         elif method == "standard":
-            self.scaler_ = StandardScaler()
-        if self.scaler_ is None:
-            return X
-        return self.scaler_.fit_transform(X).astype(np.float32)
+            self.scaler_ = StandardScaler().fit(X)
+
+    def _network_inputs(self, X):
+        """The network's inputs for validated rows: a tensor, scaled by
+        ``scaler_``, or for sparse rows a :class:`~.nn.sparse_rows.SparseRows`
+        that standardises each batch as it densifies it."""
+        if not issparse(X):
+            if self.scaler_ is not None:
+                X = self.scaler_.transform(X).astype(np.float32)
+            return to_tensor(X)
+        if isinstance(self.scaler_, QuantileTransformer):
+            raise ValueError(
+                f"{type(self).__name__} was fitted with feature_scaling='quantile', which "
+                "needs dense rows; X is sparse. Transform X.toarray(), or refit with "
+                "feature_scaling='standard' to embed sparse rows.")
+        # (validate_data made it CSR; repeated cells add up when densified, as in scipy.)
+        scaler = self.scaler_
+        return SparseRows.from_csr(X.indptr, X.indices, X.data, X.shape[1],
+                                   center=None if scaler is None else scaler.mean_,
+                                   scale=None if scaler is None else scaler.scale_)
 
     def _check_no_scaling(self):
         # Scaling applies to feature rows only: images and datasets pass as they are.
@@ -482,6 +511,7 @@ height, width), or torch Dataset
         tags.target_tags.required = True
         tags.transformer_tags.preserves_dtype = ["float32"]
         tags.non_deterministic = False
+        tags.input_tags.sparse = True  # feature rows as CSR / CSC, densified a batch at a time
         return tags
 
 

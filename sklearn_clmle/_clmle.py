@@ -134,7 +134,11 @@ class CLMLEEmbedder(MultiLabelMixin, BaseClusterEmbedder):
         ``"standard"`` removes mean and variance, ``None`` passes rows as they
         are. ``"auto"`` is ``"standard"`` for feature rows read by the
         default MLP (see ``docs/defaults.md``) and ``None`` with a ``module``
-        of your own; images and torch datasets are never scaled.
+        of your own; images and torch datasets are never scaled. Sparse
+        rows (CSR / CSC, e.g. a one-hot ``OneHotEncoder``) stay sparse:
+        ``"standard"`` centres and scales each batch as it is densified for
+        the network (the same floats as on the dense rows), and
+        ``"quantile"``, which needs dense rows, is refused for them.
     validation_fraction : float in (0, 1) or None, default=None
         Hold out this stratified fraction of the training data (classes of
         fewer than ``max(2, 1 / validation_fraction)`` samples stay whole in

@@ -87,7 +87,7 @@ def fit_ensemble(estimator, X, y):
     else:
         # The checks of a single fit, once: the members get validated arrays.
         X, y = validate_data(estimator, X, y, dtype=np.float32, multi_output=True,
-                             ensure_min_samples=2, allow_nd=True)
+                             ensure_min_samples=2, allow_nd=True, accept_sparse="csr")
         check_input_shape(X, name)
         y = check_class_labels(y, name, multi_label=multi_label)
 
@@ -150,7 +150,8 @@ def transform_ensemble(estimator, X):
             # As a single network does: name the image shape first.
             check_input_shape(np.asarray(X), type(estimator).__name__,
                               expected=estimator.input_shape_)
-        X = validate_data(estimator, X, dtype=np.float32, reset=False, allow_nd=True)
+        X = validate_data(estimator, X, dtype=np.float32, reset=False, allow_nd=True,
+                          accept_sparse="csr")
     n_blocks = getattr(estimator, "n_attributes_", 1)
     parts = [member.transform(X) for member in estimator.estimators_]
     # (n, blocks, width) per member -> (n, blocks, members, width).

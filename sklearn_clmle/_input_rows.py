@@ -21,6 +21,7 @@ members are the final model's own.
 
 import numpy as np
 import torch
+from scipy.sparse import issparse
 from sklearn.base import clone
 from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import StratifiedKFold
@@ -47,7 +48,7 @@ def side_by_side(embedding, rows, weight):
 def can_cross_fit(X, y, estimator):
     """Whether ``input_weight="auto"`` can cross-fit the members on these data.
 
-    It needs single-label feature rows (an array of 2 dimensions) read by
+    It needs dense single-label feature rows (an array of 2 dimensions) read by
     the default MLP (not a ``module`` of the user's own), two networks or
     more, and ``n_estimators`` rows of every class, so that each
     network's training part holds every class (the ensemble's classes are
@@ -55,7 +56,8 @@ def can_cross_fit(X, y, estimator):
     must also suit each network's part.
     """
     k = estimator.n_estimators
-    if getattr(X, "ndim", 0) != 2 or y.ndim != 1 or k < 2:
+    if getattr(X, "ndim", 0) != 2 or y.ndim != 1 or k < 2 or issparse(X):
+        # (Sparse rows: their standardised copy beside the embedding would be dense.)
         return False
     if getattr(estimator, "module", None) is not None:
         # A module of the user's own reads its rows as given (signals,
@@ -141,11 +143,12 @@ def check_input_weight(estimator, X, multi_label):
     if weight == "auto" or not weight:
         return
     where = ("a torch Dataset" if not hasattr(X, "ndim") else
-             "images" if X.ndim > 2 else "multi-label y" if multi_label else None)
+             "images" if X.ndim > 2 else "multi-label y" if multi_label else
+             "sparse X (its standardised rows would be dense)" if issparse(X) else None)
     if where is not None:
         raise ValueError(
             f"{type(estimator).__name__}: input_weight={weight!r} puts the scaled feature rows "
-            f"beside the embedding, for single-label feature rows (n_samples, n_features); "
+            f"beside the embedding, for dense single-label feature rows (n_samples, n_features); "
             f"this fit has {where}. Use input_weight=0 (or 'auto', which is 0 there).")
 
 

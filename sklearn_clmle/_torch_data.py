@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from .nn.sparse_rows import SparseRows
+
 
 def item_input(item):
     """The input of a dataset item: ``item[0]`` of an ``(input, label)`` pair."""
@@ -77,9 +79,12 @@ class IndexedDataset(Dataset):
 
 
 def input_batches(features, batch_size):
-    """Batches of inputs from a tensor (split) or a dataset (a DataLoader pass)."""
+    """Batches of inputs from a tensor (split), sparse rows (densified batch by batch)
+    or a dataset (a DataLoader pass)."""
     if torch.is_tensor(features):
         return torch.split(features, batch_size)
+    if isinstance(features, SparseRows):
+        return features.split(batch_size)
     # A private generator: starting a DataLoader draws a worker seed, which
     # must not shift the training's dropout stream (or differ from arrays).
     loader = DataLoader(features, batch_size=batch_size, shuffle=False,

@@ -52,6 +52,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm.auto import tqdm
 
 from ._torch_data import IndexedDataset, input_batches
+from .nn.sparse_rows import SparseRows
 
 logger = logging.getLogger("sklearn_clmle")
 
@@ -132,7 +133,12 @@ class _TensorRows(Dataset):
         return len(self.y)
 
     def __getitem__(self, rows):
-        return {name: values[rows] for name, values in self.X.items()}, self.y[rows]
+        return {name: _dense(values[rows]) for name, values in self.X.items()}, self.y[rows]
+
+
+def _dense(rows):
+    # Sparse feature rows reach the network as a dense batch.
+    return rows.to_dense() if isinstance(rows, SparseRows) else rows
 
 
 class _LazySampler:
@@ -162,7 +168,7 @@ class TrainingPlan(Callback):
 
     Parameters
     ----------
-    features : Tensor or Dataset
+    features : Tensor, SparseRows or Dataset
         Training inputs (on the CPU), or the user's dataset.
     class_codes : Tensor of shape (n_samples,)
         Integer class codes.
@@ -217,8 +223,8 @@ class TrainingPlan(Callback):
             return cached
         features = self.features
         if rows is not None and rows.numel() < len(self.class_codes):
-            features = (features[rows] if torch.is_tensor(features)
-                        else Subset(features, rows.tolist()))
+            features = (Subset(features, rows.tolist()) if isinstance(features, Dataset)
+                        else features[rows])
         return self.embed_inputs(net, features, "training data")
 
     def reuse_embeddings(self, embeddings):
