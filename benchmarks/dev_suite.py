@@ -2,9 +2,9 @@
 
 Runs every (task, method, seed) of a selection, caches each result as a JSON
 line and prints a Markdown report. The tasks (``_suite.py``; ``--list``)
-are 43 long-tailed, binary, generated perceptual and real signal problems
-(``--families real-perceptual``: six UCR sets) from 46 to 20,000+ training
-samples, split once into two fixed halves A and B: choose defaults on one,
+are 45 long-tailed, binary, generated perceptual and real perceptual problems
+(``--families real-perceptual``: six UCR signal sets and MNIST-LT) from 46 to
+22,154 training samples, split once into two fixed halves A and B: choose defaults on one,
 confirm on the other.
 
     python benchmarks/dev_suite.py --list
@@ -65,6 +65,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import _suite  # noqa: E402
+from _calibration import probability_scores  # noqa: E402
 
 METHOD_NAMES = ("CLMLE", "SMOTE + kNN", "BalancedRandomForest", "LightGBM (balanced)",
                 "LogisticRegression (balanced)", "network (weighted CE)",
@@ -303,7 +304,7 @@ def run_one(job):
     """Fit and score one (task, method, params, seed); never raises."""
     torch = _threads()
     warnings.filterwarnings("ignore")
-    from sklearn.metrics import balanced_accuracy_score, log_loss, roc_auc_score
+    from sklearn.metrics import balanced_accuracy_score
 
     data = _suite.task(job["task"], job["seed"], job["data_path"])
     row = dict(job, family=data.family, half=data.half,
@@ -312,7 +313,8 @@ def run_one(job):
                predict_time=float("nan"))
     del row["data_path"]
     if data.family == "binary":
-        row.update(roc_auc=float("nan"), log_loss=float("nan"))
+        row.update(roc_auc=float("nan"), log_loss=float("nan"), brier=float("nan"),
+                   ece=float("nan"))
     try:
         model = METHODS[job["method"]](data, job["seed"], job["params"])
         torch.manual_seed(job["seed"])
@@ -333,8 +335,7 @@ def run_one(job):
             if not np.all(np.isfinite(proba)):
                 raise ValueError(f"predict_proba gave {np.sum(~np.isfinite(proba))} "
                                  "non-finite values")
-            row["roc_auc"] = float(roc_auc_score(data.y_test, proba[:, 1]))
-            row["log_loss"] = float(log_loss(data.y_test, proba, labels=[0, 1]))
+            row.update(probability_scores(data.y_test, proba[:, 1]))
         except Exception as exc:
             row["proba_error"] = f"{type(exc).__name__}: {exc}"[:500]
     return row
@@ -346,7 +347,8 @@ def expected_cost(job):
               "network (logit-adjusted CE)": 3.0, "quick network (weighted CE)": 1.0,
               "quick network (logit-adjusted CE)": 1.0}.get(job["method"], 0.1)
     kind = job["task"].split(":")[0]
-    size = {"perceptual": 20.0, "ucr": 5.0, "lt": 1.0, "binary": 1.0, "tune": 1.0}[kind]
+    size = {"perceptual": 20.0, "ucr": 5.0, "mnist": 40.0, "lt": 1.0, "binary": 1.0,
+            "tune": 1.0}[kind]
     if job["task"] == "perceptual:signal-large-exp10":
         size *= 5
     return method * size
@@ -489,10 +491,11 @@ def report(rows, methods):
     out += ["## Mean fit time (s)", "", "One torch thread per fit.", ""]
     out += _table(["family", *head], body) + [""]
 
-    # Binary: ROC-AUC and log-loss.
+    # Binary: ROC-AUC, log-loss, Brier score and calibration error.
     binary = [t for t in tasks if meta[t]["family"] == "binary"]
     if binary:
-        for field, title in (("roc_auc", "ROC-AUC"), ("log_loss", "Log-loss")):
+        for field, title in (("roc_auc", "ROC-AUC"), ("log_loss", "Log-loss"),
+                             ("brier", "Brier score"), ("ece", "expected calibration error")):
             cells = _cell_means(rows, field)
             body = [[t, *[_fmt(cells.get((t, m), np.nan)) for m in methods]] for t in binary]
             body.append(["mean", *[_fmt(np.mean([cells.get((t, m), np.nan) for t in binary]))

@@ -7,7 +7,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from scipy.optimize import minimize_scalar
+from scipy.optimize import minimize
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.preprocessing import LabelEncoder
@@ -19,7 +19,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._persistence import loadable_device
 from ._settings import FIT_SETTINGS
 from ._threads import N_JOBS_CONSTRAINT, uses_n_jobs
-from ._validation import check_class_labels, check_cluster_size, check_device, to_tensor
+from ._validation import (check_class_labels, check_cluster_size, check_device,
+                          check_no_effect, to_tensor)
 from .metrics import balanced_accuracy
 from .nn.clustering import cluster_within_classes
 from .nn.evidence import (grouped_indices, nearest_clusters_of_classes, nearest_rows,
@@ -205,6 +206,14 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         there: ``np.quantile(pipe.score_samples(X_val), rate)``. ``None``
         fits no threshold and saves its clusterings;
         ``score_samples`` still works.
+    class_prior : {"training", "balanced"}, default="training"
+        The class frequencies ``predict_proba`` is calibrated to: those of
+        the training rows (new rows drawn as they were, e.g. fraud in its
+        natural rate), or equal frequencies (a balanced test set of a long
+        tail, where calibrating to the training frequencies would starve the
+        tail classes; ``docs/benchmarks.md``, "Probabilities"). Needs the
+        calibration that the ``"auto"`` search of ``N`` and ``tau`` fits;
+        ``predict`` does not depend on it.
 
     Attributes
     ----------
@@ -244,6 +253,10 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         Divides the scores in ``predict_proba``; fitted by log-loss on the
         out-of-fold scores when ``n_neighbors`` or ``prior_correction`` is
         ``"auto"``, else 1.
+    calibration_bias_ : ndarray of shape (n_classes,)
+        Added to the scores over ``temperature_`` in ``predict_proba``
+        (first class 0), fitted with it and moved to ``class_prior``; zeros
+        when nothing was fitted.
     device_ : torch.device
         Device of the search.
     n_features_in_ : int
@@ -301,12 +314,14 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         "prior_correction": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "unknown_label": [None, Integral, str],
         "unknown_rate": [Interval(Real, 0, 1, closed="neither"), None],
+        "class_prior": [StrOptions({"training", "balanced"})],
     }
 
     def __init__(self, *, n_neighbors="auto", cluster_size="auto", similarity_scale=16.0,
                  rule="clmle", n_neighbors_grid=None, max_iter=20, device="auto", n_jobs=None,
                  batch_size=4096, random_state=None, feature_blocks="auto",
-                 prior_correction="auto", unknown_label=None, unknown_rate=0.05):
+                 prior_correction="auto", unknown_label=None, unknown_rate=0.05,
+                 class_prior="training"):
         self.n_neighbors = n_neighbors
         self.cluster_size = cluster_size
         self.similarity_scale = similarity_scale
@@ -320,6 +335,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         self.feature_blocks = feature_blocks
         self.prior_correction = prior_correction
         self.unknown_label = unknown_label
+        self.class_prior = class_prior
         self.unknown_rate = unknown_rate
 
     @uses_n_jobs
@@ -361,11 +377,21 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         codes = codes.to(self.device_)
 
         if "auto" in (self.n_neighbors, self.prior_correction):
-            self.n_neighbors_, self.prior_correction_, self.temperature_ = \
+            self.n_neighbors_, self.prior_correction_, (
+                self.temperature_, self.calibration_bias_) = \
                 self._select_by_cross_validation(features, codes, rng)
+            if self.class_prior == "balanced":
+                # p(c | x) / p(c) renormalised: the same calibration for equal frequencies.
+                share = np.bincount(codes.cpu().numpy(), minlength=len(self.classes_))
+                self.calibration_bias_ = self.calibration_bias_ - np.log(share / share.sum())
+                self.calibration_bias_ -= self.calibration_bias_[0]
         else:
-            self.n_neighbors_, self.prior_correction_, self.temperature_ = \
-                self.n_neighbors, float(self.prior_correction), 1.0
+            check_no_effect(self, "class_prior", "when n_neighbors and prior_correction are "
+                            "both fixed: no calibration of the probabilities is fitted then",
+                            "set either to 'auto', or leave class_prior='training'")
+            self.n_neighbors_, self.prior_correction_ = (self.n_neighbors,
+                                                         float(self.prior_correction))
+            self.temperature_, self.calibration_bias_ = 1.0, np.zeros(len(self.classes_))
         sample_cluster, centroids, cluster_classes, self.n_iter_ = self._cluster(
             features, codes, rng)
         self.cluster_centers_ = centroids.cpu().numpy()
@@ -565,8 +591,9 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         """Pick ``N`` and ``tau`` (those set to ``"auto"``) by balanced accuracy
         over stratified folds.
 
-        Returns ``N``, ``tau`` and the temperature of ``predict_proba``: the one
-        that minimises the log-loss of the out-of-fold scores at that pair.
+        Returns ``N``, ``tau`` and the calibration of ``predict_proba`` (the
+        temperature and class biases of :func:`fit_calibration`) fitted on the
+        out-of-fold scores at that pair.
         """
         settings = self._settings
         if self.n_neighbors != "auto":
@@ -579,7 +606,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         counts = np.bincount(codes.cpu().numpy())
         n_splits = int(min(3, counts.max()))
         if n_splits < 2:
-            return int(grid.min()), taus[0], 1.0
+            return int(grid.min()), taus[0], (1.0, np.zeros(len(self.classes_)))
         fold_seed = rng.randint(np.iinfo(np.int32).max)
         folds = StratifiedKFold(n_splits, shuffle=True, random_state=fold_seed)
         # Rows: tau; columns: N. One clustering per fold serves every pair.
@@ -616,7 +643,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
             oof_scores.append(best.cpu().double())
             oof_codes.append(codes[valid].cpu())
         return (int(grid[col]), taus[row],
-                fit_temperature(torch.cat(oof_scores), torch.cat(oof_codes)))
+                fit_calibration(torch.cat(oof_scores), torch.cat(oof_codes)))
 
     @available_if(lambda self: not hasattr(self, "estimators_"))
     @uses_n_jobs
@@ -646,13 +673,18 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
 
     @uses_n_jobs
     def predict_proba(self, X):
-        """Class probabilities: a softmax over the rule's scores.
+        """Class probabilities: a softmax over the rule's calibrated scores.
 
         For ``rule="clmle"`` the scores are the Eq. (10) log ratios; for
         ``rule="lmle"`` the distance gaps times ``s / 2``. Both are divided by
-        ``temperature_``, fitted to the out-of-fold scores of the
-        ``"auto"`` search of ``N`` and ``tau`` (1 otherwise), so that the
-        probabilities are calibrated on the training distribution.
+        ``temperature_`` and shifted by ``calibration_bias_``, fitted to the
+        out-of-fold scores of the ``"auto"`` search of ``N`` and ``tau`` (1
+        and 0 otherwise), so that the probabilities follow the training
+        rows' class frequencies (or equal ones: ``class_prior``).
+        ``predict`` keeps the rule's own decision (balanced by ``tau``), so
+        on imbalanced data a row can be predicted a minority class whose
+        probability is below one half: threshold these probabilities
+        (``TunedThresholdClassifierCV``) to act on them.
 
         Parameters
         ----------
@@ -666,8 +698,8 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         """
         if hasattr(self, "estimators_"):
             return self._per_attribute(X, "predict_proba")
-        scores = self._log_scores(X)
-        return torch.softmax(scores / self.temperature_, dim=1).numpy()
+        scores = self._log_scores(X) / self.temperature_
+        return torch.softmax(scores + torch.from_numpy(self.calibration_bias_), dim=1).numpy()
 
     @uses_n_jobs
     def predict(self, X):
@@ -896,6 +928,9 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
 
     def __setstate__(self, state):
         super().__setstate__(state)
+        if hasattr(self, "temperature_") and not hasattr(self, "calibration_bias_"):
+            # Pickled before the class biases: its probabilities had none.
+            self.calibration_bias_ = np.zeros(len(self.classes_))
         if hasattr(self, "cluster_centers_"):
             self.device_ = loadable_device(self.device_)
             self._set_search_state()
@@ -914,7 +949,8 @@ _MULTI_LABEL_FITTED = ("estimators_", "feature_blocks_", "n_attributes_")
 _SEARCH_STATE = ("_centroids", "_cluster_codes", "_members", "_class_clusters", "_rows",
                  "_row_scale")
 _SINGLE_LABEL_FITTED = ("cluster_centers_", "cluster_classes_", "cluster_labels_",
-                        "n_neighbors_", "device_", "temperature_", "prior_correction_",
+                        "n_neighbors_", "device_", "temperature_", "calibration_bias_",
+                        "prior_correction_",
                         "unknown_threshold_", "_fit_X", *_SEARCH_STATE)
 
 
@@ -940,43 +976,52 @@ def _preferred_row(scores, tolerance):
     return int(np.flatnonzero(best >= best.max() - tolerance)[0])
 
 
-def fit_temperature(scores, codes):
-    """Temperature ``T`` minimising the cross-entropy of ``softmax(scores / T)``
-    against Platt's smoothed targets.
+def fit_calibration(scores, codes):
+    """Temperature ``T`` and class biases ``b`` minimising the cross-entropy
+    of ``softmax(scores / T + b)`` against Platt's smoothed targets.
 
-    A one-dimensional bounded search over ``log T`` (scipy): the scores of the
-    rule are log ratios at the similarity scale ``s``, whose sharpness suits
-    decisions but not probabilities. A sample of class ``c`` (``n_c`` scored
-    samples) targets ``(n_c + 1) / (n_c + 2)`` on its class and spreads the
-    rest evenly over the other classes it has scores for: Platt's (1999)
-    targets, which keep the fit from sharpening without bound when the
-    out-of-fold scores separate the classes. They do on a trained embedding:
-    the scores come from training rows the network has already separated,
-    and a temperature fitted to their hard labels came out at 0.04 on such
-    sets, pushing test rows that fall between the classes to probabilities
-    of 1e-6 (``docs/benchmarks.md``, "Scores").
+    Returns ``(T, b)``, ``b`` of shape ``(n_classes,)`` with ``b[0] = 0``.
+    The scores of the rule are log ratios at the similarity scale ``s``,
+    whose sharpness suits decisions but not probabilities (hence ``T``),
+    balanced by the prior correction ``tau``, where probabilities should
+    follow the classes' frequencies (hence ``b``; ``docs/benchmarks.md``,
+    "Probabilities"). A sample of class ``c`` (``n_c`` scored samples)
+    targets ``(n_c + 1) / (n_c + 2)`` on its class and spreads the rest
+    evenly over the other classes it has scores for: Platt's (1999)
+    targets keep the fit finite when the out-of-fold scores separate the
+    classes, as they do on rows a network was trained on. The loss is
+    convex in ``(1 / T, b)``: L-BFGS-B (scipy) with ``log T`` within
+    ``[-6, 6]``, gradients from torch.
     """
+    n_classes = scores.shape[1]
     # -inf must stay -inf (nan_to_num's default makes it the most negative
-    # float, which passed the check below and, divided by T, drove the fit
-    # to its largest T whenever a class had fewer rows than folds).
+    # float, which drove the fit to its largest T whenever a class had fewer
+    # rows than folds).
     scores = torch.nan_to_num(scores.double(), posinf=0.0, neginf=-math.inf)
     codes = codes.long()
     # A class missing from a training fold has no cluster there (-inf): its
-    # held-out samples say nothing about the temperature.
+    # held-out samples say nothing about the calibration.
     scorable = torch.isfinite(scores.gather(1, codes[:, None]))[:, 0]
     scores, codes = scores[scorable], codes[scorable]
     if not len(codes):
-        return 1.0
+        return 1.0, np.zeros(n_classes)
     targets = _platt_targets(scores, codes)
+    finite = torch.isfinite(scores)
+    scores = torch.where(finite, scores, 0.0)  # masked below: no inf * 0 in the gradient
 
-    def log_loss(log_t):
-        log_proba = torch.log_softmax(scores / math.exp(log_t), dim=1)
-        terms = torch.where(targets > 0, targets * log_proba, 0.0)
-        return float(-terms.sum(dim=1).mean())
+    def loss_and_gradient(params):
+        params = torch.from_numpy(params).requires_grad_()
+        bias = torch.cat([params.new_zeros(1), params[1:]])
+        logits = torch.where(finite, scores * torch.exp(-params[0]) + bias, -math.inf)
+        log_proba = torch.log_softmax(logits, dim=1)
+        loss = -torch.where(targets > 0, targets * log_proba, 0.0).sum(dim=1).mean()
+        loss.backward()
+        return float(loss.detach()), params.grad.numpy().copy()
 
-    result = minimize_scalar(log_loss, bounds=(-6.0, 6.0), method="bounded",
-                             options={"xatol": 1e-3})
-    return float(math.exp(result.x))
+    bounds = [(-6.0, 6.0)] + [(None, None)] * (n_classes - 1)
+    result = minimize(loss_and_gradient, np.zeros(n_classes), jac=True, method="L-BFGS-B",
+                      bounds=bounds, options={"maxiter": 500})
+    return float(math.exp(result.x[0])), np.concatenate([[0.0], result.x[1:]])
 
 
 def _platt_targets(scores, codes):

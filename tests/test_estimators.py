@@ -4,6 +4,7 @@ import copy
 import dataclasses
 
 import numpy as np
+from scipy.special import softmax
 import pytest
 import torch
 from sklearn.base import clone
@@ -276,8 +277,10 @@ def test_predict_proba_and_decision_function_agree_with_predict(iris_split):
     assert proba.shape == scores.shape == (len(X_test), 3)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-12)
     assert np.all((proba >= 0) & (proba <= 1))
-    np.testing.assert_array_equal(clf.classes_[proba.argmax(axis=1)], pred)
     np.testing.assert_array_equal(clf.classes_[scores.argmax(axis=1)], pred)
+    # The calibrated softmax of the scores (not necessarily argmax-equal to predict).
+    np.testing.assert_allclose(proba, softmax(scores / clf.temperature_ + clf.calibration_bias_,
+                                              axis=1), rtol=1e-6, atol=1e-12)
     # some neighbourhoods of 8 clusters mix classes: the argmax is not trivial
     contested = np.isfinite(scores).sum(axis=1) >= 2
     assert contested.sum() >= 5
@@ -301,8 +304,10 @@ def test_binary_decision_function(iris_split):
     np.testing.assert_array_equal(pred, np.where(scores > 0, "virginica", "versicolor"))
     finite = np.isfinite(scores)
     assert finite.any()
-    # predict_proba is the softmax of the scores over the fitted temperature
-    np.testing.assert_allclose(scores[finite] / clf.temperature_,
+    # predict_proba is the softmax of the scores over the fitted temperature,
+    # shifted by the fitted class biases
+    bias = clf.calibration_bias_[1] - clf.calibration_bias_[0]
+    np.testing.assert_allclose(scores[finite] / clf.temperature_ + bias,
                                np.log(proba[finite, 1]) - np.log(proba[finite, 0]), atol=1e-6)
 
 

@@ -216,9 +216,16 @@ def test_pipeline_beats_chance(attributes):
     assert mean_balanced_accuracy(attributes.Y_test, pred) > 0.75
     proba = pipe.predict_proba(attributes.X_test)
     assert len(proba) == 8
+    Z = pipe[:-1].transform(attributes.X_test)
     for a, p in enumerate(proba):
         assert p.shape == (len(pred), 2)
-        assert_array_equal(p.argmax(axis=1), pred[:, a])
+        # Each attribute's calibrated sigmoid of its own rule's score.
+        model = pipe[-1].estimators_[a]
+        score = model.decision_function(Z[:, pipe[-1].feature_blocks_[a]])
+        assert_array_equal(score > 0, pred[:, a] == 1)
+        bias = model.calibration_bias_[1] - model.calibration_bias_[0]
+        np.testing.assert_allclose(p[:, 1], 1 / (1 + np.exp(-(score / model.temperature_ + bias))),
+                                   rtol=1e-6, atol=1e-12)
     assert_array_equal(pickle.loads(pickle.dumps(pipe)).predict(attributes.X_test), pred)
 
 

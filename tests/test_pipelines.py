@@ -4,6 +4,7 @@ import pickle
 
 import joblib
 import numpy as np
+from scipy.special import softmax
 import pytest
 from imblearn.over_sampling import SMOTE
 from imblearn.pipeline import make_pipeline as make_imb_pipeline
@@ -38,7 +39,12 @@ def test_pipeline_fit_predict(fitted_pipeline, long_tailed_digits):
     assert set(pred) <= set(data.y_train)
     proba = fitted_pipeline.predict_proba(data.X_test)
     assert proba.shape == (len(data.X_test), 10)
-    np.testing.assert_array_equal(fitted_pipeline.classes_[proba.argmax(axis=1)], pred)
+    scores = fitted_pipeline.decision_function(data.X_test)
+    np.testing.assert_array_equal(fitted_pipeline.classes_[scores.argmax(axis=1)], pred)
+    # The classifier's calibrated softmax of those scores.
+    clf = fitted_pipeline[-1]
+    np.testing.assert_allclose(proba, softmax(scores / clf.temperature_ + clf.calibration_bias_,
+                                              axis=1), rtol=1e-6, atol=1e-12)
     # observed 0.89 with these fast settings
     assert balanced_accuracy(data.y_test, pred) > 0.7
 

@@ -34,11 +34,27 @@ def test_scores_are_finite_graded_and_agree_with_predict(fitted, binary_imbalanc
     assert np.isfinite(scores).all() and np.isfinite(proba).all()
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-12)
     pred = fitted.predict(X_test)
-    np.testing.assert_array_equal(fitted.classes_[proba.argmax(axis=1)], pred)
     np.testing.assert_array_equal(fitted.classes_[(scores > 0).astype(int)], pred)
+    # The probability is a monotone map of the score (the same ranking, so
+    # the same ROC-AUC); its one-half point sits where the class frequencies
+    # put it, not at predict's balanced threshold.
+    order = np.argsort(scores, kind="stable")
+    assert np.all(np.diff(proba[order, 1]) >= 0)
     # Graded: many distinct values, and hardly any probability at exactly 0 or 1.
     assert len(np.unique(np.round(scores, 6))) > 0.8 * len(scores)
     assert np.mean((proba == 0) | (proba == 1)) < 0.01
+
+
+def test_probabilities_follow_the_class_frequencies_on_new_rows(fitted, binary_imbalanced):
+    _, X_test, _, y_test = binary_imbalanced
+    proba = fitted.predict_proba(X_test)[:, 1]
+    # Calibration in the large: the mean probability is the minority's share
+    # of new rows (8 %), where the balanced decision predicts it far more often.
+    assert abs(proba.mean() - y_test.mean()) < 0.03
+    assert fitted.predict(X_test).mean() > 1.5 * y_test.mean()
+    # Rows given 0.5 or more are the minority at least half the time.
+    confident = proba >= 0.5
+    assert confident.sum() >= 3 and y_test[confident].mean() >= 0.5
 
 
 @pytest.mark.parametrize("n_neighbors", [1, 3])
@@ -185,37 +201,124 @@ def test_prior_correction_weighs_classes_not_clusters():
     np.testing.assert_array_equal(balanced.cluster_centers_, plain.cluster_centers_)
 
 
-def test_temperature_of_separated_scores_follows_platts_targets():
+def test_calibration_of_separated_scores_follows_platts_targets():
     # Out-of-fold scores that separate the classes (as on a trained
     # embedding's own rows): hard labels would drive T to its lower bound;
     # Platt's targets stop where sigmoid(D / T) = (n + 1) / (n + 2), i.e.
-    # T = D / log(n + 1) for n samples per class and a score gap D.
+    # T = D / log(n + 1) for n samples per class and a score gap D. The
+    # classes are alike, so no bias.
     import math
 
     import torch
 
-    from sklearn_clmle._nearest_cluster import fit_temperature
+    from sklearn_clmle._nearest_cluster import fit_calibration
 
     n, gap = 9, 20.0
     codes = torch.tensor([0] * n + [1] * n)
     sign = torch.where(codes == 1, 1.0, -1.0)[:, None]
     scores = sign * torch.tensor([[-gap / 2, gap / 2]])
-    assert fit_temperature(scores, codes) == pytest.approx(gap / math.log(n + 1), rel=2e-3)
+    temperature, bias = fit_calibration(scores, codes)
+    assert temperature == pytest.approx(gap / math.log(n + 1), rel=2e-3)
+    np.testing.assert_allclose(bias, 0.0, atol=1e-3)
 
 
-def test_temperature_ignores_rows_whose_class_had_no_cluster():
+@pytest.mark.parametrize("true_t, true_b", [(2.0, -1.5), (0.5, 0.8), (5.0, -3.0)])
+def test_calibration_recovers_a_logistic_model(true_t, true_b):
+    # Labels drawn from sigmoid(d / T + b): with many rows Platt's targets
+    # are the labels, and the fit finds T and b (the oracle is the model
+    # that drew them, not a fit of the same code).
     import torch
 
-    from sklearn_clmle._nearest_cluster import fit_temperature
+    from sklearn_clmle._nearest_cluster import fit_calibration
+
+    rng = np.random.RandomState(0)
+    d = rng.normal(0, 4, 40000)
+    y = (rng.uniform(size=len(d)) < 1 / (1 + np.exp(-(d / true_t + true_b)))).astype(int)
+    scores = torch.from_numpy(np.column_stack([-d / 2, d / 2]))
+    temperature, bias = fit_calibration(scores, torch.from_numpy(y))
+    assert temperature == pytest.approx(true_t, rel=0.06)
+    assert bias[0] == 0.0 and bias[1] == pytest.approx(true_b, abs=0.1)
+
+
+def test_calibration_with_three_classes_matches_their_frequencies():
+    # Uninformative scores: the probabilities can only learn the classes'
+    # frequencies, through the biases.
+    import torch
+
+    from sklearn_clmle._nearest_cluster import fit_calibration
+
+    rng = np.random.RandomState(1)
+    counts = np.array([700, 250, 50])
+    codes = torch.from_numpy(np.repeat(np.arange(3), counts))
+    scores = torch.from_numpy(rng.normal(0, 1e-3, (len(codes), 3)))
+    temperature, bias = fit_calibration(scores, codes)
+    proba = torch.softmax(scores / temperature + torch.from_numpy(bias), dim=1).mean(dim=0)
+    # Platt's targets shrink each class toward the others by about 1 / n_c.
+    np.testing.assert_allclose(proba.numpy(), counts / counts.sum(), atol=0.01)
+
+
+def test_calibration_ignores_rows_whose_class_had_no_cluster():
+    import torch
+
+    from sklearn_clmle._nearest_cluster import fit_calibration
 
     # Class 2 had no cluster in the fold (-inf); one row has no finite rival.
     scores = torch.tensor([[3.0, -3.0, -torch.inf], [-2.0, 2.0, -torch.inf],
                            [1.0, -torch.inf, -torch.inf], [-0.5, 0.5, -torch.inf]])
     codes = torch.tensor([0, 1, 0, 1])
-    temperature = fit_temperature(scores, codes)
-    assert 0.1 < temperature < 100
-    # A held-out row of class 2 (its own score -inf) says nothing: the same T.
+    temperature, bias = fit_calibration(scores, codes)
+    assert 0.1 < temperature < 100 and np.isfinite(bias).all()
+    # A held-out row of class 2 (its own score -inf) says nothing: the same fit.
     # (nan_to_num once made its score finite, and T went to its bound of 403.)
-    with_absent = torch.cat([scores, torch.tensor([[1.0, 2.0, -torch.inf]])])
-    assert fit_temperature(with_absent, torch.cat([codes, torch.tensor([2])])) == \
-        pytest.approx(temperature)
+    again = fit_calibration(torch.cat([scores, torch.tensor([[1.0, 2.0, -torch.inf]])]),
+                            torch.cat([codes, torch.tensor([2])]))
+    assert again[0] == pytest.approx(temperature)
+    np.testing.assert_allclose(again[1], bias)
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_what_check_classifiers_train_asks_besides_argmax_proba(binary):
+    # scikit-learn's check_classifiers_train is an expected failure only for
+    # argmax(predict_proba) == predict (tests/test_common.py): its other
+    # assertions, on its own data.
+    from sklearn.datasets import make_blobs
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = make_blobs(n_samples=300, random_state=0)
+    X = StandardScaler().fit_transform(X)
+    if binary:
+        y = (y == 1).astype(int)
+    clf = KNearestClusterClassifier(random_state=0, device="cpu").fit(X, y)
+    pred, scores, proba = clf.predict(X), clf.decision_function(X), clf.predict_proba(X)
+    assert pred.shape == y.shape and np.mean(pred == y) > 0.83
+    if binary:
+        np.testing.assert_array_equal(pred, (scores > 0).astype(int))
+    else:
+        np.testing.assert_array_equal(pred, scores.argmax(axis=1))
+    assert proba.shape == (len(X), len(clf.classes_))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    with pytest.raises(ValueError, match="features"):
+        clf.predict_proba(X[:, :1])
+
+
+def test_balanced_class_prior_divides_the_probabilities_by_the_class_shares(
+        fitted, binary_imbalanced):
+    X_train, X_test, y_train, _ = binary_imbalanced
+    balanced = KNearestClusterClassifier(random_state=0, device="cpu",
+                                         class_prior="balanced").fit(X_train, y_train)
+    share = np.bincount(y_train) / len(y_train)
+    p, q = fitted.predict_proba(X_test), balanced.predict_proba(X_test)
+    # p(c | x) / share(c), renormalised: the odds move by the shares' ratio.
+    np.testing.assert_allclose(np.log(q[:, 1] / q[:, 0]),
+                               np.log(p[:, 1] / p[:, 0]) + np.log(share[0] / share[1]),
+                               rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(balanced.predict(X_test), fitted.predict(X_test))
+    assert q[:, 1].mean() > 2 * p[:, 1].mean()
+
+
+def test_class_prior_needs_a_fitted_calibration(binary_imbalanced):
+    X_train, _, y_train, _ = binary_imbalanced
+    clf = KNearestClusterClassifier(n_neighbors=5, prior_correction=1.0, device="cpu",
+                                    class_prior="balanced")
+    with pytest.raises(ValueError, match="class_prior='balanced' has no effect.*'auto'"):
+        clf.fit(X_train, y_train)
