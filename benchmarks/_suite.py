@@ -51,6 +51,12 @@ The tasks:
     test rows. The seed draws the models' randomness (and Crop's tail); the
     split is fixed. Read by :class:`SignalEncoder`: the family generated
     signals stand in for, reported on its own (``real-perceptual``).
+``mnist:exp100``, ``mnist:exp10``
+    Real images: MNIST's 60,000 training digits made an exponential long
+    tail at imbalance 100 (13,454 images) or 10 (22,154), drawn per seed
+    (the head digit varies too), tested on the whole balanced test split of
+    10,000. Pixels / 255 as rows of 784, read as ``(1, 28, 28)`` images by
+    ``ConvEncoder`` (``real-perceptual``).
 
 Everything is generated with vectorised NumPy and is a deterministic function
 of the seed. The real sets are read from ``../shared/data`` relative to the
@@ -105,6 +111,8 @@ PERCEPTUAL = {"digits-canvas-exp50": ("A", "cnn2d"), "signal-exp100": ("B", "cnn
 UCR = {"Earthquakes": "A", "DistalPhalanxTW": "B", "FiftyWords": "B",
        "ChlorineConcentration": "A", "FaceAll": "A", "Crop-exp100": "B"}
 
+#: MNIST-LT at these imbalance ratios -> half: split, so that each half has real images.
+MNIST = {100: "A", 10: "B"}
 N_FOLDS = 5
 CANVAS = 11
 SIGNAL_LENGTH = 128
@@ -286,6 +294,28 @@ def _ucr(name, half):
     return build
 
 
+def _mnist(ratio, half):
+    name = f"mnist:exp{ratio}"
+
+    def build(seed, path=None):
+        with np.load(data_dir(path) / "mnist.npz") as f:
+            X_train, y_train, X_test, y_test = (f[k] for k in ("X_train", "y_train",
+                                                               "X_test", "y_test"))
+        # An exponential tail of the training split drawn per seed (which
+        # digit is the head varies too); the whole balanced test split.
+        rng = np.random.default_rng([seed, 6])
+        counts = long_tailed_counts(np.bincount(y_train).min(), 10, ratio)
+        rows = np.sort(np.concatenate([
+            rng.choice(np.flatnonzero(y_train == c), counts[i], replace=False)
+            for i, c in enumerate(rng.permutation(10))]))
+        data = Bunch(X_train=X_train[rows].reshape(len(rows), -1) / 255.0,
+                     y_train=y_train[rows], X_test=X_test.reshape(len(X_test), -1) / 255.0,
+                     y_test=y_test)
+        return _finish(data, name, "real-perceptual", half, "cnn2d", imbalance_ratio=ratio,
+                       image_shape=(1, 28, 28))
+    return build
+
+
 def _registry():
     tasks = {}
     for dataset, half in MULTICLASS.items():
@@ -301,6 +331,8 @@ def _registry():
     tasks["perceptual:signal-large-exp10"] = _signals("signal-large-exp10", "A", 10, 5000, 4)
     for name, half in UCR.items():
         tasks[f"ucr:{name}"] = _ucr(name, half)
+    for ratio, half in MNIST.items():
+        tasks[f"mnist:exp{ratio}"] = _mnist(ratio, half)
     return tasks
 
 
@@ -312,7 +344,7 @@ def family(name):
     """Family of a task name, without building it."""
     if name.startswith("binary:"):
         return "binary"
-    if name.startswith("ucr:"):
+    if name.startswith(("ucr:", "mnist:")):
         return "real-perceptual"
     return "perceptual" if name.startswith("perceptual:") else "long-tail"
 
@@ -328,6 +360,8 @@ def half(name):
         return TUNING[rest]
     if kind == "ucr":
         return UCR[rest]
+    if kind == "mnist":
+        return MNIST[int(rest.removeprefix("exp"))]
     return PERCEPTUAL[rest][0]
 
 
@@ -336,12 +370,14 @@ def encoder_kind(name):
     kind, _, rest = name.partition(":")
     if kind == "ucr":
         return "cnn1d"
+    if kind == "mnist":
+        return "cnn2d"
     return PERCEPTUAL[rest][1] if kind == "perceptual" else "mlp"
 
 
 def needs_data_folder(name):
-    """Whether the task reads the data folder (KEEL and UCR files)."""
-    return name.startswith(("lt:", "binary:", "ucr:"))
+    """Whether the task reads the data folder (KEEL, UCR and MNIST files)."""
+    return name.startswith(("lt:", "binary:", "ucr:", "mnist:"))
 
 
 def default_seeds(name, seeds=(0, 1, 2)):

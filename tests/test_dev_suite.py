@@ -27,15 +27,16 @@ def _counts(y):
 
 
 def test_registry_families_and_halves():
-    assert len(_suite.TASKS) == 43
+    assert len(_suite.TASKS) == 45
     by_family = {}
     for name in _suite.TASKS:
         by_family.setdefault(_suite.family(name), []).append(_suite.half(name))
     assert {f: len(h) for f, h in by_family.items()} == {
-        "long-tail": 22, "binary": 12, "perceptual": 3, "real-perceptual": 6}
+        "long-tail": 22, "binary": 12, "perceptual": 3, "real-perceptual": 8}
     for halves in by_family.values():  # both halves in every family, sizes within one
         assert abs(halves.count("A") - halves.count("B")) <= 1
-    # Both imbalance ratios of a data set share a half.
+    # Both imbalance ratios of a tabular set share a half (MNIST's are split,
+    # as the tuning tasks' alike pairs are, so that each half has real images).
     for dataset in _suite.MULTICLASS:
         assert _suite.half(f"lt:{dataset}-exp10") == _suite.half(f"lt:{dataset}-exp100")
 
@@ -191,3 +192,19 @@ def test_dev_suite_methods_and_report():
     rows.append(dict(rows[0], task="binary:c", balanced_accuracy=float("nan"), error="boom"))
     text = dev_suite.report(rows, ["CLMLE", "SMOTE + kNN"])
     assert "| CLMLE |  | 1/1/0 |" in text and "binary:c / CLMLE / seed 0: boom" in text
+
+
+@needs_data
+def test_mnist_long_tails_draw_from_the_training_split():
+    with np.load(_suite.data_dir() / "mnist.npz") as f:
+        n_max = np.bincount(f["y_train"]).min()
+        test_labels = f["y_test"]
+    data, again, other = (_suite.task("mnist:exp100", seed) for seed in (0, 0, 1))
+    assert data.family == "real-perceptual" and data.encoder == "cnn2d"
+    assert tuple(data.image_shape) == (1, 28, 28) and data.n_features == 784
+    assert sorted(_counts(data.y_train)) == sorted(long_tailed_counts(n_max, 10, 100))
+    assert data.X_train.min() >= 0 and data.X_train.max() == 1.0
+    np.testing.assert_array_equal(data.y_test, test_labels)  # the whole balanced split
+    np.testing.assert_array_equal(data.X_train, again.X_train)
+    assert _counts(other.y_train) != _counts(data.y_train)  # another seed, another head
+    assert _suite.half("mnist:exp10") != _suite.half("mnist:exp100")
