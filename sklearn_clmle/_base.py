@@ -28,10 +28,11 @@ from ._torch_data import IndexedDataset, dataset_labels, first_inputs
 from ._threads import N_JOBS_CONSTRAINT, uses_n_jobs
 from ._training import EmbeddingNet, BatchProgress, TrainingDivergedError, embed
 from ._validation import (check_callbacks, check_class_labels, check_cluster_size, check_device,
-                          check_input_shape, check_no_effect, stratified_hold_out,
-                          to_tensor)
+                          check_input_shape, check_no_effect, positive_weight_rows,
+                          stratified_hold_out, to_tensor)
 from .nn.encoders import ConvEncoder, EmbeddingNetwork, MLPEncoder, MultiHeadEmbeddingNetwork
 from .nn.margin_losses import CosFaceLoss, LogitAdjustedLoss
+from .nn.sampling import weighted_class_counts
 from .nn.sparse_rows import SparseRows
 
 
@@ -93,15 +94,21 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self.bootstrap = bootstrap
 
     @abstractmethod
-    def _make_plan(self, features, class_codes, generator, validation=None):
+    def _make_plan(self, features, class_codes, generator, validation=None,
+                   sample_weight=None):
         """Return the :class:`~._training.TrainingPlan` of this method.
 
-        ``validation`` is what :meth:`_hold_out` held out, or ``None``.
+        ``validation`` is what :meth:`_hold_out` held out, or ``None``;
+        ``sample_weight`` the training rows' positive weights (a float64
+        tensor), which the plan's samplers draw rows by, or ``None``.
         """
 
     @abstractmethod
-    def _make_criterion(self, class_codes):
-        """Return the skorch criterion: the loss of a batch (:mod:`._batch_losses`)."""
+    def _make_criterion(self, class_codes, sample_weight=None):
+        """Return the skorch criterion: the loss of a batch (:mod:`._batch_losses`).
+
+        Losses that read class sizes read them weighted
+        (:func:`~.nn.sampling.weighted_class_counts`)."""
 
     def _encode_labels(self, y):
         """Set ``classes_``; return the integer class codes and the class counts."""
@@ -113,12 +120,13 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     def _check_params_vs_input(self, class_counts):
         """Data-dependent checks and ``auto`` resolution (stores ``self._name``)."""
 
-    def _hold_out(self, features, class_codes, rng):
-        """Split off validation data: ``(features, class_codes, validation)``.
+    def _hold_out(self, features, class_codes, sample_weight, rng):
+        """Split off validation data: ``(features, class_codes, sample_weight,
+        validation)``, the first three of the training part.
 
         The base class trains on everything (``validation=None``).
         """
-        return features, class_codes, None
+        return features, class_codes, sample_weight, None
 
     def _monitorable(self):
         """History keys a skorch callback may monitor, with why others cannot."""
@@ -127,7 +135,7 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             "monitor 'train_loss' (one loss throughout the training)")
 
     @uses_n_jobs
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Learn the embedding.
 
         Parameters
@@ -144,6 +152,17 @@ height, width), or torch Dataset
             matrix for estimators tagged ``target_tags.multi_output``.
             Required for arrays; for a dataset, ``None`` takes ``X.targets``
             when it exists, else the items' labels (one pass over the dataset).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of every row, as if the row were repeated in
+            proportion to it. The batches draw rows in proportion to their
+            weights (within the class that a class-balanced batch draws
+            first: the method still balances the classes, so weights move
+            the embedding within classes, while a class's total weight
+            enters the losses' class sizes, the logit adjustment's prior
+            and the input rows' choice); the clusters hold equal shares of
+            their class's weight with weighted centroids; the scaler and the
+            validation score are weighted. A row of weight 0 is dropped.
+            ``None`` or equal weights: the unweighted fit, bit for bit.
 
         Returns
         -------
@@ -152,17 +171,24 @@ height, width), or torch Dataset
         """
         self._validate_params()
         if self.n_estimators > 1 or self.bootstrap:
-            return fit_ensemble(self, X, y)  # (refuses bootstrap with one network)
+            # (refuses bootstrap with one network)
+            return fit_ensemble(self, X, y, sample_weight)
         self.__dict__.pop("estimators_", None)  # left by an earlier ensemble fit
         rows = X
         if isinstance(X, Dataset):
             features, probe, y = self._check_dataset(X, y)
+            kept, weights = positive_weight_rows(sample_weight, len(y))
+            if weights is not None:
+                features, y = Subset(features, kept.tolist()), np.asarray(y)[kept]
         else:
             X, y = validate_data(self, X, y, dtype=np.float32, multi_output=True,
                                  ensure_min_samples=2, allow_nd=True, accept_sparse="csr")
+            kept, weights = positive_weight_rows(sample_weight, X.shape[0])
+            if weights is not None:
+                X, y = X[kept], y[kept]
             self.input_shape_ = check_input_shape(X, type(self).__name__)
             rows = X
-            self._fit_scaler(X)
+            self._fit_scaler(X, weights)
             features = self._network_inputs(X)
             probe = features[:2].to_dense() if isinstance(features, SparseRows) else features
         if isinstance(X, Dataset) or len(self.input_shape_) > 1:
@@ -175,6 +201,9 @@ height, width), or torch Dataset
         y = check_class_labels(y, type(self).__name__,
                                multi_label=get_tags(self).target_tags.multi_output)
         check_input_weight(self, rows, y.ndim > 1)
+        if weights is not None and len(y) < 2:
+            raise ValueError(f"{type(self).__name__} needs at least 2 rows of positive "
+                             f"sample_weight; got {len(y)}.")
         codes, counts = self._encode_labels(y)
         self._check_params_vs_input(counts)
         check_callbacks(self.callbacks, self._monitorable(), type(self).__name__)
@@ -183,7 +212,10 @@ height, width), or torch Dataset
         seed = int(rng.randint(np.iinfo(np.int32).max))
         self.device_ = check_device(self.device, type(self).__name__)
         class_codes = torch.from_numpy(codes).long()
-        features, class_codes, validation = self._hold_out(features, class_codes, rng)
+        if weights is not None:
+            weights = torch.from_numpy(weights)
+        features, class_codes, weights, validation = self._hold_out(features, class_codes,
+                                                                    weights, rng)
         if isinstance(features, Dataset):
             training_data, targets = IndexedDataset(features, class_codes), None
         else:
@@ -198,8 +230,9 @@ height, width), or torch Dataset
             network = self._build_network(probe, *self._network_targets())
             # Known before the plan is made: losses with per-class parameters need it.
             self.embedding_dim_ = network.class_weight.shape[-1]
-            plan = self._make_plan(features, class_codes, generator, validation)
-            criterion = self._make_criterion(class_codes)
+            plan = self._make_plan(features, class_codes, generator, validation,
+                                   sample_weight=weights)
+            criterion = self._make_criterion(class_codes, sample_weight=weights)
             net = EmbeddingNet(
                 network, plan=plan, criterion=criterion, optimizer=torch.optim.AdamW,
                 lr=self.lr, optimizer__weight_decay=self.weight_decay,
@@ -222,7 +255,8 @@ height, width), or torch Dataset
         self.__dict__.pop("best_epoch_", None)
         if validation is not None:
             self.best_epoch_ = plan.validation_readout.best_epoch_
-        set_input_rows(self, rows)
+        set_input_rows(self, rows,
+                       sample_weight=None if weights is None else weights.numpy())
         return self
 
     @uses_n_jobs
@@ -274,8 +308,9 @@ height, width), or torch Dataset
         check_input_shape(X, type(self).__name__, expected=self.input_shape_)
         return self._embed(self._network_inputs(X)).cpu().numpy()
 
-    def _fit_scaler(self, X):
-        """Fit ``scaler_`` on validated feature rows (None for images).
+    def _fit_scaler(self, X, sample_weight=None):
+        """Fit ``scaler_`` on validated feature rows (None for images), with
+        the rows' weights.
 
         Users' columns come in their own units (counts up to 1e5 beside
         0/1 flags); a network needs them on one scale. ``"quantile"`` maps
@@ -291,6 +326,12 @@ height, width), or torch Dataset
             # A module of the user's own gets its inputs as given.
             method = DEFAULT_FEATURE_SCALING if self.module is None else None
         if method == "quantile":
+            if sample_weight is not None:
+                raise ValueError(
+                    f"{type(self).__name__}: feature_scaling='quantile' cannot weight rows "
+                    "(scikit-learn's QuantileTransformer takes no sample_weight). Use "
+                    "feature_scaling='standard' (or 'auto'), which weights them, or scale "
+                    "X before the embedder and pass feature_scaling=None.")
             if issparse(X):
                 raise ValueError(
                     f"{type(self).__name__}: feature_scaling='quantile' maps every value "
@@ -304,9 +345,10 @@ height, width), or torch Dataset
         elif method == "standard" and issparse(X):
             # Centring a sparse matrix would fill it: the mean and scale are
             # computed here and applied to each batch as it is densified.
-            self.scaler_ = StandardScaler(with_mean=False).fit(X).set_params(with_mean=True)
+            self.scaler_ = StandardScaler(with_mean=False).fit(
+                X, sample_weight=sample_weight).set_params(with_mean=True)
         elif method == "standard":
-            self.scaler_ = StandardScaler().fit(X)
+            self.scaler_ = StandardScaler().fit(X, sample_weight=sample_weight)
 
     def _network_inputs(self, X):
         """The network's inputs for validated rows: a tensor, scaled by
@@ -598,7 +640,7 @@ class BaseClusterEmbedder(BaseEmbedder):
             check_no_effect(self, "pretrain_loss", "without pre-training or a softmax term",
                             "set pretrain_steps above 0, or leave pretrain_loss at its default")
 
-    def _make_softmax_loss(self, class_codes):
+    def _make_softmax_loss(self, class_codes, sample_weight=None):
         """The cosine softmax of the pre-training (and of ``softmax_weight``).
 
         ``"balanced"``: class-balanced batches, each sample weighted by the
@@ -609,11 +651,11 @@ class BaseClusterEmbedder(BaseEmbedder):
         """
         if self.pretrain_loss == "logit_adjusted":
             # The prior of the rows trained on (after any validation hold-out).
-            counts = torch.bincount(class_codes, minlength=len(self.classes_))
+            counts = weighted_class_counts(class_codes, sample_weight, len(self.classes_))
             return LogitAdjustedLoss(counts, scale=self.scale)
         return CosFaceLoss(scale=self.scale, margin=0.0, cost_sensitive=self.cost_sensitive)
 
-    def _hold_out(self, features, class_codes, rng):
+    def _hold_out(self, features, class_codes, sample_weight, rng):
         """A stratified ``validation_fraction`` of every class large enough.
 
         A class gives samples to validation only when it has at least two and
@@ -621,14 +663,17 @@ class BaseClusterEmbedder(BaseEmbedder):
         stay whole in training (they could not be learnt from nothing).
         """
         if self.validation_fraction is None:
-            return features, class_codes, None
+            return features, class_codes, sample_weight, None
         train, valid = stratified_hold_out(class_codes.numpy(), self.validation_fraction,
                                            rng, type(self).__name__)
         train, valid = torch.from_numpy(train), torch.from_numpy(valid)
+        weights = ((None, None) if sample_weight is None
+                   else (sample_weight[train], sample_weight[valid]))
         if isinstance(features, Dataset):
-            held_out = (Subset(features, valid.tolist()), class_codes[valid])
-            return Subset(features, train.tolist()), class_codes[train], held_out
-        return features[train], class_codes[train], (features[valid], class_codes[valid])
+            held_out = (Subset(features, valid.tolist()), class_codes[valid], weights[1])
+            return Subset(features, train.tolist()), class_codes[train], weights[0], held_out
+        return (features[train], class_codes[train], weights[0],
+                (features[valid], class_codes[valid], weights[1]))
 
     def _monitorable(self):
         if self.validation_fraction is None:
@@ -647,12 +692,14 @@ class BaseClusterEmbedder(BaseEmbedder):
         """The classes of the plan and of the criterion for these class codes."""
         return ClusterPlan, ClusterCriterion
 
-    def _make_criterion(self, class_codes):
+    def _make_criterion(self, class_codes, sample_weight=None):
         criterion = self._training_types(class_codes)[1]
-        return criterion(self._make_cluster_loss(), self._make_softmax_loss(class_codes),
+        return criterion(self._make_cluster_loss(),
+                         self._make_softmax_loss(class_codes, sample_weight),
                          self.softmax_weight)
 
-    def _make_plan(self, features, class_codes, generator, validation=None):
+    def _make_plan(self, features, class_codes, generator, validation=None,
+                   sample_weight=None):
         plan = self._training_types(class_codes)[0]
         extra = {} if validation is None else dict(validation=validation,
                                                    restore_best=self.restore_best)
@@ -668,6 +715,7 @@ class BaseClusterEmbedder(BaseEmbedder):
             steps_per_round=self._steps_per_round,
             query=self.query,
             recluster=self._recluster,
+            sample_weight=sample_weight,
             **extra,
         )
 

@@ -28,7 +28,8 @@ from ._input_rows import (can_cross_fit, check_input_weight, choose_input_weight
                           cross_fit_folds, fit_input_scaler, set_input_rows)
 from ._nearest_cluster import KNearestClusterClassifier
 from ._torch_data import dataset_labels, first_inputs
-from ._validation import check_class_labels, check_input_shape, check_no_effect
+from ._validation import (check_class_labels, check_input_shape, check_no_effect,
+                          positive_weight_rows)
 
 #: Fitted attributes that belong to one trained network: an ensemble has one
 #: per member (``estimators_[i].<name>``), none of its own.
@@ -51,8 +52,13 @@ def bootstrap_indices(class_codes, seed):
     return resample(np.arange(len(codes)), replace=True, stratify=codes, random_state=seed)
 
 
-def fit_ensemble(estimator, X, y):
-    """Fit ``estimator.n_estimators`` members and set the ensemble's attributes."""
+def fit_ensemble(estimator, X, y, sample_weight=None):
+    """Fit ``estimator.n_estimators`` members and set the ensemble's attributes.
+
+    Rows of ``sample_weight`` 0 are dropped first; every member gets the
+    weights of its rows (a bootstrap sample's repeats on top of them, as
+    ``BaggingClassifier`` combines them).
+    """
     name = type(estimator).__name__
     if estimator.n_estimators == 1:
         check_no_effect(estimator, "bootstrap", "with n_estimators=1 (a single network "
@@ -83,11 +89,17 @@ def fit_ensemble(estimator, X, y):
         # The checks of a single fit, in its order: labels, two items, classes.
         labels = dataset_labels(X, y, name)
         check_input_shape(first_inputs(X, 2, name), name)
+        kept, weights = positive_weight_rows(sample_weight, len(labels))
+        if weights is not None:
+            X, labels = Subset(X, kept.tolist()), np.asarray(labels)[kept]
         y = check_class_labels(labels, name, multi_label=multi_label)
     else:
         # The checks of a single fit, once: the members get validated arrays.
         X, y = validate_data(estimator, X, y, dtype=np.float32, multi_output=True,
                              ensure_min_samples=2, allow_nd=True, accept_sparse="csr")
+        kept, weights = positive_weight_rows(sample_weight, X.shape[0])
+        if weights is not None:
+            X, y = X[kept], y[kept]
         check_input_shape(X, name)
         y = check_class_labels(y, name, multi_label=multi_label)
 
@@ -111,9 +123,10 @@ def fit_ensemble(estimator, X, y):
         if estimator.bootstrap:
             rows = rows[bootstrap_indices(y[rows], seed)]
         if len(rows) == len(y) and not estimator.bootstrap:
-            member.fit(X, y)
+            member.fit(X, y, sample_weight=weights)
         else:
-            member.fit(Subset(X, rows.tolist()) if isinstance(X, Dataset) else X[rows], y[rows])
+            member.fit(Subset(X, rows.tolist()) if isinstance(X, Dataset) else X[rows], y[rows],
+                       sample_weight=None if weights is None else weights[rows])
         members.append(member)
 
     first = members[0]
@@ -130,10 +143,12 @@ def fit_ensemble(estimator, X, y):
         # Only its predictions choose the weight: no threshold of unknown rows.
         classifier = KNearestClusterClassifier(random_state=fold_seed, device=estimator.device,
                                                unknown_rate=None)
-        scaler = fit_input_scaler(X)  # scores the choice, then scales transform's rows
+        # Scores the choice, then scales transform's rows.
+        scaler = fit_input_scaler(X, weights)
         chosen, estimator.input_weight_scores_ = choose_input_weight(
-            members, folds, X, y, scaler, classifier, estimator._input_weight_choice)
-    set_input_rows(estimator, X, chosen, scaler)
+            members, folds, X, y, scaler, classifier, estimator._input_weight_choice,
+            sample_weight=weights)
+    set_input_rows(estimator, X, chosen, scaler, sample_weight=weights)
     return estimator
 
 

@@ -88,19 +88,21 @@ def cross_fit_folds(y, n_folds, seed):
         np.zeros((len(y), 1)), y))
 
 
-def fit_input_scaler(X):
+def fit_input_scaler(X, sample_weight=None):
     """The standardisation of the input rows put beside the embedding."""
-    return StandardScaler().fit(X)
+    return StandardScaler().fit(X, sample_weight=sample_weight)
 
 
 def choose_input_weight(members, folds, X, y, scaler, classifier,
-                        settings=INPUT_WEIGHT_CHOICE):
+                        settings=INPUT_WEIGHT_CHOICE, sample_weight=None):
     """The weight of best mean held-out balanced accuracy, 0 unless it wins by
     ``settings.tolerance``.
 
     ``members[k]`` was fitted on ``folds[k][0]``; ``classifier`` is an
     unfitted classifier cloned for every fit. Returns the weight and the
-    mean scores by weight (ties: the smaller weight).
+    mean scores by weight (ties: the smaller weight). With
+    ``sample_weight``, the classifier fits and the balanced accuracy counts
+    rows by it.
     """
     rows = scaler.transform(X).astype(np.float32)
     scores = {w: [] for w in settings.grid}
@@ -111,10 +113,17 @@ def choose_input_weight(members, folds, X, y, scaler, classifier,
         Z = member.transform(X)
         for w in settings.grid:
             Zw = side_by_side(Z, rows, w)
-            fitted = clone(classifier).fit(Zw[train], y[train])
-            scores[w].append(balanced_accuracy_score(y[held_out], fitted.predict(Zw[held_out])))
+            fitted = clone(classifier).fit(Zw[train], y[train],
+                                           sample_weight=_rows_of(sample_weight, train))
+            scores[w].append(balanced_accuracy_score(
+                y[held_out], fitted.predict(Zw[held_out]),
+                sample_weight=_rows_of(sample_weight, held_out)))
     means = {w: float(np.mean(s)) for w, s in scores.items()}
     return preferred_weight(means, settings.tolerance), means
+
+
+def _rows_of(weights, rows):
+    return None if weights is None else weights[rows]
 
 
 def capped_rows(rows, y, cap, rng):
@@ -152,7 +161,7 @@ def check_input_weight(estimator, X, multi_label):
             f"this fit has {where}. Use input_weight=0 (or 'auto', which is 0 there).")
 
 
-def set_input_rows(estimator, X, chosen=None, scaler=None):
+def set_input_rows(estimator, X, chosen=None, scaler=None, sample_weight=None):
     """Set ``input_weight_`` (and ``input_scaler_`` when it is positive) after a fit.
 
     ``chosen`` is the cross-fitted choice of ``input_weight="auto"``, or
@@ -169,7 +178,8 @@ def set_input_rows(estimator, X, chosen=None, scaler=None):
     if chosen is None:  # no choice in this fit: none of an earlier one either
         estimator.__dict__.pop("input_weight_scores_", None)
     if weight:
-        estimator.input_scaler_ = scaler if scaler is not None else fit_input_scaler(X)
+        estimator.input_scaler_ = (scaler if scaler is not None
+                                   else fit_input_scaler(X, sample_weight))
 
 
 def add_input_rows(estimator, Z, X):

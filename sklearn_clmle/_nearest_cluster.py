@@ -20,7 +20,7 @@ from ._persistence import loadable_device
 from ._settings import FIT_SETTINGS
 from ._threads import N_JOBS_CONSTRAINT, uses_n_jobs
 from ._validation import (check_class_labels, check_cluster_size, check_device,
-                          check_no_effect, to_tensor)
+                          check_no_effect, positive_weight_rows, to_tensor)
 from .metrics import balanced_accuracy
 from .nn.clustering import cluster_within_classes
 from .nn.evidence import (grouped_indices, nearest_clusters_of_classes, nearest_rows,
@@ -232,8 +232,9 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         Index into ``classes_`` of each cluster.
     cluster_labels_ : ndarray of shape (n_samples,)
         Cluster of each training row (an index into ``cluster_centers_``),
-        as ``KMeans.labels_``. ``nearest_clusters`` reads the rows of each
-        cluster from it and from the training rows, which the classifier
+        as ``KMeans.labels_``; -1 for rows of ``sample_weight`` 0.
+        ``nearest_clusters`` reads the rows of each cluster from it and from
+        the training rows, which the classifier
         keeps as ``KNeighborsClassifier`` does (a reference to the ``X``
         given to ``fit``, not a copy, when it is a float32 array; a pickle
         holds them).
@@ -339,7 +340,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         self.unknown_rate = unknown_rate
 
     @uses_n_jobs
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Cluster every class of the training data.
 
         Parameters
@@ -349,6 +350,17 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         y : array-like of shape (n_samples,) or (n_samples, n_attributes)
             Class labels, or a binary indicator matrix (one binary
             nearest-cluster model per attribute, see ``feature_blocks``).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of every row, as if the row were repeated in
+            proportion to it: a cluster holds an equal share of its class's
+            weight, centroids are weighted means, and the search of ``N``
+            and ``tau`` (weighted balanced accuracy), the calibration
+            (weighted log-loss, ``class_prior``'s frequencies) and
+            ``unknown_threshold_`` (a weighted quantile) count rows by
+            weight. Rows of weight 0 are left out (``cluster_labels_`` -1).
+            The number of clusters of a class counts its rows of positive
+            weight, so multiplying every weight by a constant changes
+            nothing. ``None``: unit weights.
 
         Returns
         -------
@@ -359,8 +371,9 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         X, y = validate_data(self, X, y, dtype=np.float32, multi_output=True)
         y = check_class_labels(y, type(self).__name__, min_classes=1, multi_label=True)
         self._check_unknown_label(y)
+        kept, weights = positive_weight_rows(sample_weight, len(X))
         if y.ndim == 2:
-            return self._fit_attributes(X, y)
+            return self._fit_attributes(X, y, sample_weight)  # each attribute checks it
         if isinstance(self.feature_blocks, list):
             raise ValueError("feature_blocks as a list applies to multi-label y only; y has "
                              "one label per sample.")
@@ -368,21 +381,24 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
             self.__dict__.pop(name, None)
         encoder = LabelEncoder().fit(y)
         self.classes_ = encoder.classes_
-        codes = torch.from_numpy(encoder.transform(y)).long()
+        codes = torch.from_numpy(encoder.transform(y[kept])).long()
         if self.cluster_size != "auto":
             check_cluster_size(self.cluster_size, np.bincount(codes.numpy()))
         self.device_ = check_device(self.device, type(self).__name__)
         rng = check_random_state(self.random_state)
-        features = unit_normalize(to_tensor(X).to(self.device_), dim=1)
+        features = unit_normalize(to_tensor(X[kept]).to(self.device_), dim=1)
         codes = codes.to(self.device_)
+        if weights is not None:
+            weights = torch.from_numpy(weights).to(self.device_)
 
         if "auto" in (self.n_neighbors, self.prior_correction):
             self.n_neighbors_, self.prior_correction_, (
                 self.temperature_, self.calibration_bias_) = \
-                self._select_by_cross_validation(features, codes, rng)
+                self._select_by_cross_validation(features, codes, rng, weights)
             if self.class_prior == "balanced":
                 # p(c | x) / p(c) renormalised: the same calibration for equal frequencies.
-                share = np.bincount(codes.cpu().numpy(), minlength=len(self.classes_))
+                share = torch.bincount(codes, weights, minlength=len(self.classes_))
+                share = share.double().cpu().numpy()
                 self.calibration_bias_ = self.calibration_bias_ - np.log(share / share.sum())
                 self.calibration_bias_ -= self.calibration_bias_[0]
         else:
@@ -393,14 +409,15 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
                                                          float(self.prior_correction))
             self.temperature_, self.calibration_bias_ = 1.0, np.zeros(len(self.classes_))
         sample_cluster, centroids, cluster_classes, self.n_iter_ = self._cluster(
-            features, codes, rng)
+            features, codes, rng, weights=weights)
         self.cluster_centers_ = centroids.cpu().numpy()
         self.cluster_classes_ = cluster_classes.cpu().numpy()
-        self.cluster_labels_ = sample_cluster.cpu().numpy()
+        self.cluster_labels_ = np.full(len(X), -1, dtype=np.int64)
+        self.cluster_labels_[kept] = sample_cluster.cpu().numpy()
         self.__dict__.pop("unknown_threshold_", None)  # a refit with unknown_rate=None
         if self.unknown_rate is not None:
             self.unknown_threshold_ = self._unknown_threshold(features, codes, cluster_classes,
-                                                              rng)
+                                                              rng, weights)
         # A reference, not a copy (validate_data copies only to convert):
         # nearest_clusters scores these rows against queries, as
         # KNeighborsClassifier keeps its training rows.
@@ -416,8 +433,12 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         if not hasattr(self, "cluster_labels_"):
             return  # pickled by a version that kept no rows
         n_clusters = len(self.cluster_centers_)
-        self._members = grouped_indices(torch.from_numpy(self.cluster_labels_), n_clusters
-                                        ).to(self.device_)
+        # Rows of weight 0 (label -1) belong to no cluster: positions among
+        # the clustered rows, mapped back to rows of X.
+        clustered = torch.from_numpy(np.flatnonzero(self.cluster_labels_ >= 0))
+        members = grouped_indices(torch.from_numpy(self.cluster_labels_)[clustered], n_clusters)
+        self._members = torch.where(members >= 0, clustered[members.clamp_min(0)], -1
+                                    ).to(self.device_)
         self._class_clusters = grouped_indices(torch.from_numpy(self.cluster_classes_),
                                                len(self.classes_)).to(self.device_)
         rows = to_tensor(self._fit_X).to(self.device_)
@@ -425,7 +446,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         self._rows = rows
         self._row_scale = torch.where(norm > 0, 1 / norm, 0.0)
 
-    def _unknown_threshold(self, features, codes, cluster_classes, rng):
+    def _unknown_threshold(self, features, codes, cluster_classes, rng, weights=None):
         """The ``unknown_rate`` quantile of the training rows' held-out
         similarities.
 
@@ -456,16 +477,24 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
             warnings.filterwarnings("ignore", message="The least populated class")
             splits = list(folds.split(np.zeros(len(codes)), codes.cpu().numpy()))
         for train, valid in splits:
-            if sum(map(len, held_out)) >= self._settings.unknown_held_out_rows:
+            held = sum(len(values) for values, _ in held_out)
+            if held >= self._settings.unknown_held_out_rows:
                 break
             train, valid = torch.from_numpy(train), torch.from_numpy(valid)
             generator = torch.Generator().manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
             _, centroids, _ = cluster_within_classes(
                 features[train], codes[train], n_clusters, n_classes=len(self.classes_),
                 max_iter=self.max_iter, generator=generator,
-                max_samples_per_cluster=self._settings.selection_cluster_max_samples)
-            held_out.append(self._max_similarity(features[valid.to(features.device)], centroids))
-        return float(np.quantile(torch.cat(held_out).numpy(), self.unknown_rate))
+                max_samples_per_cluster=self._settings.selection_cluster_max_samples,
+                sample_weight=_subset(weights, train))
+            valid = valid.to(features.device)
+            held_out.append((self._max_similarity(features[valid], centroids),
+                             _subset(weights, valid)))
+        similarities = torch.cat([values for values, _ in held_out]).numpy()
+        if weights is None:
+            return float(np.quantile(similarities, self.unknown_rate))
+        return _weighted_quantile(similarities, torch.cat([w for _, w in held_out]).cpu(),
+                                  self.unknown_rate)
 
     def _check_unknown_label(self, y):
         """``unknown_label`` must be a label ``predict`` can return beside the classes."""
@@ -488,7 +517,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
                 f"classes ({np.asarray(y).dtype}) that is not one of them, e.g. -1 for integer "
                 "classes or 'unknown' for strings.")
 
-    def _fit_attributes(self, X, Y):
+    def _fit_attributes(self, X, Y, sample_weight=None):
         """One binary nearest-cluster classifier per attribute, on its feature block."""
         for name in _SINGLE_LABEL_FITTED:
             self.__dict__.pop(name, None)
@@ -498,7 +527,8 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         self.estimators_ = [
             clone(self).set_params(feature_blocks="all",
                                    random_state=rng.randint(np.iinfo(np.int32).max))
-            .fit(_columns(X, block), Y[:, a]) for a, block in enumerate(self.feature_blocks_)]
+            .fit(_columns(X, block), Y[:, a], sample_weight=sample_weight)
+            for a, block in enumerate(self.feature_blocks_)]
         self.classes_ = [estimator.classes_ for estimator in self.estimators_]
         self.n_iter_ = np.array([estimator.n_iter_ for estimator in self.estimators_])
         return self
@@ -555,7 +585,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         return [getattr(estimator, method)(_columns(X, block), **kwargs)
                 for estimator, block in zip(self.estimators_, self.feature_blocks_)]
 
-    def _cluster(self, features, codes, rng, max_samples_per_cluster=None):
+    def _cluster(self, features, codes, rng, max_samples_per_cluster=None, weights=None):
         generator = torch.Generator().manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
         cluster_size = self.cluster_size
         if cluster_size == "auto":
@@ -565,7 +595,8 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
             features, codes, cluster_size, n_classes=len(self.classes_),
             max_iter=self.max_iter, generator=generator, return_n_iter=True,
             max_samples_per_cluster=(max_samples_per_cluster
-                                     or self._settings.cluster_max_samples))
+                                     or self._settings.cluster_max_samples),
+            sample_weight=weights)
 
     def _class_log_weight(self, cluster_classes, tau):
         """``-tau * log(number of clusters of the class)`` (0 for a class
@@ -587,7 +618,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
             class_log_weight=self._class_log_weight(cluster_classes, tau),
             return_similarity=return_similarity)
 
-    def _select_by_cross_validation(self, features, codes, rng):
+    def _select_by_cross_validation(self, features, codes, rng, weights=None):
         """Pick ``N`` and ``tau`` (those set to ``"auto"``) by balanced accuracy
         over stratified folds.
 
@@ -620,7 +651,8 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         for fold, (train, valid) in enumerate(splits):
             train, valid = torch.from_numpy(train), torch.from_numpy(valid)
             _, centroids, cluster_classes, _ = self._cluster(
-                features[train], codes[train], rng, settings.selection_cluster_max_samples)
+                features[train], codes[train], rng, settings.selection_cluster_max_samples,
+                _subset(weights, train))
             if len(valid) > settings.selection_max_rows:
                 # Seeded from the folds' seed, not drawn from rng: the final
                 # clustering gets the same seed as without the cap.
@@ -630,20 +662,24 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
             clusterings.append((valid, centroids, cluster_classes))
             per_tau = self._search(features[valid], centroids, cluster_classes, neighbors, taus)
             for row, per_n in enumerate(per_tau):
-                scores[row] += [balanced_accuracy(codes[valid], s.argmax(dim=1)) for s in per_n]
+                scores[row] += [balanced_accuracy(codes[valid], s.argmax(dim=1),
+                                                  sample_weight=_subset(weights, valid))
+                                for s in per_n]
         row = _preferred_row(scores / len(splits), settings.prior_correction_tolerance)
         col = int(np.argmax(scores[row]))
         # The out-of-fold scores of the chosen pair only, searched again from
         # the kept clusterings (centroids are small): keeping every pair's
         # scores would hold len(taus) x len(grid) copies of n x n_classes.
-        oof_scores, oof_codes = [], []
+        oof_scores, oof_codes, oof_weights = [], [], []
         for valid, centroids, cluster_classes in clusterings:
             best = self._search(features[valid], centroids, cluster_classes, neighbors,
                                 taus[row])[col]
             oof_scores.append(best.cpu().double())
             oof_codes.append(codes[valid].cpu())
+            oof_weights.append(_subset(weights, valid))
         return (int(grid[col]), taus[row],
-                fit_calibration(torch.cat(oof_scores), torch.cat(oof_codes)))
+                fit_calibration(torch.cat(oof_scores), torch.cat(oof_codes),
+                                None if weights is None else torch.cat(oof_weights).cpu()))
 
     @available_if(lambda self: not hasattr(self, "estimators_"))
     @uses_n_jobs
@@ -866,7 +902,8 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
                 int(n_rows))
             parts.append({key: value.cpu() for key, value in part.items()})
         out = {key: torch.cat([part[key] for part in parts]).numpy() for key in parts[0]}
-        sizes = np.append(np.bincount(self.cluster_labels_,
+        labels = self.cluster_labels_
+        sizes = np.append(np.bincount(labels[labels >= 0],
                                       minlength=len(self.cluster_centers_)), 0)
         nearest = out["nearest_similarity"].astype(np.float64)
         threshold = getattr(self, "unknown_threshold_", None)
@@ -961,6 +998,20 @@ def _missing_as_nan(similarities):
     return similarities
 
 
+def _subset(weights, rows):
+    # The weights of some rows, or None without weights.
+    return None if weights is None else weights[rows.to(weights.device)]
+
+
+def _weighted_quantile(values, weights, q):
+    """The inverted-CDF ``q`` quantile of ``values`` weighted by ``weights``
+    (numpy's ``quantile(..., weights=)`` needs numpy 2)."""
+    order = np.argsort(values, kind="stable")
+    cumulative = np.cumsum(weights.numpy()[order])
+    position = np.searchsorted(cumulative, q * cumulative[-1], side="left")
+    return float(values[order][min(position, len(values) - 1)])
+
+
 def _columns(X, block):
     """``X[:, block]``, without a copy when the block is every column (each
     attribute's classifier keeps a reference to its training rows)."""
@@ -976,7 +1027,7 @@ def _preferred_row(scores, tolerance):
     return int(np.flatnonzero(best >= best.max() - tolerance)[0])
 
 
-def fit_calibration(scores, codes):
+def fit_calibration(scores, codes, sample_weight=None):
     """Temperature ``T`` and class biases ``b`` minimising the cross-entropy
     of ``softmax(scores / T + b)`` against Platt's smoothed targets.
 
@@ -991,7 +1042,8 @@ def fit_calibration(scores, codes):
     targets keep the fit finite when the out-of-fold scores separate the
     classes, as they do on rows a network was trained on. The loss is
     convex in ``(1 / T, b)``: L-BFGS-B (scipy) with ``log T`` within
-    ``[-6, 6]``, gradients from torch.
+    ``[-6, 6]``, gradients from torch. ``sample_weight`` weighs every
+    sample's term of the loss.
     """
     n_classes = scores.shape[1]
     # -inf must stay -inf (nan_to_num's default makes it the most negative
@@ -1005,6 +1057,10 @@ def fit_calibration(scores, codes):
     scores, codes = scores[scorable], codes[scorable]
     if not len(codes):
         return 1.0, np.zeros(n_classes)
+    weights = None
+    if sample_weight is not None:
+        weights = torch.as_tensor(sample_weight, dtype=torch.float64)[scorable]
+        weights = weights / weights.sum()
     targets = _platt_targets(scores, codes)
     finite = torch.isfinite(scores)
     scores = torch.where(finite, scores, 0.0)  # masked below: no inf * 0 in the gradient
@@ -1014,7 +1070,8 @@ def fit_calibration(scores, codes):
         bias = torch.cat([params.new_zeros(1), params[1:]])
         logits = torch.where(finite, scores * torch.exp(-params[0]) + bias, -math.inf)
         log_proba = torch.log_softmax(logits, dim=1)
-        loss = -torch.where(targets > 0, targets * log_proba, 0.0).sum(dim=1).mean()
+        per_sample = -torch.where(targets > 0, targets * log_proba, 0.0).sum(dim=1)
+        loss = per_sample.mean() if weights is None else (per_sample * weights).sum()
         loss.backward()
         return float(loss.detach()), params.grad.numpy().copy()
 

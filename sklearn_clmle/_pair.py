@@ -107,13 +107,15 @@ feature_names_in_, estimators_
             kwargs["mining"] = self.mining
         return _LOSSES[self.loss](**kwargs)
 
-    def _make_criterion(self, class_codes):
+    def _make_criterion(self, class_codes, sample_weight=None):
         return SingleLossCriterion(self._make_loss(), on="embeddings")
 
-    def _make_plan(self, features, class_codes, generator, validation=None):
+    def _make_plan(self, features, class_codes, generator, validation=None,
+                   sample_weight=None):
         batch = self.classes_per_batch * self.samples_per_class
         sampler = ClassBlockBatchSampler(class_codes, self.classes_per_batch,
                                          self.samples_per_class,
-                                         math.ceil(len(class_codes) / batch), generator)
+                                         math.ceil(len(class_codes) / batch), generator,
+                                         sample_weight=sample_weight)
         return SingleLossPlan(features, class_codes, generator, self.transform_batch_size,
                               sampler=sampler, n_epochs=self.max_epochs)

@@ -51,21 +51,24 @@ class ClusterPlan(TrainingPlan):
         Query cluster choice.
     pretrain_sampling : {"class_balanced", "random"}, default="class_balanced"
         Batches of the pre-training.
-    validation : tuple of (Tensor or Dataset, Tensor) or None, default=None
-        Held-out inputs and class codes, scored by :class:`ValidationReadout`
-        at the end of every epoch.
+    validation : tuple of (Tensor or Dataset, Tensor, Tensor or None) or None, default=None
+        Held-out inputs, class codes and weights (or ``None``), scored by
+        :class:`ValidationReadout` at the end of every epoch.
     restore_best : bool, default=True
         See :class:`ValidationReadout`.
     recluster : ReclusterSettings, default=RECLUSTER
         How the rounds re-cluster.
+    sample_weight : Tensor of shape (n_samples,), optional
+        See :class:`TrainingPlan`: every sampler and clustering uses it.
     """
 
     def __init__(self, features, class_codes, generator, embed_batch_size, *, cluster_size,
                  clusters_per_batch, samples_per_cluster, pretrain_steps, n_rounds,
                  steps_per_round, query, pretrain_sampling="class_balanced", validation=None,
-                 restore_best=True, recluster=RECLUSTER):
+                 restore_best=True, recluster=RECLUSTER, sample_weight=None):
         n_epochs = n_rounds + (1 if pretrain_steps > 0 else 0)
-        super().__init__(features, class_codes, n_epochs, generator, embed_batch_size)
+        super().__init__(features, class_codes, n_epochs, generator, embed_batch_size,
+                         sample_weight)
         self.recluster_settings = recluster
         self.n_rounds = n_rounds
         self.cluster_size = cluster_size
@@ -86,12 +89,13 @@ class ClusterPlan(TrainingPlan):
                       pretrain_steps, steps_per_round, query, capped=True):
         """The batch samplers of the pre-training and of the cluster rounds
         (``capped``: the rounds cluster at most ``recluster_settings.max_rows`` rows)."""
+        weights = self.sample_weight
         if self.pretrain_sampling == "random":
             pretrain = RandomBatchSampler(len(class_codes), self.batch_size, pretrain_steps,
-                                          self.generator)
+                                          self.generator, sample_weight=weights)
         else:
             pretrain = ClassBalancedBatchSampler(class_codes, self.batch_size, pretrain_steps,
-                                                 self.generator)
+                                                 self.generator, sample_weight=weights)
         settings = self.recluster_settings
         return (pretrain,
                 ClusterIndex(class_codes, cluster_size=self.cluster_size,
@@ -101,7 +105,8 @@ class ClusterPlan(TrainingPlan):
                              generator=self.generator, max_iter=settings.max_iter,
                              tol=settings.tol, warm_start=settings.warm_start,
                              warm_max_iter=settings.warm_max_iter,
-                             max_rows=settings.max_rows if capped else None))
+                             max_rows=settings.max_rows if capped else None,
+                             sample_weight=weights))
 
     @property
     def n_batches(self):
@@ -192,8 +197,8 @@ class ValidationReadout(Callback):
     ----------
     plan : ClusterPlan
         Holds the training data, their codes and the cluster size.
-    validation : tuple of (Tensor or Dataset, Tensor)
-        Held-out inputs and class codes.
+    validation : tuple of (Tensor or Dataset, Tensor, Tensor or None)
+        Held-out inputs, class codes and weights (``None``: unit weights).
     restore_best : bool
         End training with the network of the epoch of best ``valid_bacc``
         (the earliest on ties), kept as ``best_epoch_``.
@@ -234,17 +239,24 @@ class ValidationReadout(Callback):
         train = plan.embed_training_data(net, rows)
         plan.reuse_embeddings(train)  # the next round re-clusters the same embeddings
         codes = (plan.class_codes if rows is None else plan.class_codes[rows]).to(train.device)
+        weights = plan.sample_weight
+        if weights is not None and rows is not None:
+            weights = weights[rows]
         _, centroids, cluster_class = cluster_within_classes(
             train, codes, plan.cluster_size, tol=plan.recluster_settings.tol,
-            generator=self.generator)
-        features, valid_codes = self.validation
+            generator=self.generator, sample_weight=weights)
+        features, valid_codes, valid_weights = self.validation
         valid = plan.embed_inputs(net, features, "validation data")
         predicted = torch.cat([cluster_class[(chunk @ centroids.T).argmax(dim=1)]
                                for chunk in torch.split(valid, plan.embed_batch_size)])
         valid_codes = valid_codes.to(predicted.device)
         n_classes = int(codes.max()) + 1
-        hits = torch.bincount(valid_codes[predicted == valid_codes], minlength=n_classes)
-        counts = torch.bincount(valid_codes, minlength=n_classes)
+        if valid_weights is not None:
+            valid_weights = valid_weights.to(predicted.device)
+        hit = predicted == valid_codes
+        hits = torch.bincount(valid_codes[hit], None if valid_weights is None
+                              else valid_weights[hit], minlength=n_classes)
+        counts = torch.bincount(valid_codes, valid_weights, minlength=n_classes)
         present = counts > 0
         return float((hits[present].double() / counts[present]).mean())
 

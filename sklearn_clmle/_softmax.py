@@ -21,7 +21,7 @@ from .nn.margin_losses import (
     class_balanced_weights,
 )
 from .nn.pair_losses import CenterLoss, ClassRectificationLoss, RangeLoss
-from .nn.sampling import ClassBalancedBatchSampler, RandomBatchSampler
+from .nn.sampling import ClassBalancedBatchSampler, RandomBatchSampler, weighted_class_counts
 
 #: Losses with a margin, and the keyword their module calls it.
 _MARGIN_KEYWORD = {"cosface": "margin", "arcface": "margin", "sphereface": "margin",
@@ -243,8 +243,8 @@ feature_names_in_, estimators_
             return CenterLoss(n_classes, self.embedding_dim_)
         return {"range": RangeLoss, "crl": ClassRectificationLoss}[self.auxiliary_loss]()
 
-    def _make_criterion(self, class_codes):
-        counts = torch.bincount(class_codes).double()
+    def _make_criterion(self, class_codes, sample_weight=None):
+        counts = weighted_class_counts(class_codes, sample_weight)
         weights = self._class_weights(counts)
         # Deferred weights start unset: the plan switches them on (SingleLossPlan).
         loss = self._make_loss(counts, None if self.class_weight == "deferred" else weights)
@@ -259,16 +259,17 @@ feature_names_in_, estimators_
         return SingleLossCriterion(loss, on="logits", auxiliary_loss=auxiliary,
                                    auxiliary_weight=auxiliary_weight, centers=centers)
 
-    def _make_plan(self, features, class_codes, generator, validation=None):
+    def _make_plan(self, features, class_codes, generator, validation=None,
+                   sample_weight=None):
         deferred = self.class_weight == "deferred"
         n_batches = math.ceil(len(class_codes) / self.batch_size)
         if self.sampling == "class_balanced":
             sampler = ClassBalancedBatchSampler(class_codes, self.batch_size, n_batches,
-                                                generator)
+                                                generator, sample_weight=sample_weight)
         else:
             sampler = RandomBatchSampler(len(class_codes), self.batch_size, n_batches,
-                                         generator)
-        weights = self._class_weights(torch.bincount(class_codes).double())
+                                         generator, sample_weight=sample_weight)
+        weights = self._class_weights(weighted_class_counts(class_codes, sample_weight))
         return SingleLossPlan(
             features, class_codes, generator, self.transform_batch_size,
             sampler=sampler, n_epochs=self.max_epochs,

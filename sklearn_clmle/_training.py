@@ -178,6 +178,9 @@ class TrainingPlan(Callback):
         CPU generator for every random draw of the plan.
     embed_batch_size : int
         Batch size used to embed the training data.
+    sample_weight : Tensor of shape (n_samples,), optional
+        Positive float64 weights of the training rows, which the plan's
+        samplers draw rows by; ``None``: unit weights.
 
     Attributes
     ----------
@@ -185,8 +188,10 @@ class TrainingPlan(Callback):
         The plan's helpers, run after it (e.g. the hardest-query cache).
     """
 
-    def __init__(self, features, class_codes, n_epochs, generator, embed_batch_size):
+    def __init__(self, features, class_codes, n_epochs, generator, embed_batch_size,
+                 sample_weight=None):
         self.callbacks = []
+        self.sample_weight = sample_weight
         self.features = features
         self.class_codes = class_codes
         self.n_epochs = n_epochs

@@ -10,7 +10,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import InvalidParameterError
 from skorch.callbacks import BatchScoring, Checkpoint, EarlyStopping, EpochScoring, LRScheduler
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.validation import column_or_1d
+from sklearn.utils.validation import _check_sample_weight, column_or_1d
 
 from ._training import resolve_device
 
@@ -241,3 +241,23 @@ def renamed_parameter(estimator, old, new, version="0.2", removal="0.4"):
     warnings.warn(f"`{old}` was renamed to `{new}` in {version} and will be removed in "
                   f"{removal}.", FutureWarning, stacklevel=3)
     return value
+
+
+def positive_weight_rows(sample_weight, n_samples):
+    """Checked ``sample_weight``: the rows to fit on and their weights.
+
+    Returns ``(rows, weights)``: with no weights or equal ones (scaling the
+    weights changes nothing, so equal weights fit what no weights fit, bit
+    for bit) ``slice(None)`` and ``None``; else the indices of the rows of
+    positive weight (a weight of 0 drops its row) and their weights, a
+    float64 array. Raises a ``ValueError`` for negative, non-finite or
+    all-zero weights, or a length other than ``n_samples``.
+    """
+    if sample_weight is None:
+        return slice(None), None
+    weights = _check_sample_weight(sample_weight, np.empty((n_samples, 0)), dtype=np.float64,
+                                   ensure_non_negative=True)
+    if np.all(weights == weights[0]):
+        return slice(None), None
+    rows = np.flatnonzero(weights > 0)
+    return rows, weights[rows]

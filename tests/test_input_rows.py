@@ -106,9 +106,9 @@ def test_large_folds_are_subsampled_for_the_choice(rows_data, monkeypatch):
     seen = []
     fit = KNearestClusterClassifier.fit
 
-    def spy(self, Z, labels):
+    def spy(self, Z, labels, sample_weight=None):
         seen.append(len(labels))
-        return fit(self, Z, labels)
+        return fit(self, Z, labels, sample_weight=sample_weight)
 
     monkeypatch.setattr(KNearestClusterClassifier, "fit", spy)
     params = {**TINY, "module_params": dict(TINY["module_params"]), "n_estimators": 3,

@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import Sampler
 
 from .clustering import cluster_within_classes
-from .sampling import _draw_members, _group_index, capped_class_rows
+from .sampling import _draw_members, _group_index, capped_class_rows, check_sample_weight
 
 __all__ = ["ClusterIndex"]
 
@@ -93,6 +93,13 @@ class ClusterIndex(Sampler):
         clusters), while a round draws ``steps_per_epoch`` batches whatever
         the data size, so without a cap re-clustering a million rows costs
         far more than the round it serves. ``None``: every sample.
+    sample_weight : array-like of shape (n_samples,), optional
+        Positive weight of every sample, as if it were repeated in proportion
+        to it: the k-means gives every cluster an equal share of its class's
+        weight and weighted centroids (``sample_weight`` of
+        :func:`~sklearn_clmle.nn.cluster_within_classes`), members are drawn
+        into batches in proportion to their weights, and a cluster's cached
+        loss is its members' weighted mean. ``None``: unit weights.
 
     Attributes
     ----------
@@ -141,7 +148,7 @@ class ClusterIndex(Sampler):
 
     def __init__(self, labels, *, cluster_size, clusters_per_batch=12, samples_per_cluster=20,
                  steps_per_epoch=100, query="hardest", generator=None, max_iter=20, tol=0.01,
-                 warm_start=False, warm_max_iter=None, max_rows=None):
+                 warm_start=False, warm_max_iter=None, max_rows=None, sample_weight=None):
         super().__init__()
         labels = torch.as_tensor(labels)
         if labels.ndim != 1 or labels.numel() == 0:
@@ -179,6 +186,7 @@ class ClusterIndex(Sampler):
         self.rows = (torch.arange(self.labels.numel()) if self.max_rows is None
                      else capped_class_rows(self.labels, self.max_rows, self.generator))
         self.sample_loss = torch.full((self.labels.numel(),), float("nan"))
+        self.sample_weight = check_sample_weight(sample_weight, self.labels.numel())
         self.centroids = None
 
     @property
@@ -219,7 +227,8 @@ class ClusterIndex(Sampler):
             embeddings, self.labels[self.rows].to(embeddings.device), self.cluster_size,
             n_classes=self.n_classes,
             max_iter=self.max_iter if init is None else self.warm_max_iter, tol=self.tol,
-            generator=self.generator, init=init)
+            generator=self.generator, init=init,
+            sample_weight=None if self.sample_weight is None else self.sample_weight[self.rows])
         if n_rows != n_samples:
             labels = labels.new_full((n_samples,), -1).index_copy_(
                 0, self.rows.to(labels.device), labels)
@@ -308,9 +317,13 @@ class ClusterIndex(Sampler):
         # must not grow with the rows a cap left out.
         loss, cluster = self.sample_loss[self._clustered], self.sample_cluster[self._clustered]
         seen = ~torch.isnan(loss)
-        total = torch.zeros(self.n_clusters).index_add_(0, cluster[seen], loss[seen])
-        count = torch.bincount(cluster[seen], minlength=self.n_clusters)
-        return torch.where(count > 0, total / count.clamp_min(1), torch.tensor(float("inf")))
+        weight = (None if self.sample_weight is None
+                  else self.sample_weight[self._clustered][seen].float())
+        total = torch.zeros(self.n_clusters).index_add_(
+            0, cluster[seen], loss[seen] if weight is None else loss[seen] * weight)
+        count = torch.bincount(cluster[seen], weight, minlength=self.n_clusters)
+        return torch.where(count > 0, total / torch.where(count > 0, count, 1),
+                           torch.tensor(float("inf")))
 
     def __len__(self):
         return self.steps_per_epoch
@@ -352,4 +365,5 @@ class ClusterIndex(Sampler):
 
     def _draw_batch(self, clusters):
         return _draw_members(self.members, self.starts, self.counts, clusters,
-                             self.samples_per_cluster, self.generator)
+                             self.samples_per_cluster, self.generator,
+                             weights=self.sample_weight)

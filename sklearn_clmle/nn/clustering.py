@@ -13,7 +13,7 @@ class by class, to keep the generator's order).
 import torch
 import torch.nn.functional as F
 
-from .sampling import class_rows_at_most
+from .sampling import check_sample_weight, class_rows_at_most
 
 __all__ = [
     "balanced_assignment",
@@ -87,14 +87,18 @@ def balanced_assignment(similarity, capacities, *, n_preferences=32):
 
 
 def _deferred_acceptance(preference, preference_score, capacities, place_leftovers,
-                         n_choices=None):
+                         n_choices=None, weights=None):
     # preference[i] lists sample i's clusters, best first, with their scores;
     # only its first n_choices[i] entries count (all by default). Samples
     # that exhaust their list go to place_leftovers(leftover_rows, room),
-    # which returns their clusters.
+    # which returns their clusters. With ``weights`` (float64, one per
+    # sample) a capacity holds weight, not samples: a cluster keeps its best
+    # proposers while the weight ranked above each is below its capacity.
     n_samples, n_preferences = preference.shape
     n_clusters = capacities.numel()
-    if int(capacities.sum()) < n_samples:
+    # (Weighted capacities are float sums: compared with a rounding margin.)
+    if float(capacities.sum()) < (n_samples if weights is None
+                                  else float(weights.sum()) * (1 - 1e-9)):
         raise ValueError("Cluster capacities cannot hold all samples.")
     device = preference.device
     # A round orders the held samples by cluster, then by descending score,
@@ -129,13 +133,17 @@ def _deferred_acceptance(preference, preference_score, capacities, place_leftove
         cluster = assignment[held]
         rank = order_key[held, next_choice[held] - 1]
         key = (cluster << shift) + rank if shift else cluster * order_key.numel() + rank
-        rejected = held[_over_capacity(key, cluster, capacities)]
+        rejected = held[_over_capacity(key, cluster, capacities,
+                                       None if weights is None else weights[held])]
         assignment[rejected] = -1
         # Only the samples just rejected are free to propose again.
         free_rows = rejected[next_choice[rejected] < n_choices[rejected]]
     leftover = rows[assignment < 0]
     if leftover.numel():
-        room = capacities - torch.bincount(assignment[assignment >= 0], minlength=n_clusters)
+        placed = assignment >= 0
+        room = capacities - torch.bincount(
+            assignment[placed], None if weights is None else weights[placed],
+            minlength=n_clusters)
         assignment[leftover] = place_leftovers(leftover, room)
     return assignment
 
@@ -161,14 +169,20 @@ def _descending_bits(score):
     return (1 << (8 * score.element_size() - 1)) - _ordered_bits(score)
 
 
-def _over_capacity(key, cluster, capacities):
+def _over_capacity(key, cluster, capacities, weights=None):
     # Boolean mask of candidates ranked beyond their cluster's capacity. The
     # unique keys sort candidates by cluster, best first inside a cluster.
+    # With weights, a candidate's rank is the weight ranked above it.
     order = key.argsort(stable=True)  # unique keys; the stable integer sort is a radix sort
     cluster_sorted = cluster[order]
     counts = torch.bincount(cluster_sorted, minlength=capacities.numel())
     starts = torch.cumsum(counts, 0) - counts
-    rank = torch.arange(order.numel(), device=key.device) - starts[cluster_sorted]
+    if weights is None:
+        rank = torch.arange(order.numel(), device=key.device) - starts[cluster_sorted]
+    else:
+        sorted_weights = weights[order]
+        above = torch.cumsum(sorted_weights, 0) - sorted_weights
+        rank = above - above[starts[cluster_sorted]]
     mask = torch.zeros_like(cluster, dtype=torch.bool)
     mask[order] = rank >= capacities[cluster_sorted]
     return mask
@@ -241,7 +255,8 @@ def _top_preferences(X, centroids, row_index, row_valid, cluster_index, cluster_
     return preference[row_valid], values[row_valid]
 
 
-def _own_class_placer(X, centroids, row_ids, row_class, cluster_start, n_clusters):
+def _own_class_placer(X, centroids, row_ids, row_class, cluster_start, n_clusters,
+                      weights=None):
     # Second pass of the batched assignment: the leftovers of every class are
     # matched to the clusters of their own class that still have room, in
     # passes over capped preference lists (the room of a class equals its
@@ -266,7 +281,8 @@ def _own_class_placer(X, centroids, row_ids, row_class, cluster_start, n_cluster
         choices = (score > -torch.inf).sum(1)
         placed = _deferred_acceptance(
             preference, score, room,
-            lambda rest, _: torch.full_like(rest, -1), n_choices=choices)
+            lambda rest, _: torch.full_like(rest, -1), n_choices=choices,
+            weights=None if weights is None else weights[sorted_rows])
         return placed[position]
 
     def place(leftover, room):
@@ -284,16 +300,30 @@ def _own_class_placer(X, centroids, row_ids, row_class, cluster_start, n_cluster
             placed = one_pass(leftover[todo], room)
             done = placed >= 0
             result[todo[done]] = placed[done]
-            room -= torch.bincount(placed[done], minlength=room.numel())
+            room -= torch.bincount(placed[done], None if weights is None
+                                   else weights[row_ids[leftover[todo[done]]]],
+                                   minlength=room.numel())
             todo = todo[~done]
+            if todo.numel() and not bool(done.any()):
+                # Only float rounding of weighted room can stall a pass (some
+                # cluster of the class has room in exact arithmetic): the
+                # rest join their class's roomiest cluster.
+                classes = row_class[row_ids[leftover[todo]]]
+                index, valid = _padded(cluster_start[classes], n_clusters[classes])
+                roomiest = room[index].masked_fill(~valid, -torch.inf).argmax(dim=1)
+                result[todo] = index.gather(1, roomiest[:, None])[:, 0]
+                break
         return result
     return place
 
 
-def _seed_centroids(X, sizes, n_clusters, row_start, cluster_start, groups, generator):
+def _seed_centroids(X, sizes, n_clusters, row_start, cluster_start, groups, generator,
+                    weights=None):
     # Seeds for every class, drawn from ``generator`` in class order exactly
     # as one class at a time would draw them (the draws do not depend on the
-    # data); k-means++ then runs for a whole group of classes at once.
+    # data); k-means++ then runs for a whole group of classes at once. With
+    # sample weights (as scikit-learn's weighted k-means++) the first seed is
+    # drawn in proportion to the weights and the later ones to weight x D^2.
     centroids = torch.zeros(int(n_clusters.sum()), X.shape[1], dtype=X.dtype, device=X.device)
     first, uniforms = {}, {}
     for code, (size, k) in enumerate(zip(sizes.tolist(), n_clusters.tolist())):
@@ -304,18 +334,25 @@ def _seed_centroids(X, sizes, n_clusters, row_start, cluster_start, groups, gene
             start = int(cluster_start[code])
             centroids[start:start + k] = X[int(row_start[code]) + picks]
             continue
-        first[code] = int(torch.randint(size, (1,), generator=generator, device="cpu"))
+        if weights is None:
+            first[code] = int(torch.randint(size, (1,), generator=generator, device="cpu"))
+        else:
+            start = int(row_start[code])
+            cumulative = weights[start:start + size].cpu().cumsum(0)
+            draw = torch.rand(1, generator=generator, dtype=torch.float64) * cumulative[-1]
+            first[code] = min(int(torch.searchsorted(cumulative, draw, right=True)), size - 1)
         uniforms[code] = torch.rand(k - 1, generator=generator, dtype=torch.float64)
     for group in groups:
         group = group[n_clusters[group] <= MAX_KMEANS_PLUSPLUS_CLUSTERS]
         if group.numel():
-            picks = _kmeans_plusplus(X, group, sizes, n_clusters, row_start, first, uniforms)
+            picks = _kmeans_plusplus(X, group, sizes, n_clusters, row_start, first, uniforms,
+                                     weights)
             index, valid = _padded(cluster_start[group], n_clusters[group])
             centroids[index[valid]] = X[(row_start[group][:, None] + picks)[valid]]
     return centroids
 
 
-def _kmeans_plusplus(X, group, sizes, n_clusters, row_start, first, uniforms):
+def _kmeans_plusplus(X, group, sizes, n_clusters, row_start, first, uniforms, weights=None):
     # k-means++ seeding with the cosine distance 1 - x.c for the classes of a
     # group (largest first, so the classes still drawing are a prefix). Its K
     # sequential passes dominate the cost for thousands of clusters, where
@@ -337,11 +374,14 @@ def _kmeans_plusplus(X, group, sizes, n_clusters, row_start, first, uniforms):
     fallback = torch.arange(1, points.shape[1] + 1, dtype=torch.float64)
     padding = ~row_valid.cpu()
     padded = bool(padding.any())
+    row_weights = None if weights is None else weights[row_index].cpu()
     m = len(k)
     for step in range(1, k[0]):
         while k[m - 1] <= step:  # k is non-increasing
             m -= 1
         weights = closest[:m].clamp_min(0).double().cpu()
+        if row_weights is not None:
+            weights *= row_weights[:m]
         if padded:
             weights.masked_fill_(padding[:m], 0)
         cumulative = weights.cumsum(1)
@@ -367,15 +407,16 @@ def _bmm(points, others):
     return torch.bmm(points, others)
 
 
-def _normalised_means(X, labels, n_clusters):
+def _normalised_means(X, labels, n_clusters, weights=None):
+    # Eq. (7), each row counted with its weight.
     sums = torch.zeros(n_clusters, X.shape[1], dtype=X.dtype, device=X.device)
-    sums.index_add_(0, labels, X)
+    sums.index_add_(0, labels, X if weights is None else X * weights.to(X.dtype)[:, None])
     return F.normalize(sums, dim=1)
 
 
 def _kmeans_within_classes(X, sizes, n_clusters, *, max_iter, generator, tol=0.0,
                            n_preferences=8, chunk_size=None, init_labels=None,
-                           init_centroids=None):
+                           init_centroids=None, weights=None):
     # Equal-size spherical k-means of every class at once. X holds the rows
     # sorted by class (``sizes[c]`` rows of class c, in their order); class c
     # gets ``n_clusters[c]`` clusters, numbered class after class. Classes do
@@ -387,10 +428,17 @@ def _kmeans_within_classes(X, sizes, n_clusters, *, max_iter, generator, tol=0.0
     # max_iter iterations over all classes. Eight preferences reach the
     # objective of 32 in half the time, as nearly every sample ends within
     # its first few choices (``docs/benchmarks.md``); the rest go through
-    # the second pass of _deferred_acceptance.
+    # the second pass of _deferred_acceptance. With ``weights`` (float64, one
+    # per row, positive) a cluster holds an equal share of its class's
+    # weight instead of an equal number of rows, and centroids are weighted
+    # means: as if every row were repeated in proportion to its weight.
     X = F.normalize(X, dim=1)
     row_class, cluster_class, row_start, cluster_start, capacities = _cluster_layout(
         sizes, n_clusters)
+    if weights is not None:
+        class_weight = torch.zeros(sizes.numel(), dtype=torch.float64, device=X.device)
+        class_weight.index_add_(0, row_class, weights)
+        capacities = (class_weight / n_clusters)[cluster_class]
     n_total = cluster_class.numel()
     labels = cluster_start[row_class]
     active = n_clusters > 1
@@ -399,11 +447,11 @@ def _kmeans_within_classes(X, sizes, n_clusters, *, max_iter, generator, tol=0.0
         centroids = init_centroids.clone()
     elif init_labels is None:
         centroids = _seed_centroids(X, sizes, n_clusters, row_start, cluster_start, groups,
-                                    generator)
+                                    generator, weights)
     else:
         # Warm start: the means of a previous clustering's clusters on these
         # rows (the embeddings of the last round drift little), no seeding.
-        centroids = _normalised_means(X, init_labels, n_total)
+        centroids = _normalised_means(X, init_labels, n_total, weights)
     choices = n_clusters.clamp_max(n_preferences)[row_class]
     preference = torch.zeros(X.shape[0], n_preferences, dtype=torch.long, device=X.device)
     score = torch.full((X.shape[0], n_preferences), -torch.inf, dtype=X.dtype, device=X.device)
@@ -425,8 +473,9 @@ def _kmeans_within_classes(X, sizes, n_clusters, *, max_iter, generator, tol=0.0
             score[row_index[row_valid], :top.shape[1]] = value
         new_labels = _deferred_acceptance(
             preference[rows], score[rows], capacities,
-            _own_class_placer(X, centroids, rows, row_class, cluster_start, n_clusters),
-            n_choices=choices[rows])
+            _own_class_placer(X, centroids, rows, row_class, cluster_start, n_clusters,
+                              weights),
+            n_choices=choices[rows], weights=None if weights is None else weights[rows])
         if iteration:
             # A class stops once at most `tol` of its samples changed cluster
             # (tol=0: once none did).
@@ -436,8 +485,10 @@ def _kmeans_within_classes(X, sizes, n_clusters, *, max_iter, generator, tol=0.0
         labels[rows] = new_labels
         updated = active[cluster_class]
         moving = active[row_class]
-        centroids[updated] = _normalised_means(X[moving], labels[moving], n_total)[updated]
-    return labels, _normalised_means(X, labels, n_total), n_iter
+        centroids[updated] = _normalised_means(
+            X[moving], labels[moving], n_total,
+            None if weights is None else weights[moving])[updated]
+    return labels, _normalised_means(X, labels, n_total, weights), n_iter
 
 
 def _sampled_rows(sizes, n_clusters, per_cluster, generator):
@@ -491,7 +542,7 @@ def equal_size_spherical_kmeans(X, n_clusters, *, max_iter=20, tol=0.0, generato
 
 def cluster_within_classes(X, class_codes, cluster_size, *, n_classes=None, max_iter=20,
                            tol=0.0, generator=None, return_n_iter=False, init=None,
-                           max_samples_per_cluster=None):
+                           max_samples_per_cluster=None, sample_weight=None):
     """Cluster every class separately into clusters of about ``cluster_size``.
 
     All classes run in one batched equal-size spherical k-means, each
@@ -542,6 +593,14 @@ def cluster_within_classes(X, class_codes, cluster_size, *, n_classes=None, max_
         growing with the cluster size (faiss caps its k-means the same way,
         at 256 points per centroid). ``None`` clusters every row. With a
         sample drawn, the result is no longer that of each class alone.
+    sample_weight : Tensor of shape (n_samples,), optional
+        Positive weight of every sample. A cluster then holds an equal share
+        of its class's weight (instead of an equal number of samples, the
+        last sample a cluster accepts may overshoot it), centroids are
+        weighted means and k-means++ draws seeds in proportion to the
+        weights, as if every sample were repeated in proportion to its
+        weight. The number of clusters of a class still counts its samples,
+        so scaling the weights changes nothing. ``None``: unit weights.
 
     Returns
     -------
@@ -591,24 +650,30 @@ def cluster_within_classes(X, class_codes, cluster_size, *, n_classes=None, max_
             or int(max_samples_per_cluster) != max_samples_per_cluster):
         raise ValueError(f"max_samples_per_cluster must be a positive integer or None; got "
                          f"{max_samples_per_cluster!r}.")
+    # float64: the capacities and the ranks above a row are sums of many weights.
+    weights = check_sample_weight(sample_weight, X.shape[0], X.device)
     X, sizes = X[order], sizes[present]
+    if weights is not None:
+        weights = weights[order]
     sample = (None if max_samples_per_cluster is None
               else _sampled_rows(sizes, n_clusters, max_samples_per_cluster, generator))
     if sample is None:
         labels, centroids, n_iter = _kmeans_within_classes(
             X, sizes, n_clusters, max_iter=max_iter, tol=tol, generator=generator,
-            init_labels=init_labels)
+            init_labels=init_labels, weights=weights)
     else:
         rows, sample_sizes = sample
         init_centroids = (None if init_labels is None
                           else _normalised_means(F.normalize(X, dim=1), init_labels,
-                                                 int(n_clusters.sum())))
+                                                 int(n_clusters.sum()), weights))
         _, centroids, n_iter = _kmeans_within_classes(
             X[rows], sample_sizes, n_clusters, max_iter=max_iter, tol=tol,
-            generator=generator, init_centroids=init_centroids)
+            generator=generator, init_centroids=init_centroids,
+            weights=None if weights is None else weights[rows])
         # One assignment of every row to the sample's centroids, then the means.
         labels, centroids, _ = _kmeans_within_classes(
-            X, sizes, n_clusters, max_iter=1, generator=generator, init_centroids=centroids)
+            X, sizes, n_clusters, max_iter=1, generator=generator, init_centroids=centroids,
+            weights=weights)
     sample_cluster = torch.empty_like(labels)
     sample_cluster[order] = labels
     result = sample_cluster, centroids, present.repeat_interleave(n_clusters)

@@ -10,7 +10,43 @@ holds the clusters they are drawn from.
 import torch
 
 __all__ = ["ClassBalancedBatchSampler", "ClassBlockBatchSampler", "InterleavedBatchSampler",
-           "RandomBatchSampler"]
+           "RandomBatchSampler", "weighted_class_counts"]
+
+
+def check_sample_weight(sample_weight, n_samples, device="cpu"):
+    """``sample_weight`` as a float64 tensor of positive weights on
+    ``device``, or None.
+
+    The samplers draw a sample in proportion to its weight, which in
+    expectation is what repeating it would do; a sample of weight 0 would
+    never be drawn, so it must be dropped before (the estimators do).
+    """
+    if sample_weight is None:
+        return None
+    weights = torch.as_tensor(sample_weight, dtype=torch.float64).to(device)
+    if weights.shape != (n_samples,):
+        raise ValueError(f"sample_weight must have shape ({n_samples},), one weight per "
+                         f"sample; got {tuple(weights.shape)}.")
+    if not bool(torch.isfinite(weights).all()) or not bool((weights > 0).all()):
+        raise ValueError("sample_weight must be finite and positive: drop the samples of "
+                         "weight 0 first.")
+    return weights
+
+
+def weighted_class_counts(class_codes, sample_weight=None, n_classes=None):
+    """Class sizes for losses that read them (priors, margins, class weights).
+
+    ``bincount`` of the codes; with weights, the classes' shares of the
+    total weight times the number of samples, so that the counts keep the
+    data's size (the effective-number weights depend on it) while only the
+    weights' ratios matter.
+    """
+    counts = torch.bincount(class_codes.cpu(), minlength=n_classes or 0).double()
+    if sample_weight is None:
+        return counts
+    weights = torch.as_tensor(sample_weight, dtype=torch.float64).cpu()
+    totals = torch.bincount(class_codes.cpu(), weights=weights, minlength=counts.numel())
+    return totals * (len(class_codes) / float(weights.sum()))
 
 
 def _group_index(group_of_sample, n_groups):
@@ -78,17 +114,35 @@ def class_rows_at_most(class_codes, limit, generator):
     return order[rank < (limit[codes[order]] if limit.dim() else limit)].sort().values
 
 
-def _draw_members(members, starts, counts, groups, k, generator, *, fill=False):
+def _draw_members(members, starts, counts, groups, k, generator, *, fill=False,
+                  weights=None):
     # Up to k members of each group, without replacement (random keys, one
     # argsort per batch). With ``fill``, a group smaller than k is topped up
-    # by draws with replacement; otherwise it gives all its members.
+    # by draws with replacement; otherwise it gives all its members. With
+    # ``weights`` (one per sample) the draws follow them: Efraimidis and
+    # Spirakis' keys -log(u) / w for the draws without replacement, the
+    # inverse CDF for those with.
     sizes = counts[groups]
     width = max(int(sizes.max()), k)
     columns = torch.arange(width)[None, :]
     keys = torch.rand(groups.numel(), width, generator=generator)
-    positions = keys.masked_fill(columns >= sizes[:, None], 2.0).argsort(dim=1)[:, :k]
+    padding = columns >= sizes[:, None]
+    if weights is not None:
+        slots = members[(starts[groups][:, None] + columns).clamp_max(members.numel() - 1)]
+        row_weights = weights[slots].masked_fill(padding, 0.0)
+        keys = -torch.log(keys.double()) / row_weights.clamp_min(1e-300)
+        positions = keys.masked_fill(padding, torch.inf).argsort(dim=1)[:, :k]
+    else:
+        positions = keys.masked_fill(padding, 2.0).argsort(dim=1)[:, :k]
     if fill:
-        repeated = (torch.rand(groups.numel(), k, generator=generator) * sizes[:, None]).long()
+        uniform = torch.rand(groups.numel(), k, generator=generator)
+        if weights is None:
+            repeated = (uniform * sizes[:, None]).long()
+        else:
+            cumulative = row_weights.cumsum(dim=1)
+            target = uniform.double() * cumulative[:, -1:]
+            repeated = torch.searchsorted(cumulative, target, right=True)
+            repeated = torch.minimum(repeated, sizes[:, None] - 1)
         positions = torch.where(sizes[:, None] >= k, positions, repeated)
         return members[(starts[groups][:, None] + positions).flatten()]
     valid = columns[:, :k] < sizes[:, None]
@@ -112,13 +166,20 @@ class ClassBalancedBatchSampler:
         Batches per pass (one skorch epoch).
     generator : torch.Generator
         CPU generator driving all random draws.
+    sample_weight : Tensor of shape (n_samples,), optional
+        Positive weights: a sample is drawn within its class in proportion to
+        its weight (classes stay equally likely).
     """
 
-    def __init__(self, class_codes, batch_size, n_batches, generator):
+    def __init__(self, class_codes, batch_size, n_batches, generator, sample_weight=None):
         self.members, self.starts, self.counts, self.classes = _class_index(class_codes)
         self.batch_size = batch_size
         self.n_batches = n_batches
         self.generator = generator
+        weights = check_sample_weight(sample_weight, len(class_codes))
+        # Cumulative weights of the members in class order: a slot's member
+        # is found by one binary search within its class's span.
+        self.cumulative = None if weights is None else weights[self.members].cumsum(0)
 
     def __len__(self):
         return self.n_batches
@@ -127,9 +188,16 @@ class ClassBalancedBatchSampler:
         for _ in range(self.n_batches):
             classes = self.classes[torch.randint(self.classes.numel(), (self.batch_size,),
                                                  generator=self.generator)]
-            offset = (torch.rand(self.batch_size, generator=self.generator)
-                      * self.counts[classes]).long()
-            yield self.members[self.starts[classes] + offset]
+            uniform = torch.rand(self.batch_size, generator=self.generator)
+            if self.cumulative is None:
+                offset = (uniform * self.counts[classes]).long()
+                yield self.members[self.starts[classes] + offset]
+                continue
+            start, end = self.starts[classes], self.starts[classes] + self.counts[classes]
+            below = torch.where(start > 0, self.cumulative[(start - 1).clamp_min(0)], 0.0)
+            target = below + uniform.double() * (self.cumulative[end - 1] - below)
+            position = torch.searchsorted(self.cumulative, target, right=True)
+            yield self.members[torch.minimum(torch.maximum(position, start), end - 1)]
 
 
 class RandomBatchSampler:
@@ -145,19 +213,28 @@ class RandomBatchSampler:
         Batches per pass (one skorch epoch).
     generator : torch.Generator
         CPU generator driving all random draws.
+    sample_weight : Tensor of shape (n_samples,), optional
+        Positive weights: every slot of a batch draws a sample in proportion
+        to its weight (with replacement, so that each draw follows the
+        weights exactly, as from the samples repeated).
     """
 
-    def __init__(self, n_samples, batch_size, n_batches, generator):
+    def __init__(self, n_samples, batch_size, n_batches, generator, sample_weight=None):
         self.n_samples = n_samples
         self.batch_size = min(batch_size, n_samples)
         self.n_batches = n_batches
         self.generator = generator
+        self.weights = check_sample_weight(sample_weight, n_samples)
 
     def __len__(self):
         return self.n_batches
 
     def __iter__(self):
         for _ in range(self.n_batches):
+            if self.weights is not None:
+                yield torch.multinomial(self.weights, self.batch_size, replacement=True,
+                                        generator=self.generator)
+                continue
             yield torch.randperm(self.n_samples, generator=self.generator)[: self.batch_size]
 
 
@@ -180,15 +257,18 @@ class ClassBlockBatchSampler:
         Batches per pass (one skorch epoch).
     generator : torch.Generator
         CPU generator driving all random draws.
+    sample_weight : Tensor of shape (n_samples,), optional
+        Positive weights: members are drawn in proportion to them.
     """
 
     def __init__(self, class_codes, classes_per_batch, samples_per_class, n_batches,
-                 generator):
+                 generator, sample_weight=None):
         self.members, self.starts, self.counts, self.classes = _class_index(class_codes)
         self.classes_per_batch = min(classes_per_batch, self.classes.numel())
         self.samples_per_class = samples_per_class
         self.n_batches = n_batches
         self.generator = generator
+        self.weights = check_sample_weight(sample_weight, len(class_codes))
 
     def __len__(self):
         return self.n_batches
@@ -198,7 +278,8 @@ class ClassBlockBatchSampler:
             pick = torch.randperm(self.classes.numel(), generator=self.generator)
             classes = self.classes[pick[: self.classes_per_batch]]
             yield _draw_members(self.members, self.starts, self.counts, classes,
-                                self.samples_per_class, self.generator, fill=True)
+                                self.samples_per_class, self.generator, fill=True,
+                                weights=self.weights)
 
 
 class InterleavedBatchSampler:
