@@ -1042,8 +1042,16 @@ def fit_calibration(scores, codes, sample_weight=None):
     targets keep the fit finite when the out-of-fold scores separate the
     classes, as they do on rows a network was trained on. The loss is
     convex in ``(1 / T, b)``: L-BFGS-B (scipy) with ``log T`` within
-    ``[-6, 6]``, gradients from torch. ``sample_weight`` weighs every
-    sample's term of the loss.
+    ``[-6, 6]``, gradients from torch.
+
+    With ``sample_weight``, ``T`` and ``b`` are fitted on the samples as
+    rows, then the biases move from the rows' class frequencies to the
+    weighted ones (``b_c += log(W_c / W) - log(n_c / n)``), as
+    ``class_prior`` moves them. A weighted loss would let a few heavy rows,
+    whose out-of-fold scores are optimistic (the network trained on them),
+    set the temperature: on the fraud example with amounts as weights, its
+    amount-weighted log-loss on new rows was several times worse
+    (``examples/plot_fraud_calibration.py``; ``docs/method.md``, section 10).
     """
     n_classes = scores.shape[1]
     # -inf must stay -inf (nan_to_num's default makes it the most negative
@@ -1057,10 +1065,6 @@ def fit_calibration(scores, codes, sample_weight=None):
     scores, codes = scores[scorable], codes[scorable]
     if not len(codes):
         return 1.0, np.zeros(n_classes)
-    weights = None
-    if sample_weight is not None:
-        weights = torch.as_tensor(sample_weight, dtype=torch.float64)[scorable]
-        weights = weights / weights.sum()
     targets = _platt_targets(scores, codes)
     finite = torch.isfinite(scores)
     scores = torch.where(finite, scores, 0.0)  # masked below: no inf * 0 in the gradient
@@ -1070,15 +1074,24 @@ def fit_calibration(scores, codes, sample_weight=None):
         bias = torch.cat([params.new_zeros(1), params[1:]])
         logits = torch.where(finite, scores * torch.exp(-params[0]) + bias, -math.inf)
         log_proba = torch.log_softmax(logits, dim=1)
-        per_sample = -torch.where(targets > 0, targets * log_proba, 0.0).sum(dim=1)
-        loss = per_sample.mean() if weights is None else (per_sample * weights).sum()
+        loss = -torch.where(targets > 0, targets * log_proba, 0.0).sum(dim=1).mean()
         loss.backward()
         return float(loss.detach()), params.grad.numpy().copy()
 
     bounds = [(-6.0, 6.0)] + [(None, None)] * (n_classes - 1)
     result = minimize(loss_and_gradient, np.zeros(n_classes), jac=True, method="L-BFGS-B",
                       bounds=bounds, options={"maxiter": 500})
-    return float(math.exp(result.x[0])), np.concatenate([[0.0], result.x[1:]])
+    bias = np.concatenate([[0.0], result.x[1:]])
+    if sample_weight is not None:
+        weights = torch.as_tensor(sample_weight, dtype=torch.float64)[scorable]
+        rows = torch.bincount(codes, minlength=n_classes).double()
+        weighted = torch.bincount(codes, weights, minlength=n_classes)
+        present = (rows > 0).numpy()
+        shift = np.zeros(n_classes)
+        shift[present] = (torch.log(weighted / weighted.sum()) - torch.log(rows / rows.sum())
+                          ).numpy()[present]
+        bias = bias + shift - shift[0]
+    return float(math.exp(result.x[0])), bias
 
 
 def _platt_targets(scores, codes):

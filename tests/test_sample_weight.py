@@ -203,19 +203,20 @@ def test_classifier_weights_move_the_calibrated_prior(data):
     assert heavy.predict_proba(X_test)[:, 2].mean() > plain.predict_proba(X_test)[:, 2].mean()
 
 
-def test_weighted_calibration_equals_repeated_scores():
+def test_weighted_calibration_moves_the_biases_to_the_weighted_frequencies():
+    # T and b are fitted on the rows; the weights then move each class's bias
+    # by log(weighted share) - log(row share), class 0 staying at 0.
     g = torch.Generator().manual_seed(0)
-    scores = torch.randn(40, 3, generator=g, dtype=torch.float64) * 3
-    codes = torch.randint(3, (40,), generator=g)
-    codes[:3] = torch.arange(3)
-    repeats = torch.randint(1, 4, (40,), generator=g)
-    # Platt's targets count rows: equal only where the counts agree, so
-    # compare at equal class counts by repeating every class alike.
-    T, b = fit_calibration(scores, codes, repeats.double())
-    T_rep, b_rep = fit_calibration(scores.repeat_interleave(repeats, 0),
-                                   codes.repeat_interleave(repeats))
-    assert T == pytest.approx(T_rep, rel=0.05)
-    np.testing.assert_allclose(b, b_rep, atol=0.15)
+    scores = torch.randn(60, 3, generator=g, dtype=torch.float64) * 3
+    codes = torch.randint(3, (60,), generator=g)
+    weights = torch.rand(60, generator=g, dtype=torch.float64) * 5 + 0.1
+    T_rows, b_rows = fit_calibration(scores, codes)
+    T, b = fit_calibration(scores, codes, weights)
+    assert T == T_rows
+    rows = np.bincount(codes.numpy(), minlength=3) / 60
+    share = np.bincount(codes.numpy(), weights=weights.numpy(), minlength=3)
+    shift = np.log(share / share.sum()) - np.log(rows)
+    np.testing.assert_allclose(b, b_rows + shift - shift[0], atol=1e-12)
 
 
 def test_weighted_quantile_matches_numpy():
