@@ -11,7 +11,7 @@ from scipy.sparse import issparse
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.preprocessing import LabelEncoder, QuantileTransformer, StandardScaler
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils import get_tags
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 from skorch.history import History
@@ -586,11 +586,13 @@ class BaseClusterEmbedder(BaseEmbedder):
         "validation_fraction": [None, Interval(Real, 0, 1, closed="neither")],
         "restore_best": ["boolean"],
         "input_weight": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="left")],
+        "input_weight_estimator": [None, HasMethods(["fit", "predict"])],
     }
 
     def __init__(self, *, scale, cluster_size, clusters_per_batch, samples_per_cluster, n_rounds,
                  steps_per_round, pretrain_steps, softmax_weight, query, cost_sensitive,
-                 pretrain_loss, validation_fraction, restore_best, input_weight, **common):
+                 pretrain_loss, validation_fraction, restore_best, input_weight,
+                 input_weight_estimator, **common):
         # The parameters of both cluster embedders (see BaseEmbedder.__init__).
         super().__init__(**common)
         self.scale = scale
@@ -607,6 +609,7 @@ class BaseClusterEmbedder(BaseEmbedder):
         self.validation_fraction = validation_fraction
         self.restore_best = restore_best
         self.input_weight = input_weight
+        self.input_weight_estimator = input_weight_estimator
 
     @abstractmethod
     def _make_cluster_loss(self):

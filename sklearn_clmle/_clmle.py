@@ -190,7 +190,8 @@ class CLMLEEmbedder(MultiLabelMixin, BaseClusterEmbedder):
         ``k`` trains on the rows outside fold ``k`` of a stratified split),
         and :class:`KNearestClusterClassifier` at its defaults, fitted on
         each network's training rows, is scored on its fold
-        (``input_weight_scores_``); ``w = 0`` is kept unless another weight
+        (``input_weight_scores_``; ``input_weight_estimator`` names another
+        classifier); ``w = 0`` is kept unless another weight
         wins by more than 0.03. ``"auto"`` is 0 where it cannot choose or
         the rows are not tabular: one network, a class of fewer than
         ``n_estimators`` rows, images, torch datasets, multi-label ``y``, a
@@ -199,6 +200,19 @@ class CLMLEEmbedder(MultiLabelMixin, BaseClusterEmbedder):
         multi-label ``y``. The default gained most on the binary tables of
         the development suite, at less fit time (``docs/defaults.md``,
         fifth round).
+    input_weight_estimator : classifier or None, default=None
+        The classifier that ``input_weight="auto"`` chooses ``w`` with: a
+        clone is fitted on each network's training rows (embedding and input
+        rows side by side at every ``w``) and scored by balanced accuracy on
+        the network's held-out fold. ``None`` is a
+        :class:`KNearestClusterClassifier` with its default parameters, the
+        step that follows the embedder in the pipeline this library is built
+        for; give the classifier your pipeline uses after the embedder (e.g.
+        ``LogisticRegression()``) to choose the weight for that one. Its
+        ``random_state``, when it has one left at ``None``, is drawn from
+        ``random_state``; with ``sample_weight`` it must accept one. Refused
+        unless ``input_weight="auto"``. The cross-fitting uses
+        ``n_estimators`` folds: each network is held out from one.
 
     Attributes
     ----------
@@ -298,14 +312,16 @@ class CLMLEEmbedder(MultiLabelMixin, BaseClusterEmbedder):
                  random_state=None, verbose=0, callbacks=None, transform_batch_size=1024,
                  test_time_flip=False, feature_scaling="auto",
                  pretrain_loss="balanced", validation_fraction=None, restore_best=True,
-                 n_estimators=3, bootstrap=False, input_weight="auto"):
+                 n_estimators=3, bootstrap=False, input_weight="auto",
+                 input_weight_estimator=None):
         super().__init__(
             scale=scale, cluster_size=cluster_size, clusters_per_batch=clusters_per_batch,
             samples_per_cluster=samples_per_cluster, n_rounds=n_rounds,
             steps_per_round=steps_per_round, pretrain_steps=pretrain_steps,
             softmax_weight=softmax_weight, query=query, cost_sensitive=cost_sensitive,
             pretrain_loss=pretrain_loss, validation_fraction=validation_fraction,
-            restore_best=restore_best, input_weight=input_weight, module=module,
+            restore_best=restore_best, input_weight=input_weight,
+            input_weight_estimator=input_weight_estimator, module=module,
             module_params=module_params,
             embedding_dim=embedding_dim, lr=lr, weight_decay=weight_decay, device=device,
             n_jobs=n_jobs, random_state=random_state, verbose=verbose, callbacks=callbacks,

@@ -20,7 +20,7 @@ import math
 import numpy as np
 from sklearn.base import clone
 from sklearn.utils import check_random_state, get_tags, resample
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import has_fit_parameter, validate_data
 from skorch.callbacks import Checkpoint, TrainEndCheckpoint
 from torch.utils.data import Dataset, Subset
 
@@ -118,7 +118,8 @@ def fit_ensemble(estimator, X, y, sample_weight=None):
         member = clone(estimator).set_params(n_estimators=1, bootstrap=False,
                                              random_state=seed)
         if "input_weight" in member.get_params():
-            member.set_params(input_weight=0.0)  # the ensemble adds the input rows
+            # The ensemble chooses and adds the input rows.
+            member.set_params(input_weight=0.0, input_weight_estimator=None)
         rows = np.arange(len(y)) if folds is None else folds[k][0]
         if estimator.bootstrap:
             rows = rows[bootstrap_indices(y[rows], seed)]
@@ -140,16 +141,34 @@ def fit_ensemble(estimator, X, y, sample_weight=None):
         estimator.n_features_in_ = first.n_features_in_
     chosen = scaler = None
     if folds is not None:
-        # Only its predictions choose the weight: no threshold of unknown rows.
-        classifier = KNearestClusterClassifier(random_state=fold_seed, device=estimator.device,
-                                               unknown_rate=None)
+        classifier = input_weight_classifier(estimator, fold_seed, weights is not None)
         # Scores the choice, then scales transform's rows.
         scaler = fit_input_scaler(X, weights)
         chosen, estimator.input_weight_scores_ = choose_input_weight(
             members, folds, X, y, scaler, classifier, estimator._input_weight_choice,
-            sample_weight=weights)
+            sample_weight=weights, seed=fold_seed)
     set_input_rows(estimator, X, chosen, scaler, sample_weight=weights)
     return estimator
+
+
+def input_weight_classifier(estimator, seed, weighted):
+    """The unfitted classifier that chooses ``input_weight="auto"``: a clone of
+    ``input_weight_estimator`` seeded from ``seed`` where it has an unset
+    ``random_state``, or :class:`KNearestClusterClassifier` at its defaults."""
+    if estimator.input_weight_estimator is None:
+        # Only its predictions choose the weight: no threshold of unknown rows.
+        return KNearestClusterClassifier(random_state=seed, device=estimator.device,
+                                         unknown_rate=None)
+    classifier = clone(estimator.input_weight_estimator)
+    if classifier.get_params().get("random_state", 0) is None:
+        classifier.set_params(random_state=seed)
+    if weighted and not has_fit_parameter(classifier, "sample_weight"):
+        raise ValueError(
+            f"{type(estimator).__name__}: input_weight_estimator="
+            f"{type(classifier).__name__} takes no sample_weight in fit, so it cannot "
+            "choose input_weight on weighted rows. Give a classifier that does, fit "
+            "without sample_weight, or set input_weight to a number.")
+    return classifier
 
 
 def transform_ensemble(estimator, X):

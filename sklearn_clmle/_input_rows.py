@@ -28,6 +28,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 
 from ._settings import INPUT_WEIGHT_CHOICE
+from ._validation import check_no_effect
 from .nn.sampling import capped_class_rows
 
 def side_by_side(embedding, rows, weight):
@@ -94,7 +95,7 @@ def fit_input_scaler(X, sample_weight=None):
 
 
 def choose_input_weight(members, folds, X, y, scaler, classifier,
-                        settings=INPUT_WEIGHT_CHOICE, sample_weight=None):
+                        settings=INPUT_WEIGHT_CHOICE, sample_weight=None, seed=None):
     """The weight of best mean held-out balanced accuracy, 0 unless it wins by
     ``settings.tolerance``.
 
@@ -102,19 +103,20 @@ def choose_input_weight(members, folds, X, y, scaler, classifier,
     unfitted classifier cloned for every fit. Returns the weight and the
     mean scores by weight (ties: the smaller weight). With
     ``sample_weight``, the classifier fits and the balanced accuracy counts
-    rows by it.
+    rows by it. ``seed`` seeds the subsampling of large folds.
     """
     rows = scaler.transform(X).astype(np.float32)
     scores = {w: [] for w in settings.grid}
-    rng = np.random.RandomState(classifier.random_state)
+    rng = np.random.RandomState(seed)
     for member, (train, held_out) in zip(members, folds):
         train = capped_rows(train, y, settings.max_rows, rng)
         held_out = capped_rows(held_out, y, settings.max_rows, rng)
         Z = member.transform(X)
         for w in settings.grid:
             Zw = side_by_side(Z, rows, w)
-            fitted = clone(classifier).fit(Zw[train], y[train],
-                                           sample_weight=_rows_of(sample_weight, train))
+            fitted = clone(classifier).fit(
+                Zw[train], y[train],
+                **({} if sample_weight is None else {"sample_weight": sample_weight[train]}))
             scores[w].append(balanced_accuracy_score(
                 y[held_out], fitted.predict(Zw[held_out]),
                 sample_weight=_rows_of(sample_weight, held_out)))
@@ -149,6 +151,10 @@ def preferred_weight(means, tolerance):
 def check_input_weight(estimator, X, multi_label):
     """Refuse input rows where there are none to put beside the embedding (before training)."""
     weight = getattr(estimator, "input_weight", 0.0)
+    if weight != "auto" and hasattr(estimator, "input_weight_estimator"):
+        check_no_effect(estimator, "input_weight_estimator",
+                        f"with input_weight={weight!r} (it chooses input_weight='auto')",
+                        "set input_weight='auto', or leave input_weight_estimator=None")
     if weight == "auto" or not weight:
         return
     where = ("a torch Dataset" if not hasattr(X, "ndim") else

@@ -48,7 +48,7 @@ steps_per_round, pretrain_steps, query, cost_sensitive, \
 module, module_params, embedding_dim, lr, weight_decay, device, n_jobs, \
 random_state, verbose, callbacks, transform_batch_size, test_time_flip, \
 feature_scaling, pretrain_loss, validation_fraction, restore_best, n_estimators, \
-bootstrap, input_weight
+bootstrap, input_weight, input_weight_estimator
         As in :class:`CLMLEEmbedder` (``query="hardest"`` ranks clusters by
         the cached hinge loss of their members; ``cost_sensitive`` weights
         each anchor by the inverse frequency of its class in the batch).
@@ -105,14 +105,16 @@ input_weight_scores_
                  random_state=None, verbose=0, callbacks=None, transform_batch_size=1024,
                  test_time_flip=False, feature_scaling="auto",
                  pretrain_loss="balanced", validation_fraction=None, restore_best=True,
-                 n_estimators=1, bootstrap=False, input_weight="auto"):
+                 n_estimators=1, bootstrap=False, input_weight="auto",
+                 input_weight_estimator=None):
         super().__init__(
             scale=scale, cluster_size=cluster_size, clusters_per_batch=clusters_per_batch,
             samples_per_cluster=samples_per_cluster, n_rounds=n_rounds,
             steps_per_round=steps_per_round, pretrain_steps=pretrain_steps,
             softmax_weight=softmax_weight, query=query, cost_sensitive=cost_sensitive,
             pretrain_loss=pretrain_loss, validation_fraction=validation_fraction,
-            restore_best=restore_best, input_weight=input_weight, module=module,
+            restore_best=restore_best, input_weight=input_weight,
+            input_weight_estimator=input_weight_estimator, module=module,
             module_params=module_params,
             embedding_dim=embedding_dim, lr=lr, weight_decay=weight_decay, device=device,
             n_jobs=n_jobs, random_state=random_state, verbose=verbose, callbacks=callbacks,

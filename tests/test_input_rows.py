@@ -291,3 +291,52 @@ def test_embedders_without_input_rows_have_no_input_weight_attribute(rows_data, 
                    random_state=0, device="cpu").fit(X[:120], y[:120])
     assert not hasattr(emb, "input_weight_") and not hasattr(emb, "input_scaler_")
     assert emb.transform(X[:3]).shape == (3, 8)
+
+
+def test_input_weight_estimator_chooses_with_the_given_classifier(rows_data, monkeypatch):
+    # The choice fits and scores clones of the classifier the user names (the
+    # one that follows the embedder), seeded from the embedder's random_state.
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.tree import DecisionTreeClassifier
+    X, y = rows_data
+    seen = []
+    fit = DecisionTreeClassifier.fit
+
+    def spy(self, Z, labels, sample_weight=None, check_input=True):
+        seen.append((Z.shape[1], self.random_state))
+        return fit(self, Z, labels, sample_weight=sample_weight, check_input=check_input)
+
+    monkeypatch.setattr(DecisionTreeClassifier, "fit", spy)
+    emb = _tiny(n_estimators=3, input_weight="auto",
+                input_weight_estimator=DecisionTreeClassifier(max_depth=3)).fit(X, y)
+    grid = INPUT_WEIGHT_CHOICE.grid
+    assert len(seen) == 3 * len(grid)
+    # w = 0 is the embedding alone; the other weights add the input rows.
+    assert {width for width, _ in seen} == {emb.embedding_dim_, emb.embedding_dim_ + X.shape[1]}
+    assert len({seed for _, seed in seen}) == 1 and seen[0][1] is not None
+    assert set(emb.input_weight_scores_) == set(grid)
+    # Another classifier scores the same members differently.
+    logistic = _tiny(n_estimators=3, input_weight="auto",
+                     input_weight_estimator=LogisticRegression()).fit(X, y)
+    assert logistic.input_weight_scores_ != emb.input_weight_scores_
+    again = _tiny(n_estimators=3, input_weight="auto",
+                  input_weight_estimator=LogisticRegression()).fit(X, y)
+    assert again.input_weight_scores_ == logistic.input_weight_scores_
+
+
+def test_input_weight_estimator_is_refused_where_it_has_no_effect(rows_data):
+    from sklearn.linear_model import LogisticRegression
+    X, y = rows_data
+    for weight in (0.0, 0.9):
+        with pytest.raises(ValueError, match="input_weight_estimator.*no effect"):
+            _tiny(n_estimators=3, input_weight=weight,
+                  input_weight_estimator=LogisticRegression()).fit(X, y)
+
+
+def test_input_weight_estimator_must_take_weights_when_given(rows_data):
+    from sklearn.neighbors import KNeighborsClassifier
+    X, y = rows_data
+    weights = np.linspace(0.5, 2.0, len(y))
+    with pytest.raises(ValueError, match="takes no sample_weight"):
+        _tiny(n_estimators=3, input_weight="auto",
+              input_weight_estimator=KNeighborsClassifier()).fit(X, y, sample_weight=weights)
