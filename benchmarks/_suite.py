@@ -24,7 +24,7 @@ The tasks:
     The twelve imbalanced binary KEEL sets; seed ``s`` (0..4) is fold ``s`` of
     ``StratifiedKFold(5, shuffle=True, random_state=0)``. Raw features.
 ``tune:<task>``
-    The six tasks of ``benchmarks/_data.py`` that chose the current defaults.
+    The six small tasks of :data:`TUNING_TASKS` that chose the current defaults.
 ``perceptual:digits-canvas-exp50``
     scikit-learn's 8x8 digits (pixels / 16) pasted at a random offset in an
     11x11 canvas with Gaussian noise (sd 0.1), train and test alike, then an
@@ -59,8 +59,7 @@ The tasks:
     ``ConvEncoder`` (``real-perceptual``).
 
 Everything is generated with vectorised NumPy and is a deterministic function
-of the seed. The real sets are read from ``../shared/data`` relative to the
-repository root, or from ``$CLMLE_DATA``.
+of the seed. The real sets are read from the data folder (:func:`data_dir`).
 """
 
 import os
@@ -68,15 +67,16 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from sklearn.datasets import load_digits
+from sklearn.datasets import (load_breast_cancer, load_digits, load_wine,
+                              make_classification)
 from sklearn.model_selection import StratifiedKFold
+from sklearn.preprocessing import StandardScaler
 from sklearn.utils import Bunch
 from torch import nn
 
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
-import _data  # noqa: E402
 
 from sklearn_clmle.datasets import long_tailed_counts, make_long_tailed  # noqa: E402
 from sklearn_clmle.nn import ConvEncoder  # noqa: E402
@@ -99,7 +99,7 @@ BINARY = {"glass5": "A", "ecoli4": "B", "dermatology-6": "B", "yeast-2_vs_8": "A
           "abalone-21_vs_8": "A", "winequality-red-8_vs_6": "B", "vowel0": "A",
           "kr-vs-k-zero_vs_eight": "B", "poker-8_vs_6": "A", "yeast3": "B",
           "kddcup-land_vs_satan": "B", "page-blocks0": "A"}
-#: The tasks of benchmarks/_data.py -> half (one of each pair of alike tasks).
+#: The small tuning tasks -> half (one of each pair of alike tasks).
 TUNING = {"digits-exp50": "A", "digits-step20": "B", "breast-cancer-10": "B",
           "wine-10": "A", "synthetic-20c-exp100": "B", "synthetic-5c-linear20": "A"}
 #: Perceptual tasks -> (half, encoder).
@@ -118,11 +118,38 @@ CANVAS = 11
 SIGNAL_LENGTH = 128
 
 
+#: The 20 KEEL tables (0.7 MB), shipped so that the tabular tasks run from a clone.
+SHIPPED_DATA = HERE / "data"
+
+
 def data_dir(path=None):
-    """The folder of the KEEL ``.npz`` files: ``path``, ``$CLMLE_DATA`` or ``../shared/data``."""
+    """The data folder: ``path``, else ``$CLMLE_DATA``, else the KEEL tables
+    shipped in ``benchmarks/data``. The UCR and MNIST files (19 MB) are not
+    shipped: point ``path`` or ``$CLMLE_DATA`` at a folder holding them and
+    the KEEL tables (``benchmarks/data/README.md``)."""
     if path is None:
-        path = os.environ.get("CLMLE_DATA") or HERE.parent.parent / "shared" / "data"
+        path = os.environ.get("CLMLE_DATA") or SHIPPED_DATA
     return Path(path)
+
+
+def data_files(name):
+    """The ``.npz`` files the named task reads from the data folder (none
+    for generated tasks)."""
+    kind, _, rest = name.partition(":")
+    if kind == "lt":
+        return [rest.rsplit("-exp", 1)[0] + ".npz"]
+    if kind == "binary":
+        return [rest + ".npz"]
+    if kind == "ucr":
+        return [f"ucr_{rest.partition('-exp')[0]}.npz"]
+    if kind == "mnist":
+        return ["mnist.npz"]
+    return []
+
+
+def has_data(name, path=None):
+    """Whether every file the named task reads is in the data folder."""
+    return all((data_dir(path) / file).is_file() for file in data_files(name))
 
 
 def _load(name, path=None):
@@ -143,6 +170,56 @@ def _finish(data, name, family, half, encoder, **meta):
                 n_features=data.X_train.shape[1],
                 realised_ratio=float(counts.max() / counts.min()), **meta)
     return data
+
+
+def _standardised(bunch):
+    scaler = StandardScaler().fit(bunch.X_train)
+    bunch.X_train = scaler.transform(bunch.X_train).astype(np.float32)
+    bunch.X_test = scaler.transform(bunch.X_test).astype(np.float32)
+    return bunch
+
+
+# The six small tasks: name -> (loader(seed) -> (X, y), make_long_tailed keyword arguments)
+_TABULAR = {
+    "breast-cancer-10": (lambda seed: load_breast_cancer(return_X_y=True),
+                         dict(imbalance_ratio=10, test_per_class=60)),
+    "wine-10": (lambda seed: load_wine(return_X_y=True),
+                dict(imbalance_ratio=10, test_per_class=15)),
+    "synthetic-20c-exp100": (
+        lambda seed: make_classification(n_samples=20 * 300, n_features=40, n_informative=20,
+                                         n_classes=20, n_clusters_per_class=3, class_sep=1.5,
+                                         random_state=seed),
+        dict(imbalance_ratio=100, test_per_class=50)),
+    "synthetic-5c-linear20": (
+        lambda seed: make_classification(n_samples=5 * 1200, n_features=20, n_informative=10,
+                                         n_classes=5, n_clusters_per_class=4, class_sep=1.0,
+                                         random_state=seed),
+        dict(imbalance_ratio=20, profile="linear", test_per_class=200)),
+}
+
+
+def tuning_task(name, seed):
+    """A long-tailed train split and a balanced test split of one of
+    :data:`TUNING_TASKS` (bundled or generated data only)."""
+    # Digits keep pixel intensities in [0, 1] (standardising blows up the
+    # nearly constant border pixels); "digits-exp50" is the demo's task.
+    if name == "digits-exp50":
+        X, y = load_digits(return_X_y=True)
+        return make_long_tailed(X / 16.0, y, imbalance_ratio=50, random_state=seed)
+    if name == "digits-step20":
+        X, y = load_digits(return_X_y=True)
+        return make_long_tailed(X / 16.0, y, imbalance_ratio=20, profile="step",
+                                random_state=seed)
+    if name not in _TABULAR:
+        raise ValueError(f"Unknown task {name!r}; choose from {TUNING_TASKS}.")
+    load, split = _TABULAR[name]
+    X, y = load(seed)
+    return _standardised(make_long_tailed(X, y, random_state=seed, **split))
+
+
+#: The six small tasks that chose the first defaults (``tune:`` in the suite).
+TUNING_TASKS = ["digits-exp50", "digits-step20", "breast-cancer-10", "wine-10",
+         "synthetic-20c-exp100", "synthetic-5c-linear20"]
 
 
 def balanced_test_size(y):
@@ -178,7 +255,7 @@ def _binary(dataset, half):
 
 def _tuning(name, half):
     def build(seed, path=None):
-        return _finish(_data.task(name, seed), f"tune:{name}", "long-tail", half, "mlp")
+        return _finish(tuning_task(name, seed), f"tune:{name}", "long-tail", half, "mlp")
     return build
 
 
@@ -377,7 +454,7 @@ def encoder_kind(name):
 
 def needs_data_folder(name):
     """Whether the task reads the data folder (KEEL, UCR and MNIST files)."""
-    return name.startswith(("lt:", "binary:", "ucr:", "mnist:"))
+    return bool(data_files(name))
 
 
 def default_seeds(name, seeds=(0, 1, 2)):
@@ -446,5 +523,6 @@ def encoder_spec(data, embedding_dim=None):
 
 __all__ = ["FAMILIES", "SUITE_VERSION", "TASKS", "SignalEncoder", "binary_folds",
            "data_dir", "default_seeds", "encoder_kind", "encoder_spec", "family", "half",
-           "make_canvas_digits", "make_signals", "needs_data_folder", "task",
+           "make_canvas_digits", "make_signals", "needs_data_folder", "task", "data_files",
+           "has_data",
            "balanced_test_size"]

@@ -17,7 +17,7 @@ from sklearn.metrics import balanced_accuracy_score
 from sklearn.neighbors import KNeighborsClassifier
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _data import TASKS, task  # noqa: E402
+from _suite import TUNING_TASKS as TASKS, tuning_task as task  # noqa: E402
 
 
 def baselines(train_counts, seed):

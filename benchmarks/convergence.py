@@ -19,7 +19,7 @@ from joblib import Parallel, delayed
 from skorch.callbacks import Callback
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _data import TASKS, task  # noqa: E402
+from _suite import TUNING_TASKS as TASKS, tuning_task as task  # noqa: E402
 
 import sklearn_clmle  # noqa: E402
 from sklearn_clmle import KNearestClusterClassifier  # noqa: E402

@@ -526,14 +526,12 @@ def select_tasks(args):
         names = [n for n in names if _suite.family(n) in args.families]
     if args.half:
         names = [n for n in names if _suite.half(n) == args.half]
-    folder = _suite.data_dir(args.data)
-    if not folder.is_dir():
-        skipped = [n for n in names if _suite.needs_data_folder(n)]
-        if skipped:
-            print(f"Data folder {folder} not found: skipping {len(skipped)} KEEL tasks.",
-                  file=sys.stderr)
-        names = [n for n in names if not _suite.needs_data_folder(n)]
-    return names
+    skipped = [n for n in names if not _suite.has_data(n, args.data)]
+    if skipped:
+        print(f"Skipping {len(skipped)} tasks whose files are not in "
+              f"{_suite.data_dir(args.data)} (the UCR and MNIST files are not shipped; "
+              f"give --data or $CLMLE_DATA): {', '.join(skipped)}", file=sys.stderr)
+    return [n for n in names if n not in skipped]
 
 
 def parse_variant(text):
@@ -567,8 +565,9 @@ def main(argv=None):
                              "always run")
     parser.add_argument("--variant", action="append", type=parse_variant, default=[],
                         metavar="NAME=JSON", help="CLMLE pipeline with set_params(**JSON)")
-    parser.add_argument("--data", help="folder of the KEEL .npz files (default $CLMLE_DATA "
-                                       "or ../shared/data)")
+    parser.add_argument("--data", help="folder of the .npz files (default $CLMLE_DATA, "
+                                       "else the KEEL tables in benchmarks/data; the UCR "
+                                       "and MNIST tasks need a folder that has them)")
     parser.add_argument("--cache", default=str(HERE / "results" / "dev_suite.jsonl"))
     parser.add_argument("--tag", default="", help="added to the cache key's version")
     parser.add_argument("--report", help="also write the Markdown report here")

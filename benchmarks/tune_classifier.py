@@ -21,7 +21,7 @@ from joblib import Parallel, delayed
 from sklearn.metrics import balanced_accuracy_score
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _data import TASKS, task  # noqa: E402
+from _suite import TUNING_TASKS as TASKS, tuning_task as task  # noqa: E402
 
 from sklearn_clmle import CLMLEEmbedder, KNearestClusterClassifier  # noqa: E402
 

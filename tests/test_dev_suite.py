@@ -17,6 +17,12 @@ HAVE_DATA = (_suite.data_dir() / "optdigits.npz").exists()
 needs_data = pytest.mark.skipif(not HAVE_DATA, reason=f"no KEEL data in {_suite.data_dir()}")
 
 
+def needs_files(task):
+    """Skip unless the data folder holds the task's files (UCR and MNIST are not shipped)."""
+    return pytest.mark.skipif(not _suite.has_data(task),
+                              reason=f"{task}: its files are not in {_suite.data_dir()}")
+
+
 def _load(dataset):
     with np.load(_suite.data_dir() / f"{dataset}.npz") as f:
         return f["X"], f["y"]
@@ -115,7 +121,8 @@ def test_real_long_tailed_tasks(dataset, ratio):
     np.testing.assert_array_equal(data.X_train, again.X_train)
 
 
-@needs_data
+@needs_files("ucr:FiftyWords")
+@needs_files("ucr:Earthquakes")
 @pytest.mark.parametrize("dataset", ["Earthquakes", "FiftyWords"])
 def test_real_signal_tasks_keep_the_archive_split(dataset):
     with np.load(_suite.data_dir() / f"ucr_{dataset}.npz") as f:
@@ -129,7 +136,7 @@ def test_real_signal_tasks_keep_the_archive_split(dataset):
         np.bincount(stored["y_train"]).max() / np.bincount(stored["y_train"]).min())
 
 
-@needs_data
+@needs_files("ucr:Crop-exp100")
 def test_long_tailed_crop_draws_its_tail_per_seed():
     with np.load(_suite.data_dir() / "ucr_Crop.npz") as f:
         X_pool, y_pool, y_test = f["X_train"], f["y_train"], f["y_test"]
@@ -194,7 +201,7 @@ def test_dev_suite_methods_and_report():
     assert "| CLMLE |  | 1/1/0 |" in text and "binary:c / CLMLE / seed 0: boom" in text
 
 
-@needs_data
+@needs_files("mnist:exp100")
 def test_mnist_long_tails_draw_from_the_training_split():
     with np.load(_suite.data_dir() / "mnist.npz") as f:
         n_max = np.bincount(f["y_train"]).min()
@@ -208,3 +215,14 @@ def test_mnist_long_tails_draw_from_the_training_split():
     np.testing.assert_array_equal(data.X_train, again.X_train)
     assert _counts(other.y_train) != _counts(data.y_train)  # another seed, another head
     assert _suite.half("mnist:exp10") != _suite.half("mnist:exp100")
+
+
+def test_the_tabular_tasks_ship_with_the_repository():
+    # Every KEEL task reads a file shipped in benchmarks/data, so the
+    # tabular half of the suite (and --quick) runs from a clone.
+    tabular = [n for n in _suite.TASKS if n.startswith(("lt:", "binary:"))]
+    assert len(tabular) == 28
+    assert all(_suite.has_data(n, _suite.SHIPPED_DATA) for n in tabular)
+    assert not _suite.has_data("mnist:exp100", _suite.SHIPPED_DATA)
+    assert _suite.data_files("ucr:Crop-exp100") == ["ucr_Crop.npz"]
+    assert _suite.data_files("perceptual:signal-exp100") == []
