@@ -153,16 +153,12 @@ height, width), or torch Dataset
             Required for arrays; for a dataset, ``None`` takes ``X.targets``
             when it exists, else the items' labels (one pass over the dataset).
         sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weight of every row, as if the row were repeated in
-            proportion to it. The batches draw rows in proportion to their
-            weights (within the class that a class-balanced batch draws
-            first: the method still balances the classes, so weights move
-            the embedding within classes, while a class's total weight
-            enters the losses' class sizes, the logit adjustment's prior
-            and the input rows' choice); the clusters hold equal shares of
-            their class's weight with weighted centroids; the scaler and the
-            validation score are weighted. A row of weight 0 is dropped.
-            ``None`` or equal weights: the unweighted fit, bit for bit.
+            Non-negative weight of every row, as if the row were repeated
+            that many times: batches draw rows in proportion to their
+            weights (within the class a balanced batch draws first), clusters
+            hold equal shares of weight, and class sizes, scalers and scores
+            are weighted (``docs/method.md``, section 10). Weight 0 drops the
+            row; equal weights fit what no weights fit.
 
         Returns
         -------

@@ -34,7 +34,7 @@ class CLMLEEmbedder(MultiLabelMixin, BaseClusterEmbedder):
     ----------
     inter_margin : float, default=1.0
         ``a1`` of Eq. (9). See :func:`clmle_margin_bounds` for the paper's
-        bound and ``docs/defaults.md`` for why the default exceeds it.
+        bound and ``docs/evidence.md`` for why the default exceeds it.
     intra_margin : float, default=0.1
         ``a2`` of Eq. (9).
     scale : float, default=8.0
@@ -42,7 +42,8 @@ class CLMLEEmbedder(MultiLabelMixin, BaseClusterEmbedder):
         Not in the paper (``scale=1`` is Eq. (9) as printed); without it the
         logits of unit vectors stay in [-1, 1] and learning stalls.
     cluster_size : int or "auto", default="auto"
-        ``l``, samples per cluster. ``"auto"``: see ``docs/defaults.md``.
+        ``l``, samples per cluster. ``"auto"``: a quarter of the median class
+        size, between 2 and 200 (``docs/evidence.md``).
     clusters_per_batch : int, default=12
         ``M``, clusters per mini-batch (paper: 12).
     samples_per_cluster : int or "auto", default="auto"
@@ -59,7 +60,7 @@ class CLMLEEmbedder(MultiLabelMixin, BaseClusterEmbedder):
     softmax_weight : float, default=0.0
         Weight of a cosine-softmax term added to Eq. (9) during the rounds.
         The default 0 trains the rounds with the paper's loss alone (measured
-        no worse, see ``docs/defaults.md``).
+        no worse, ``docs/evidence.md``).
     query : {"hardest", "uniform"}, default="hardest"
         Query cluster of a batch: the one with the highest cached loss in
         its class (paper), or a uniform one (Table 7 ablation).
@@ -92,16 +93,11 @@ class CLMLEEmbedder(MultiLabelMixin, BaseClusterEmbedder):
     device : {"auto", "cpu", "cuda"} or torch.device, default="auto"
         ``"auto"`` uses CUDA when available.
     n_jobs : int, default=None
-        torch threads (intra-op) during ``fit``, ``transform`` and
-        ``predict``; the previous setting is restored afterwards. ``None``
-        means 1 unless ``OMP_NUM_THREADS`` is set (then that, as in joblib's
-        workers) or in a ``joblib.parallel_config(n_jobs=k)`` context (then
-        ``k``), never above an active ``threadpoolctl`` limit. ``-1`` uses
-        every CPU, ``-2`` all but one. One thread is the default because
-        these networks are small: on an idle machine more threads speed a
-        fit up (about 1.9x with 2 cores), but when other fits or programs
-        share the cores, busy-waiting OpenMP threads make it many times
-        slower (``benchmarks/threads.py``).
+        torch threads during ``fit`` and ``transform`` (restored after).
+        ``None``: 1, or ``OMP_NUM_THREADS``, or ``k`` inside
+        ``joblib.parallel_config(n_jobs=k)``; ``-1``: every CPU. One thread
+        because fits sharing cores with many threads each run many times
+        slower (``docs/install.md``, "Threads").
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation, sampling and clustering; an int gives
         bit-identical results on the CPU.
@@ -111,108 +107,62 @@ class CLMLEEmbedder(MultiLabelMixin, BaseClusterEmbedder):
         ``2`` also writes each epoch's summary above the bar. Every epoch is
         logged at INFO level (logger ``"sklearn_clmle"``).
     callbacks : list of skorch callbacks, default=None
-        Extra skorch callbacks, run after each epoch's records are written
-        (checkpoints, logging, ...). Early stopping and checkpoints need
-        ``validation_fraction`` and ``monitor="valid_bacc"`` (or
-        ``"valid_bacc_best"``): ``train_loss`` mixes the pre-training and
-        cluster losses and there is no ``valid_loss``. skorch's scoring
-        callbacks (``EpochScoring``, ``BatchScoring``) are refused: there is
-        no skorch validation iterator.
+        Run after each epoch's records. Early stopping and checkpoints need
+        ``validation_fraction`` and ``monitor="valid_bacc"`` (``train_loss``
+        mixes two losses); skorch's scoring callbacks are refused.
     transform_batch_size : int, default=1024
         Samples embedded at once by ``transform``.
     test_time_flip : bool, default=False
-        For image inputs: ``transform`` embeds each image and its
-        left-right mirror and returns both embeddings side by side (divided
-        by sqrt(2), so rows stay unit-norm and a cosine similarity is the
-        mean of the two), as the paper does for faces. Doubles the output
-        width to ``2 * embedding_dim_``.
+        For images: ``transform`` returns the embeddings of each image and
+        its mirror side by side (over sqrt(2): unit-norm rows), as the paper
+        does for faces; twice the output width.
     feature_scaling : {"auto", "quantile", "standard"} or None, default="auto"
-        Scaling of feature rows before the network, fitted in ``fit``
-        (``scaler_``) and applied by ``transform``: users' columns come in
-        their own units. ``"quantile"`` maps each column through its
-        quantiles to a standard normal (robust to heavy tails and outliers),
-        ``"standard"`` removes mean and variance, ``None`` passes rows as they
-        are. ``"auto"`` is ``"standard"`` for feature rows read by the
-        default MLP (see ``docs/defaults.md``) and ``None`` with a ``module``
-        of your own; images and torch datasets are never scaled. Sparse
-        rows (CSR / CSC, e.g. a one-hot ``OneHotEncoder``) stay sparse:
-        ``"standard"`` centres and scales each batch as it is densified for
-        the network (the same floats as on the dense rows), and
-        ``"quantile"``, which needs dense rows, is refused for them.
+        Scaling of feature rows before the network (``scaler_``):
+        ``"quantile"`` maps each column to a standard normal, ``"standard"``
+        removes mean and variance. ``"auto"`` is ``"standard"`` for the
+        default MLP and ``None`` for a ``module`` of your own; images and
+        datasets are never scaled. Sparse rows stay sparse, each batch
+        standardised as it is densified (``docs/probabilities.md``).
     validation_fraction : float in (0, 1) or None, default=None
-        Hold out this stratified fraction of the training data (classes of
-        fewer than ``max(2, 1 / validation_fraction)`` samples stay whole in
-        training) and, after the pre-training and after every round, record
-        in ``history_`` the balanced accuracy ``valid_bacc`` of a
-        nearest-cluster readout: the training data are clustered as in a
-        round and each held-out sample takes the class of its most similar
-        centroid. skorch's ``EarlyStopping(monitor="valid_bacc",
-        lower_is_better=False)`` and ``Checkpoint(monitor="valid_bacc_best")``
-        work on it. Single-label ``y`` only.
+        Hold out this stratified fraction (small classes stay whole) and
+        record in ``history_``, after every epoch, ``valid_bacc``: the
+        balanced accuracy of each held-out row taking the class of its most
+        similar training centroid. skorch's ``EarlyStopping`` and
+        ``Checkpoint`` can monitor it. Single-label ``y`` only.
     restore_best : bool, default=True
-        With ``validation_fraction``: return the network of the epoch of
-        best ``valid_bacc`` (the pre-training counts as an epoch), so rounds
-        that hurt are never returned. ``False`` (the last epoch's network)
-        is refused without ``validation_fraction``, where it has no effect.
+        With ``validation_fraction``: return the network of the epoch of best
+        ``valid_bacc``. Refused as ``False`` without it.
     n_estimators : int, default=3
-        Number of networks trained (one after the other, each a copy of this
-        embedder with ``n_estimators=1`` and its own seed drawn from
-        ``random_state``). ``transform`` returns their embeddings side by
-        side divided by ``sqrt(n_estimators)``: rows stay unit-norm and the
-        cosine similarity of two rows is the mean of the networks' cosine
-        similarities, so :class:`KNearestClusterClassifier` averages its
-        similarities over the networks. Output width, fit and transform time
-        grow ``n_estimators`` times. With multi-label ``y`` the networks'
-        heads of one attribute are side by side (one unit-norm block per
-        attribute). Every network gets a copy of ``callbacks``; skorch
-        checkpoints are refused (all would write the same files). See
-        ``docs/method.md``, section 10. The default of 3 networks was chosen
-        over a single one on the development suite, for three times the fit
-        time (measurements in ``docs/defaults.md``); ``n_estimators=1``
-        trains a single network.
+        Networks trained, each with its own seed. ``transform`` returns their
+        embeddings side by side over ``sqrt(n_estimators)`` (unit-norm rows
+        whose cosine is the mean of the networks'), so output width and fit
+        time grow ``n_estimators`` times. 3 beat 1 on the development suite
+        for three times the fit (``docs/evidence.md``); skorch checkpoints
+        are refused (every network would write the same files).
     bootstrap : bool, default=False
-        With ``n_estimators > 1``: each network trains on a stratified
-        bootstrap of the rows (every class, or with multi-label ``y`` every
-        combination of labels, redrawn with replacement to its own count, so
-        no class is lost). Refused with ``n_estimators=1``, where it has no
-        effect, and with ``validation_fraction`` (a hold-out from a bootstrap
-        shares rows with its training part).
+        Each network trains on a stratified bootstrap of the rows (no class
+        lost). Refused with ``n_estimators=1`` and with
+        ``validation_fraction``.
     input_weight : float in [0, 1) or "auto", default="auto"
-        Weight ``w`` of the scaled input rows put beside the embedding:
+        Weight ``w`` of the standardised input rows beside the embedding:
         ``transform`` returns ``[sqrt(1 - w) * embedding, sqrt(w) * rows /
-        |rows|]`` (rows standardised by ``input_scaler_``), whose cosine
-        similarity is ``(1 - w)`` times the embedding's plus ``w`` times the
-        input rows'. Where a minority class has a few dozen rows, the
-        nearest-cluster rule on the input rows can beat any embedding learnt
-        from them, and elsewhere the embedding wins by far
-        (``docs/defaults.md``). ``"auto"`` chooses ``w`` in (0, 0.9, 0.95) on
-        held-out rows: the ``n_estimators`` networks are cross-fitted (network
-        ``k`` trains on the rows outside fold ``k`` of a stratified split),
-        and :class:`KNearestClusterClassifier` at its defaults, fitted on
-        each network's training rows, is scored on its fold
-        (``input_weight_scores_``; ``input_weight_estimator`` names another
-        classifier); ``w = 0`` is kept unless another weight
-        wins by more than 0.03. ``"auto"`` is 0 where it cannot choose or
-        the rows are not tabular: one network, a class of fewer than
-        ``n_estimators`` rows, images, torch datasets, multi-label ``y``, a
-        ``module`` of your own (as for ``feature_scaling="auto"``); there
-        the networks train on all rows. A positive number is refused for images, datasets and
-        multi-label ``y``. The default gained most on the binary tables of
-        the development suite, at less fit time (``docs/defaults.md``,
-        fifth round).
+        |rows|]``, whose cosine is ``(1 - w)`` times the embedding's plus
+        ``w`` times the rows'. ``"auto"`` chooses ``w`` in (0, 0.9, 0.95) on
+        held-out rows: network ``k`` trains outside fold ``k`` of an
+        ``n_estimators``-fold split, and ``input_weight_estimator`` is scored
+        on that fold (``input_weight_scores_``); 0 stays unless another wins
+        by more than 0.03. It helps binary tables whose minority has a few
+        dozen rows (``docs/evidence.md``). ``"auto"`` is 0 for one network,
+        a class of fewer than ``n_estimators`` rows, images, datasets,
+        multi-label ``y`` or a ``module`` of your own; a positive number is
+        refused for images, datasets and multi-label ``y``.
     input_weight_estimator : classifier or None, default=None
-        The classifier that ``input_weight="auto"`` chooses ``w`` with: a
-        clone is fitted on each network's training rows (embedding and input
-        rows side by side at every ``w``) and scored by balanced accuracy on
-        the network's held-out fold. ``None`` is a
-        :class:`KNearestClusterClassifier` with its default parameters, the
-        step that follows the embedder in the pipeline this library is built
-        for; give the classifier your pipeline uses after the embedder (e.g.
-        ``LogisticRegression()``) to choose the weight for that one. Its
-        ``random_state``, when it has one left at ``None``, is drawn from
-        ``random_state``; with ``sample_weight`` it must accept one. Refused
-        unless ``input_weight="auto"``. The cross-fitting uses
-        ``n_estimators`` folds: each network is held out from one.
+        The classifier ``input_weight="auto"`` chooses ``w`` with (a clone
+        per network, seeded from ``random_state`` if its own is unset).
+        ``None``: :class:`KNearestClusterClassifier` at its defaults; name
+        the classifier your pipeline puts after the embedder (e.g.
+        ``LogisticRegression()``) to choose for it. Refused unless
+        ``input_weight="auto"``.
 
     Attributes
     ----------
@@ -258,13 +208,9 @@ class CLMLEEmbedder(MultiLabelMixin, BaseClusterEmbedder):
         Input feature names, when ``X`` has string column names.
     estimators_ : list of CLMLEEmbedder
         With ``n_estimators > 1``: the fitted networks' embedders (each with
-        ``n_estimators=1``). The ensemble itself then has ``classes_``,
-        ``n_attributes_``, ``embedding_dim_`` (of one network), ``device_``,
-        ``n_features_in_``, ``input_shape_`` and ``feature_names_in_``; the
-        attributes of one trained network (``module_``, ``history_``,
-        ``scaler_``, ``best_epoch_``, ``cluster_size_``) are each member's
-        (``estimators_[i].history_``) and reading them on the ensemble raises
-        an ``AttributeError`` saying so.
+        ``n_estimators=1``); ``module_``, ``history_``, ``scaler_``,
+        ``best_epoch_`` and ``cluster_size_`` are then each member's
+        (``estimators_[i].history_``).
 
     See Also
     --------
