@@ -17,7 +17,8 @@ distributed = pytest.importorskip("distributed")
 @pytest.mark.cpu_bits
 def test_grid_search_on_dask_local_cluster_matches_sequential(small_long_tailed):
     X, y = small_long_tailed
-    pipe = Pipeline([("emb", CLMLEEmbedder(**TINY)),
+    # One network per fit: the ensemble is not what is distributed here.
+    pipe = Pipeline([("emb", CLMLEEmbedder(**TINY, n_estimators=1)),
                      ("clf", KNearestClusterClassifier(n_neighbors=3, random_state=0))])
     grid = {"emb__inter_margin": [0.2, 1.0], "clf__n_neighbors": [1, 5]}
     search = GridSearchCV(pipe, grid, cv=2, scoring="balanced_accuracy")

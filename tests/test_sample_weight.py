@@ -251,10 +251,10 @@ def test_bad_weights_are_refused(data, weights, match):
 # --- the embedders ----------------------------------------------------------------------
 
 EMBEDDERS = [
-    CLMLEEmbedder(**FAST, **TINY_NET),
+    CLMLEEmbedder(**FAST, **TINY_NET, n_estimators=1),
     CLMLEEmbedder(**FAST, **TINY_NET, validation_fraction=0.3, n_estimators=1),
     CLMLEEmbedder(**FAST, **TINY_NET, n_estimators=2, input_weight="auto"),
-    CLMLEEmbedder(**FAST, **TINY_NET, pretrain_loss="logit_adjusted"),
+    CLMLEEmbedder(**FAST, **TINY_NET, pretrain_loss="logit_adjusted", n_estimators=1),
     LMLEEmbedder(**FAST, **TINY_NET),
     SoftmaxEmbedder(max_epochs=2, random_state=0, device="cpu", loss="ldam",
                     class_weight="deferred", **TINY_NET),
