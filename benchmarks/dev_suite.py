@@ -51,6 +51,7 @@ commit) after changing library code, or the cached rows are reused.
 import argparse
 import dataclasses
 import fnmatch
+import gzip
 import json
 import math
 import os
@@ -354,13 +355,21 @@ def expected_cost(job):
     return method * size
 
 
+def open_cache(path, mode):
+    """The cache file, gzip-compressed when it ends in ``.gz`` (the committed
+    rows are: appending adds a gzip member, which readers concatenate)."""
+    path = Path(path)
+    return gzip.open(path, mode + "t") if path.suffix == ".gz" else open(path, mode)
+
+
 def load_cache(path):
     rows = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            if line.strip():
-                row = json.loads(line)
-                rows[row["key"]] = row
+    if Path(path).exists():
+        with open_cache(path, "r") as fh:
+            for line in fh:
+                if line.strip():
+                    row = json.loads(line)
+                    rows[row["key"]] = row
     return rows
 
 
@@ -385,7 +394,7 @@ def run_jobs(jobs, cache_path, n_jobs, compute=True):
             results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
                 delayed(worker)(job) for job in todo)
         start = time.perf_counter()
-        with open(cache_path, "a") as fh:
+        with open_cache(cache_path, "a") as fh:
             for i, row in enumerate(results, 1):
                 fh.write(json.dumps(row) + "\n")
                 fh.flush()

@@ -226,3 +226,17 @@ def test_the_tabular_tasks_ship_with_the_repository():
     assert not _suite.has_data("mnist:exp100", _suite.SHIPPED_DATA)
     assert _suite.data_files("ucr:Crop-exp100") == ["ucr_Crop.npz"]
     assert _suite.data_files("perceptual:signal-exp100") == []
+
+
+def test_the_cache_reads_and_appends_gzip(tmp_path):
+    # The committed rows are gzip-compressed; appending adds a gzip member.
+    import dev_suite
+    path = tmp_path / "rows.jsonl.gz"
+    for key in ("a", "b"):
+        with dev_suite.open_cache(path, "a") as fh:
+            fh.write('{"key": "%s", "x": 1}\n' % key)
+    assert sorted(dev_suite.load_cache(path)) == ["a", "b"]
+    plain = tmp_path / "rows.jsonl"
+    with dev_suite.open_cache(plain, "a") as fh:
+        fh.write('{"key": "c"}\n')
+    assert list(dev_suite.load_cache(plain)) == ["c"]
