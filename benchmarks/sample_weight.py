@@ -20,6 +20,13 @@ It prints, per task, the balanced accuracy on the suite's test rows and
 the fit time of each, the agreement of the weighted and the repeated
 fits' predictions next to that of the two repeated seeds, and appends the
 rows to ``benchmarks/results/sample_weight.jsonl``.
+
+``--stages`` instead crosses the two steps: the embedder fitted with
+weights or on the repeated rows, each followed by the classifier fitted
+with weights or on the repeated rows' embeddings (balanced accuracy of the
+four), to tell which step a gap between weights and repeats comes from.
+
+    python benchmarks/sample_weight.py --stages --tasks lt:vowel-exp10 lt:segment-exp100 --seed 0
 """
 
 import argparse
@@ -76,10 +83,42 @@ def run_task(name, seed):
     return row
 
 
+def run_stages(name, seed):
+    import numpy as np
+    from sklearn.metrics import balanced_accuracy_score
+
+    from _suite import task
+    from sklearn_clmle import CLMLEEmbedder, KNearestClusterClassifier
+
+    data = task(name, seed)
+    X, y = data.X_train, data.y_train
+    weights = np.random.RandomState(seed).randint(0, 4, len(y)).astype(float)
+    repeat = np.repeat(np.arange(len(y)), weights.astype(int))
+    row = {"task": name, "seed": seed, "stages": True}
+    embedders = {
+        "embedder weighted": CLMLEEmbedder(random_state=seed).fit(X, y, sample_weight=weights),
+        "embedder repeated": CLMLEEmbedder(random_state=seed).fit(X[repeat], y[repeat]),
+    }
+    for label, embedder in embedders.items():
+        Z, Z_test = embedder.transform(X), embedder.transform(data.X_test)
+        classifiers = {
+            "classifier weighted": KNearestClusterClassifier(random_state=seed).fit(
+                Z, y, sample_weight=weights),
+            "classifier repeated": KNearestClusterClassifier(random_state=seed).fit(
+                Z[repeat], y[repeat]),
+        }
+        for step, classifier in classifiers.items():
+            row[f"bacc {label}, {step}"] = round(
+                balanced_accuracy_score(data.y_test, classifier.predict(Z_test)), 4)
+    return row
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tasks", nargs="+", default=DEFAULT_TASKS)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, nargs="+", default=[0])
+    parser.add_argument("--stages", action="store_true",
+                        help="cross weighted and repeated fits of the two steps")
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/sample_weight.jsonl"))
     args = parser.parse_args()
 
@@ -88,10 +127,11 @@ def main():
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     for name in args.tasks:
-        row = run_task(name, args.seed)
-        with out.open("a") as handle:
-            handle.write(json.dumps(row) + "\n")
-        print(json.dumps(row), flush=True)
+        for seed in args.seed:
+            row = run_stages(name, seed) if args.stages else run_task(name, seed)
+            with out.open("a") as handle:
+                handle.write(json.dumps(row) + "\n")
+            print(json.dumps(row), flush=True)
 
 
 if __name__ == "__main__":
