@@ -28,7 +28,7 @@ from ._torch_data import IndexedDataset, dataset_labels, first_inputs
 from ._threads import N_JOBS_CONSTRAINT, uses_n_jobs
 from ._training import EmbeddingNet, BatchProgress, TrainingDivergedError, embed
 from ._validation import (check_callbacks, check_class_labels, check_cluster_size, check_device,
-                          check_input_shape, check_no_effect, positive_weight_rows,
+                          check_input_shape, check_no_effect, drop_zero_weight_rows,
                           stratified_hold_out, to_tensor)
 from .nn.encoders import ConvEncoder, EmbeddingNetwork, MLPEncoder, MultiHeadEmbeddingNetwork
 from .nn.margin_losses import CosFaceLoss, LogitAdjustedLoss
@@ -173,15 +173,11 @@ height, width), or torch Dataset
         rows = X
         if isinstance(X, Dataset):
             features, probe, y = self._check_dataset(X, y)
-            kept, weights = positive_weight_rows(sample_weight, len(y))
-            if weights is not None:
-                features, y = Subset(features, kept.tolist()), np.asarray(y)[kept]
+            features, y, weights = drop_zero_weight_rows(features, y, sample_weight)
         else:
             X, y = validate_data(self, X, y, dtype=np.float32, multi_output=True,
                                  ensure_min_samples=2, allow_nd=True, accept_sparse="csr")
-            kept, weights = positive_weight_rows(sample_weight, X.shape[0])
-            if weights is not None:
-                X, y = X[kept], y[kept]
+            X, y, weights = drop_zero_weight_rows(X, y, sample_weight)
             self.input_shape_ = check_input_shape(X, type(self).__name__)
             rows = X
             self._fit_scaler(X, weights)

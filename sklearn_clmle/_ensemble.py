@@ -29,7 +29,7 @@ from ._input_rows import (can_cross_fit, check_input_weight, choose_input_weight
 from ._nearest_cluster import KNearestClusterClassifier
 from ._torch_data import dataset_labels, first_inputs
 from ._validation import (check_class_labels, check_input_shape, check_no_effect,
-                          positive_weight_rows)
+                          drop_zero_weight_rows)
 
 #: Fitted attributes that belong to one trained network: an ensemble has one
 #: per member (``estimators_[i].<name>``), none of its own.
@@ -89,17 +89,13 @@ def fit_ensemble(estimator, X, y, sample_weight=None):
         # The checks of a single fit, in its order: labels, two items, classes.
         labels = dataset_labels(X, y, name)
         check_input_shape(first_inputs(X, 2, name), name)
-        kept, weights = positive_weight_rows(sample_weight, len(labels))
-        if weights is not None:
-            X, labels = Subset(X, kept.tolist()), np.asarray(labels)[kept]
+        X, labels, weights = drop_zero_weight_rows(X, labels, sample_weight)
         y = check_class_labels(labels, name, multi_label=multi_label)
     else:
         # The checks of a single fit, once: the members get validated arrays.
         X, y = validate_data(estimator, X, y, dtype=np.float32, multi_output=True,
                              ensure_min_samples=2, allow_nd=True, accept_sparse="csr")
-        kept, weights = positive_weight_rows(sample_weight, X.shape[0])
-        if weights is not None:
-            X, y = X[kept], y[kept]
+        X, y, weights = drop_zero_weight_rows(X, y, sample_weight)
         check_input_shape(X, name)
         y = check_class_labels(y, name, multi_label=multi_label)
 

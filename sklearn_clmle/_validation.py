@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import torch
+from torch.utils.data import Dataset, Subset
 from scipy.sparse import issparse
 from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import InvalidParameterError
@@ -261,3 +262,15 @@ def positive_weight_rows(sample_weight, n_samples):
         return slice(None), None
     rows = np.flatnonzero(weights > 0)
     return rows, weights[rows]
+
+
+def drop_zero_weight_rows(X, y, sample_weight):
+    """``(X, y, weights)`` without the rows of ``sample_weight`` 0, for the
+    embedders (rows of an array, sparse matrix or torch dataset); ``X`` and
+    ``y`` as given and ``None`` when the weights change nothing
+    (:func:`positive_weight_rows`)."""
+    kept, weights = positive_weight_rows(sample_weight, len(y))
+    if weights is None:
+        return X, y, None
+    X = Subset(X, kept.tolist()) if isinstance(X, Dataset) else X[kept]
+    return X, np.asarray(y)[kept], weights
