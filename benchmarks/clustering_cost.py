@@ -105,10 +105,10 @@ def round_share(args):
     finally:
         plans.ClusterPlan.recluster = original_recluster
         cluster_index.cluster_within_classes = original_cluster
-    history = embedder.history_
+    history = embedder.estimators_[0].history_
     rounds = [row["dur"] for row in history if row["stage"] == "cluster"]
     return {
-        "n": len(X), "classes": len(np.unique(y)), "cluster_size": embedder.cluster_size_,
+        "n": len(X), "classes": len(np.unique(y)), "cluster_size": embedder.estimators_[0].cluster_size_,
         "clusters": history[-1, "n_clusters"], "steps": embedder._steps_per_round,
         "round": statistics.median(rounds),
         "recluster": statistics.median(records["recluster"]),

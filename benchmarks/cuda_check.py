@@ -85,7 +85,7 @@ def syncs(args):
         emb.fit(X, y)
         torch.cuda.synchronize()
         fit_seconds = time.perf_counter() - start
-    n_batches = sum(len(row["batches"]) for row in emb.history_)
+    n_batches = sum(len(row["batches"]) for row in emb.estimators_[0].history_)
     Z = emb.transform(X)
     with SyncRecorder() as knc_syncs:
         knc = KNearestClusterClassifier(device="cuda", random_state=0).fit(Z, y)

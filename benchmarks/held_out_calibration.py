@@ -56,13 +56,14 @@ def held_out_scores(embedder, X, y, clf, seed):
     from sklearn_clmle import KNearestClusterClassifier
     from sklearn_clmle._input_rows import cross_fit_folds, fit_input_scaler, side_by_side
 
-    # fit_ensemble's first draw from random_state is the folds' seed.
+    # The embedder's first draw from random_state is the folds' seed.
     fold_seed = int(check_random_state(seed).randint(np.iinfo(np.int32).max))
     folds = cross_fit_folds(y, embedder.n_estimators, fold_seed)
     rows = fit_input_scaler(X).transform(X).astype(np.float32)
     out = np.zeros((len(y), len(clf.classes_)))
     for member, (train, held_out) in zip(embedder.estimators_, folds):
-        Z = side_by_side(member.transform(X), rows, embedder.input_weight_)
+        Z = side_by_side(embedder._network_embedding(member, X.astype(np.float32)), rows,
+                         embedder.input_weight_)
         part = KNearestClusterClassifier(n_neighbors=clf.n_neighbors_,
                                          prior_correction=clf.prior_correction_,
                                          random_state=seed, device="cpu")

@@ -55,7 +55,7 @@ def run(name, seed, weights, cv, folder, data_path=None):
         # The fourth round's embedder: no input rows of its own.
         embedder = clmle(data, seed, {"emb__input_weight": 0.0})[0]
         embedder.fit(data.X_train[train], data.y_train[train])
-        scaler = getattr(embedder, "estimators_", [embedder])[0].scaler_
+        scaler = embedder.estimators_[0].scaler_
         Z = embedder.transform(data.X_train)
         R = scaler.transform(data.X_train)
         for w in weights:

@@ -70,8 +70,8 @@ def fit_clmle(X, y, args, warm_start):
         emb.fit(X, y)
     finally:
         plans.ClusterPlan.recluster = original
-    pre = [row for row in emb.history_ if row["stage"] == "pretrain"]
-    rounds = [row for row in emb.history_ if row["stage"] == "cluster"]
+    pre = [row for row in emb.estimators_[0].history_ if row["stage"] == "pretrain"]
+    rounds = [row for row in emb.estimators_[0].history_ if row["stage"] == "cluster"]
     batch = BATCH[0] * BATCH[1]
     pre_samples = sum(len(row["batches"]) for row in pre) * batch
     round_samples = sum(len(row["batches"]) for row in rounds) * batch
@@ -133,8 +133,8 @@ def main(argv=None):
         for warm_start in (False, True):
             emb, run = fit_clmle(X, y, args, warm_start)
             # The plain loop sees standardised rows like the embedder's network.
-            rows = emb.scaler_.transform(X).astype(np.float32) if emb.scaler_ is not None else X
-            run["plain"] = plain_loop(emb.module_, rows, y, run["pretrain_batches"], emb.lr,
+            rows = emb.estimators_[0].scaler_.transform(X).astype(np.float32) if emb.estimators_[0].scaler_ is not None else X
+            run["plain"] = plain_loop(emb.estimators_[0].module_, rows, y, run["pretrain_batches"], emb.lr,
                                       emb.scale, args.seed, args.device)
             runs[warm_start].append(run)
     result = {}

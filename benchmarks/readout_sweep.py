@@ -79,8 +79,7 @@ def embeddings(name, seed, folder, data_path=None):
         embedder = clmle(data, seed, {"emb__input_weight": 0.0})[0]
         embedder.fit(data.X_train, data.y_train)
         scaled = {}
-        first = getattr(embedder, "estimators_", [embedder])[0]  # one network or three
-        scaler = getattr(first, "scaler_", None)
+        scaler = embedder.estimators_[0].scaler_
         if scaler is not None:
             # The first network's scaling (the members differ only in the
             # quantiles' subsample seed, which small sets never use).

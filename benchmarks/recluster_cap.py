@@ -69,7 +69,7 @@ def child(n, cap, seed, noise, data):
     start = time.perf_counter()
     emb.fit(X, y)
     fit_s = time.perf_counter() - start
-    rounds_s = sum(epoch["dur"] for epoch in emb.history_ if epoch.get("stage") == "cluster")
+    rounds_s = sum(epoch["dur"] for epoch in emb.estimators_[0].history_ if epoch.get("stage") == "cluster")
     clf = KNearestClusterClassifier(device="cpu", random_state=0).fit(emb.transform(X), y)
     bacc = balanced_accuracy(yq, clf.predict(emb.transform(Xq)))
     return {"data": data, "n": len(X), "cap": cap, "seed": seed, "bacc": float(bacc),

@@ -60,10 +60,10 @@ def _clmle_fit(X, y):
     start = time.perf_counter()
     _, peak, before = _peak_of(lambda: emb.fit(X, y))
     seconds = time.perf_counter() - start
-    batches = [b for epoch in emb.history_ for b in epoch["batches"]]
+    batches = [b for epoch in emb.estimators_[0].history_ for b in epoch["batches"]]
     return {"seconds": seconds, "peak_mib": peak, "extra_mib": peak - before,
             "n_batches": len(batches), "batch_size": int(batches[0]["train_batch_size"]),
-            "cluster_size": int(emb.cluster_size_)}
+            "cluster_size": int(emb.estimators_[0].cluster_size_)}
 
 
 def _knc_fit(X, y):

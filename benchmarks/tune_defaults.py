@@ -60,7 +60,7 @@ def run_one(name, params, task_name, seed, knc_params, estimator=None):
         random_state=seed, **{**knc_params, "rule": "lmle"}).fit(Z, data.y_train)
     knn = KNeighborsClassifier(5, metric="cosine").fit(Z, data.y_train)
     with torch.no_grad():
-        _, logits = emb.module_(torch.as_tensor(data.X_test, dtype=torch.float32).to(emb.device_))
+        _, logits = emb.estimators_[0].module_(torch.as_tensor(data.X_test, dtype=torch.float32).to(emb.device_))
     head = emb.classes_[logits.argmax(1).cpu().numpy()]
     score = lambda pred: balanced_accuracy_score(data.y_test, pred)  # noqa: E731
     return dict(config=name, task=task_name, seed=seed, fit_time=fit_time,

@@ -63,7 +63,7 @@ def tsne_and_clusters(embedder):
     Z = embedder.transform(X)
     codes = torch.from_numpy(np.searchsorted(embedder.classes_, y))
     sample_cluster, _, _ = cluster_within_classes(
-        torch.from_numpy(Z), codes, embedder.cluster_size_,
+        torch.from_numpy(Z), codes, embedder.estimators_[0].cluster_size_,
         generator=torch.Generator().manual_seed(0))
     xy = TSNE(perplexity=20, max_iter=250 if QUICK else 1000, init="pca",
               random_state=0).fit_transform(Z)

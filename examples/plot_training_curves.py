@@ -6,7 +6,8 @@ Training curves: pre-training and cluster rounds
 :class:`~sklearn_clmle.CLMLEEmbedder` trains in stages (Sec. 3.3 of the
 paper): class-balanced cosine-softmax pre-training, then rounds that
 re-cluster every class and train on cluster batches with the loss of
-Eq. (9). The fitted ``history_`` (a skorch ``History``) records each epoch,
+Eq. (9). Each trained network's ``history_`` (a skorch ``History``, in
+``estimators_[i]``) records each epoch,
 one epoch per stage or round, and each of its batches.
 
 A skorch callback passed through ``callbacks=`` can also measure the model
@@ -41,7 +42,7 @@ data = load_long_tailed_digits(imbalance_ratio=50, random_state=0)
 # A callback that scores each epoch
 # ---------------------------------
 # One network (``n_estimators=1``; the default trains three, each with its
-# own ``history_`` in ``estimators_[i]``). At the end of each epoch the
+# own ``history_``, all in ``estimators_``). At the end of each epoch the
 # callback embeds the data with the network in eval mode (no dropout, frozen
 # batch-norm statistics, no gradients), fits the classifier on the training
 # embeddings and records the test score in the history. It draws no random numbers from torch, so training is the same
@@ -81,7 +82,7 @@ emb.fit(data.X_train, data.y_train)
 # logits) and the cluster loss (Eq. (9)) are different functions, so their
 # values are not comparable with each other.
 
-for row in emb.history_:
+for row in emb.estimators_[0].history_:
     print(f"epoch {row['epoch']}: {row['stage']:8s} loss {row['train_loss']:.3f}  "
           f"clusters {row.get('n_clusters', '-')!s:>3}  "
           f"test balanced accuracy {row['test_balanced_accuracy']:.3f}")
@@ -94,7 +95,7 @@ fig, (ax_loss, ax_score) = plt.subplots(1, 2, figsize=(10, 3.5))
 names = {"pretrain": "pre-training", "cluster": "cluster rounds"}
 colors = {"pretrain": "tab:gray", "cluster": "tab:red"}
 start, tick_labels = 0, []
-for row in emb.history_:
+for row in emb.estimators_[0].history_:
     losses = [batch["train_loss"] for batch in row["batches"]]
     steps = np.arange(start, start + len(losses))
     stage = row["stage"]
@@ -109,8 +110,8 @@ ax_loss.set_ylabel("training loss")
 ax_loss.set_title("loss per batch (dotted: start of each epoch)")
 ax_loss.legend()
 
-epochs = emb.history_[:, "epoch"]
-ax_score.plot(epochs, emb.history_[:, "test_balanced_accuracy"], marker="o")
+epochs = emb.estimators_[0].history_[:, "epoch"]
+ax_score.plot(epochs, emb.estimators_[0].history_[:, "test_balanced_accuracy"], marker="o")
 ax_score.set_xticks(epochs, tick_labels, rotation=45)
 ax_score.set_ylabel("test balanced accuracy")
 ax_score.set_title("k-nearest-cluster rule after each epoch")

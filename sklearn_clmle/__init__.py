@@ -1,6 +1,7 @@
 """Deep embeddings for class-imbalanced data: CLMLE behind scikit-learn estimators."""
 
 from ._clmle import CLMLEEmbedder
+from ._fitted_network import FittedNetwork
 from ._imbalanced_sampler import ImbalancedSampler
 from ._lmle import LMLEEmbedder
 from ._margin_bounds import clmle_margin_bounds
@@ -11,6 +12,7 @@ from .metrics import balanced_accuracy, balanced_accuracy_scorer
 
 __all__ = [
     "CLMLEEmbedder",
+    "FittedNetwork",
     "ImbalancedSampler",
     "KNearestClusterClassifier",
     "LMLEEmbedder",

@@ -2,6 +2,7 @@
 
 import copy
 import math
+import warnings
 from abc import abstractmethod
 from numbers import Integral, Real
 
@@ -18,8 +19,11 @@ from skorch.history import History
 from torch import nn
 from torch.utils.data import Dataset, Subset
 
-from ._ensemble import fit_ensemble, missing_attribute, transform_ensemble
-from ._input_rows import add_input_rows, check_input_weight, set_input_rows
+from ._ensemble import (check_ensemble_params, input_weight_classifier, join_members,
+                        member_rows)
+from ._fitted_network import FittedNetwork
+from ._input_rows import (add_input_rows, can_cross_fit, check_input_weight, choose_input_weight,
+                          cross_fit_folds, fit_input_scaler, set_input_rows)
 from ._persistence import load_arrays, loadable_device, module_to_arrays
 from ._settings import INPUT_WEIGHT_CHOICE, RECLUSTER
 from ._batch_losses import ClusterCriterion
@@ -28,8 +32,9 @@ from ._torch_data import IndexedDataset, dataset_labels, first_inputs
 from ._threads import N_JOBS_CONSTRAINT, uses_n_jobs
 from ._training import EmbeddingNet, BatchProgress, TrainingDivergedError, embed
 from ._validation import (check_callbacks, check_class_labels, check_cluster_size, check_device,
-                          check_input_shape, check_no_effect, drop_zero_weight_rows,
-                          stratified_hold_out, to_tensor)
+                          check_input_shape, check_no_effect, clear_fitted_attributes,
+                          drop_zero_weight_rows,
+                          positive_weight_rows, stratified_hold_out, to_tensor)
 from .nn.encoders import ConvEncoder, EmbeddingNetwork, MLPEncoder, MultiHeadEmbeddingNetwork
 from .nn.margin_losses import CosFaceLoss, LogitAdjustedLoss
 from .nn.sampling import weighted_class_counts
@@ -38,6 +43,30 @@ from .nn.sparse_rows import SparseRows
 
 #: What ``feature_scaling="auto"`` does to feature rows (see docs/defaults.md).
 DEFAULT_FEATURE_SCALING = "standard"
+
+
+def deprecated_network_attribute(name):
+    """The embedder's property ``name``: its network's, with a ``FutureWarning``.
+
+    Before 0.2 a single-network embedder held ``module_``, ``history_``,
+    ... itself; every embedder now keeps its networks in ``estimators_``.
+    An ensemble never had them: the error names where they are.
+    """
+    def network_attribute(self):
+        members = self.__dict__.get("estimators_")
+        if members is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        if len(members) > 1:
+            raise AttributeError(
+                f"{type(self).__name__} with n_estimators={len(members)} has no {name}: "
+                f"each network has its own; read estimators_[i].{name}.")
+        warnings.warn(
+            f"{type(self).__name__}.{name} is deprecated since 0.2 and will be removed in "
+            f"0.4: every embedder keeps its networks in estimators_, so read "
+            f"estimators_[0].{name}.", FutureWarning, stacklevel=2)
+        return getattr(members[0], name)
+
+    return property(network_attribute, doc=f"Deprecated: ``estimators_[0].{name}``.")
 
 
 class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -95,12 +124,13 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
 
     @abstractmethod
     def _make_plan(self, features, class_codes, generator, validation=None,
-                   sample_weight=None):
+                   sample_weight=None, resolved=None):
         """Return the :class:`~._training.TrainingPlan` of this method.
 
         ``validation`` is what :meth:`_hold_out` held out, or ``None``;
         ``sample_weight`` the training rows' positive weights (a float64
-        tensor), which the plan's samplers draw rows by, or ``None``.
+        tensor), which the plan's samplers draw rows by, or ``None``;
+        ``resolved`` what :meth:`_check_params_vs_input` resolved.
         """
 
     @abstractmethod
@@ -111,14 +141,19 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         (:func:`~.nn.sampling.weighted_class_counts`)."""
 
     def _encode_labels(self, y):
-        """Set ``classes_``; return the integer class codes and the class counts."""
+        """Set ``classes_``; return the integer class codes."""
         encoder = LabelEncoder().fit(y)
         self.classes_ = encoder.classes_
-        codes = encoder.transform(y)
-        return codes, np.bincount(codes)
+        return encoder.transform(y)
+
+    def _class_counts(self, codes):
+        """Rows of every class among ``codes`` (of one network's rows)."""
+        return np.bincount(codes, minlength=len(self.classes_))
 
     def _check_params_vs_input(self, class_counts):
-        """Data-dependent checks and ``auto`` resolution (stores ``self._name``)."""
+        """Data-dependent checks of one network's rows; returns the ``"auto"``
+        settings resolved on them (a dict, read by :meth:`_make_plan`)."""
+        return {}
 
     def _hold_out(self, features, class_codes, sample_weight, rng):
         """Split off validation data: ``(features, class_codes, sample_weight,
@@ -136,7 +171,7 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
 
     @uses_n_jobs
     def fit(self, X, y=None, sample_weight=None):
-        """Learn the embedding.
+        """Learn the embedding: ``n_estimators`` networks into ``estimators_``.
 
         Parameters
         ----------
@@ -166,23 +201,19 @@ height, width), or torch Dataset
             Fitted embedder.
         """
         self._validate_params()
-        if self.n_estimators > 1 or self.bootstrap:
-            # (refuses bootstrap with one network)
-            return fit_ensemble(self, X, y, sample_weight)
-        self.__dict__.pop("estimators_", None)  # left by an earlier ensemble fit
-        rows = X
+        check_ensemble_params(self)
+        # A refit keeps nothing of an earlier fit (a multi-label one, input rows, ...).
+        clear_fitted_attributes(self)
+        name = type(self).__name__
         if isinstance(X, Dataset):
-            features, probe, y = self._check_dataset(X, y)
-            features, y, weights = drop_zero_weight_rows(features, y, sample_weight)
+            X, probe, y = self._check_dataset(X, y)
+            X, y, weights = drop_zero_weight_rows(X, y, sample_weight)
         else:
             X, y = validate_data(self, X, y, dtype=np.float32, multi_output=True,
                                  ensure_min_samples=2, allow_nd=True, accept_sparse="csr")
             X, y, weights = drop_zero_weight_rows(X, y, sample_weight)
-            self.input_shape_ = check_input_shape(X, type(self).__name__)
-            rows = X
-            self._fit_scaler(X, weights)
-            features = self._network_inputs(X)
-            probe = features[:2].to_dense() if isinstance(features, SparseRows) else features
+            self.input_shape_ = check_input_shape(X, name)
+            probe = None
         if isinstance(X, Dataset) or len(self.input_shape_) > 1:
             self._check_no_scaling()
         if self.test_time_flip and len(self.input_shape_) == 1:
@@ -190,19 +221,63 @@ height, width), or torch Dataset
                 "test_time_flip=True mirrors images left to right; it needs image inputs "
                 "(n_samples, [channels,] height, width), not feature rows."
             )
-        y = check_class_labels(y, type(self).__name__,
-                               multi_label=get_tags(self).target_tags.multi_output)
-        check_input_weight(self, rows, y.ndim > 1)
+        y = check_class_labels(y, name, multi_label=get_tags(self).target_tags.multi_output)
+        check_input_weight(self, X, y.ndim > 1)
         if weights is not None and len(y) < 2:
-            raise ValueError(f"{type(self).__name__} needs at least 2 rows of positive "
-                             f"sample_weight; got {len(y)}.")
-        codes, counts = self._encode_labels(y)
-        self._check_params_vs_input(counts)
-        check_callbacks(self.callbacks, self._monitorable(), type(self).__name__)
+            raise ValueError(f"{name} needs at least 2 rows of positive sample_weight; got "
+                             f"{len(y)}.")
+        codes = self._encode_labels(y)
+        check_callbacks(self.callbacks, self._monitorable(), name)
+        self.device_ = check_device(self.device, name)
 
         rng = check_random_state(self.random_state)
+        folds = None
+        if getattr(self, "input_weight", 0.0) == "auto" and can_cross_fit(X, y, self):
+            # Cross-fitted networks: network k never sees fold k, so every row
+            # has a held-out embedding to choose the input rows' weight on.
+            # (The seed is drawn only here: elsewhere "auto" fits what
+            # input_weight=0 fits.)
+            fold_seed = int(rng.randint(np.iinfo(np.int32).max))
+            folds = cross_fit_folds(y, self.n_estimators, fold_seed)
+        self.estimators_ = []
+        for rows, seed in member_rows(self, y, folds, rng):
+            if rows is None:
+                part = X, codes, weights
+            else:
+                part = (Subset(X, rows.tolist()) if isinstance(X, Dataset) else X[rows],
+                        codes[rows], None if weights is None else weights[rows])
+            self.estimators_.append(self._fit_network(*part, probe, seed))
+
+        chosen = scaler = None
+        if folds is not None:
+            classifier = input_weight_classifier(self, fold_seed, weights is not None)
+            # Scores the choice, then scales transform's rows.
+            scaler = fit_input_scaler(X, weights)
+            embeddings = [self._network_embedding(member, X) for member in self.estimators_]
+            chosen, self.input_weight_scores_ = choose_input_weight(
+                embeddings, folds, X, y, scaler, classifier, self._input_weight_choice,
+                sample_weight=weights, seed=fold_seed)
+        set_input_rows(self, X, chosen, scaler, sample_weight=weights)
+        return self
+
+    def _fit_network(self, X, codes, sample_weight, probe, random_state):
+        """Train one network on validated rows: a :class:`~._fitted_network.FittedNetwork`.
+
+        ``codes`` are the rows' class codes (``_encode_labels``), ``probe``
+        a batch of a dataset's first inputs (``None`` for arrays), and
+        ``random_state`` seeds the scaler, the hold-out and torch.
+        """
+        # A part of equal weights trains as one of no weights (as a fit does).
+        _, weights = positive_weight_rows(sample_weight, len(codes))
+        scaler = None
+        features = X
+        if not isinstance(X, Dataset):
+            scaler = self._fit_scaler(X, weights, random_state)
+            features = self._network_inputs(X, scaler)
+            probe = features[:2].to_dense() if isinstance(features, SparseRows) else features
+        resolved = self._check_params_vs_input(self._class_counts(codes))
+        rng = check_random_state(random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
-        self.device_ = check_device(self.device, type(self).__name__)
         class_codes = torch.from_numpy(codes).long()
         if weights is not None:
             weights = torch.from_numpy(weights)
@@ -223,7 +298,7 @@ height, width), or torch Dataset
             # Known before the plan is made: losses with per-class parameters need it.
             self.embedding_dim_ = network.class_weight.shape[-1]
             plan = self._make_plan(features, class_codes, generator, validation,
-                                   sample_weight=weights)
+                                   sample_weight=weights, resolved=resolved)
             criterion = self._make_criterion(class_codes, sample_weight=weights)
             net = EmbeddingNet(
                 network, plan=plan, criterion=criterion, optimizer=torch.optim.AdamW,
@@ -242,14 +317,12 @@ height, width), or torch Dataset
                 net.fit(training_data, targets)
             except TrainingDivergedError as exc:
                 raise ValueError(str(exc)) from exc
-        self.module_ = net.module_.eval()
-        self.history_ = net.history
-        self.__dict__.pop("best_epoch_", None)
-        if validation is not None:
-            self.best_epoch_ = plan.validation_readout.best_epoch_
-        set_input_rows(self, rows,
-                       sample_weight=None if weights is None else weights.numpy())
-        return self
+        return FittedNetwork(
+            module=net.module_.eval(), history=net.history, scaler=scaler,
+            best_epoch=(None if validation is None
+                        else plan.validation_readout.best_epoch_),
+            cluster_size=resolved.get("cluster_size"), random_state=random_state,
+            n_samples=len(codes))
 
     @uses_n_jobs
     def transform(self, X):
@@ -266,43 +339,40 @@ height, width), or torch Dataset
         ndarray of shape (n_samples, `embedding_dim_`), dtype float32
             Unit-norm embeddings; ``(n_samples, 2 * embedding_dim_)`` with
             ``test_time_flip``. After a multi-label fit, the ``n_attributes_``
-            heads side by side (see :class:`CLMLEEmbedder`). An ensemble's
-            networks side by side; with ``input_weight_ > 0``, the
-            standardised input rows after them (``n_features_in_`` more
-            columns; the rows keep unit norm).
+            heads side by side (see :class:`CLMLEEmbedder`). The networks of
+            ``estimators_`` side by side, divided by ``sqrt(n_estimators)``;
+            with ``input_weight_ > 0``, the standardised input rows after
+            them (``n_features_in_`` more columns; the rows keep unit norm).
         """
         check_is_fitted(self)
-        if "estimators_" in self.__dict__:
-            Z = transform_ensemble(self, X)
-        else:
-            Z = self._transform_network(X)
-        if self.__dict__.get("input_weight_", 0.0):
-            Z = add_input_rows(self, Z, validate_data(self, X, dtype=np.float32, reset=False))
-        return Z
-
-    def _transform_network(self, X):
-        """The single network's embedding of ``X`` (``transform`` without input rows)."""
+        name = type(self).__name__
         if isinstance(X, Dataset):
-            if self.scaler_ is not None:
+            if self.estimators_[0].scaler_ is not None:
                 raise ValueError(
                     f"This embedder scales feature rows (feature_scaling="
                     f"{self.feature_scaling!r}) and was fitted on an array; transform an "
                     "array too, or fit on the dataset (datasets are not scaled).")
-            check_input_shape(first_inputs(X, 1, type(self).__name__), type(self).__name__,
-                              expected=self.input_shape_)
-            return self._embed(X).cpu().numpy()
-        if len(self.input_shape_) > 1:
-            # Name the image shape before validate_data's count of "features"
-            # (the channels, for images) says something less helpful.
-            check_input_shape(np.asarray(X), type(self).__name__, expected=self.input_shape_)
-        X = validate_data(self, X, dtype=np.float32, reset=False, allow_nd=True,
-                          accept_sparse="csr")
-        check_input_shape(X, type(self).__name__, expected=self.input_shape_)
-        return self._embed(self._network_inputs(X)).cpu().numpy()
+            check_input_shape(first_inputs(X, 1, name), name, expected=self.input_shape_)
+        else:
+            if len(self.input_shape_) > 1:
+                # Name the image shape before validate_data's count of "features"
+                # (the channels, for images) says something less helpful.
+                check_input_shape(np.asarray(X), name, expected=self.input_shape_)
+            X = validate_data(self, X, dtype=np.float32, reset=False, allow_nd=True,
+                              accept_sparse="csr")
+            check_input_shape(X, name, expected=self.input_shape_)
+        Z = join_members([self._network_embedding(member, X) for member in self.estimators_],
+                         getattr(self, "n_attributes_", 1))
+        return add_input_rows(self, Z, X)
 
-    def _fit_scaler(self, X, sample_weight=None):
-        """Fit ``scaler_`` on validated feature rows (None for images), with
-        the rows' weights.
+    def _network_embedding(self, member, X):
+        """One network's embedding of validated inputs (a dataset or rows)."""
+        features = X if isinstance(X, Dataset) else self._network_inputs(X, member.scaler_)
+        return self._embed(member.module_, features).cpu().numpy()
+
+    def _fit_scaler(self, X, sample_weight, random_state):
+        """The feature scaling fitted on validated feature rows (None for
+        images), with the rows' weights; ``random_state`` seeds quantiles.
 
         Users' columns come in their own units (counts up to 1e5 beside
         0/1 flags); a network needs them on one scale. ``"quantile"`` maps
@@ -310,9 +380,8 @@ height, width), or torch Dataset
         robust to heavy tails and outliers (as tabular deep-learning work
         preprocesses); ``"standard"`` removes mean and variance.
         """
-        self.scaler_ = None
         if len(self.input_shape_) > 1:
-            return
+            return None
         method = self.feature_scaling
         if method == "auto":
             # A module of the user's own gets its inputs as given.
@@ -330,33 +399,34 @@ height, width), or torch Dataset
                     "through its column's quantiles, zeros included, and so needs dense "
                     "rows; X is sparse. Use feature_scaling='standard' (or 'auto'), which "
                     "standardises each batch as it is densified, or None.")
-            seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-            self.scaler_ = QuantileTransformer(
+            seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
+            return QuantileTransformer(
                 n_quantiles=max(2, min(1000, len(X))), output_distribution="normal",
                 random_state=seed).fit(X)
         elif method == "standard" and issparse(X):
             # Centring a sparse matrix would fill it: the mean and scale are
             # computed here and applied to each batch as it is densified.
-            self.scaler_ = StandardScaler(with_mean=False).fit(
+            return StandardScaler(with_mean=False).fit(
                 X, sample_weight=sample_weight).set_params(with_mean=True)
-        elif method == "standard":
-            self.scaler_ = StandardScaler().fit(X, sample_weight=sample_weight)
+        if method == "standard":
+            return StandardScaler().fit(X, sample_weight=sample_weight)
+        return None
 
-    def _network_inputs(self, X):
+    def _network_inputs(self, X, scaler):
         """The network's inputs for validated rows: a tensor, scaled by
-        ``scaler_``, or for sparse rows a :class:`~.nn.sparse_rows.SparseRows`
+        ``scaler`` (a network's ``scaler_``), or for sparse rows a
+        :class:`~.nn.sparse_rows.SparseRows`
         that standardises each batch as it densifies it."""
         if not issparse(X):
-            if self.scaler_ is not None:
-                X = self.scaler_.transform(X).astype(np.float32)
+            if scaler is not None:
+                X = scaler.transform(X).astype(np.float32)
             return to_tensor(X)
-        if isinstance(self.scaler_, QuantileTransformer):
+        if isinstance(scaler, QuantileTransformer):
             raise ValueError(
                 f"{type(self).__name__} was fitted with feature_scaling='quantile', which "
                 "needs dense rows; X is sparse. Transform X.toarray(), or refit with "
                 "feature_scaling='standard' to embed sparse rows.")
         # (validate_data made it CSR; repeated cells add up when densified, as in scipy.)
-        scaler = self.scaler_
         return SparseRows.from_csr(X.indptr, X.indices, X.data, X.shape[1],
                                    center=None if scaler is None else scaler.mean_,
                                    scale=None if scaler is None else scaler.scale_)
@@ -368,7 +438,6 @@ height, width), or torch Dataset
                 f"feature_scaling={self.feature_scaling!r} applies to feature rows "
                 "(n_samples, n_features) only; images and torch datasets are passed to the "
                 "network as they are. Use feature_scaling='auto' or None.")
-        self.scaler_ = None
 
     def _check_dataset(self, dataset, y):
         """Checks of a torch dataset (validate_data's role for arrays).
@@ -380,12 +449,10 @@ height, width), or torch Dataset
         probe = first_inputs(dataset, 2, name)
         self.input_shape_ = check_input_shape(probe, name)
         self.n_features_in_ = self.input_shape_[0]
-        if hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
         return dataset, probe, labels
 
-    def _embed(self, features):
-        out = embed(self.module_, features, self.device_, self.transform_batch_size,
+    def _embed(self, module, features):
+        out = embed(module, features, self.device_, self.transform_batch_size,
                     flip=self.test_time_flip)
         bad = ~torch.isfinite(out).all(dim=1)
         if bad.any():
@@ -415,7 +482,7 @@ height, width), or torch Dataset
         """
         check_is_fitted(self)
         names = super().get_feature_names_out(input_features)
-        if not self.__dict__.get("input_weight_", 0.0):
+        if not getattr(self, "input_weight_", 0.0):
             return names
         inputs = _check_feature_names_in(self, input_features)
         prefix = type(self).__name__.lower()
@@ -425,9 +492,9 @@ height, width), or torch Dataset
 
     @property
     def _n_features_out(self):
-        rows = self.n_features_in_ if self.__dict__.get("input_weight_", 0.0) else 0
+        rows = self.n_features_in_ if getattr(self, "input_weight_", 0.0) else 0
         return (self.embedding_dim_ * (2 if self.test_time_flip else 1)
-                * len(self.__dict__.get("estimators_", [0]))) + rows
+                * len(self.estimators_)) + rows
 
     def _network_targets(self):
         # (classes per head, number of heads): None heads is the single-label network.
@@ -509,36 +576,41 @@ height, width), or torch Dataset
         raise TypeError(f"`module` must be None, an nn.Module subclass or instance; "
                         f"got {self.module!r}.")
 
-    def __getattr__(self, name):
-        # Reached only for attributes not set: an ensemble's module_, history_,
-        # ... are its members', and the error says where to find them.
-        raise missing_attribute(self, name)
+    # The attributes of one network, read on the embedder before every
+    # embedder kept its networks in estimators_ (0.1): deprecated.
+    module_ = deprecated_network_attribute("module_")
+    history_ = deprecated_network_attribute("history_")
+    scaler_ = deprecated_network_attribute("scaler_")
+    best_epoch_ = deprecated_network_attribute("best_epoch_")
+    cluster_size_ = deprecated_network_attribute("cluster_size_")
 
     def __getstate__(self):
         # Torch state travels as NumPy arrays (see _persistence): the pickle
         # loads on machines without the fitting device, and skops can store it.
         state = dict(super().__getstate__())  # a copy: it may be our own __dict__
-        if "module_" in state:
-            state["module_"] = module_to_arrays(self.module_)
-            state["history_"] = [dict(row) for row in self.history_]
-            state["device_"] = str(self.device_)
-        elif "estimators_" in state:  # the members pickle their own torch state
+        if "estimators_" in state:
+            state["estimators_"] = [
+                member.replace(module_=module_to_arrays(member.module_),
+                               history_=[dict(row) for row in member.history_])
+                for member in self.estimators_]
             state["device_"] = str(self.device_)
         return state
 
     def __setstate__(self, state):
         super().__setstate__(state)
-        if isinstance(getattr(self, "module_", None), dict):
-            self.device_ = loadable_device(self.device_)
-            self.history_ = History(self.history_)
-            # Rebuilding draws initial weights that the saved ones overwrite:
-            # keep that draw off the user's global torch stream.
-            with torch.random.fork_rng(devices=[]):
-                probe = torch.zeros(2, *self.input_shape_)
-                network = self._build_network(probe, *self._network_targets())
-            self.module_ = load_arrays(network, self.module_).to(self.device_).eval()
-        elif "estimators_" in state:
-            self.device_ = loadable_device(self.device_)
+        if "estimators_" not in state:
+            return
+        self.device_ = loadable_device(self.device_)
+        # Rebuilding draws initial weights that the saved ones overwrite:
+        # keep that draw off the user's global torch stream.
+        with torch.random.fork_rng(devices=[]):
+            probe = torch.zeros(2, *self.input_shape_)
+            networks = [self._build_network(probe, *self._network_targets())
+                        for _ in self.estimators_]
+        self.estimators_ = [
+            member.replace(module_=load_arrays(network, member.module_).to(self.device_).eval(),
+                           history_=History(member.history_))
+            for member, network in zip(self.estimators_, networks)]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -613,27 +685,29 @@ class BaseClusterEmbedder(BaseEmbedder):
         n_samples = int(class_counts.sum(axis=-1).max())
         class_counts = class_counts.ravel()
         if self.cluster_size == "auto":
-            self.cluster_size_ = auto_cluster_size(class_counts)
+            cluster_size = auto_cluster_size(class_counts)
         else:
             check_cluster_size(self.cluster_size, class_counts)
-            self.cluster_size_ = self.cluster_size
-        self._samples_per_cluster = (min(20, self.cluster_size_)
-                                     if self.samples_per_cluster == "auto"
-                                     else self.samples_per_cluster)
-        batch_size = self.clusters_per_batch * self._samples_per_cluster
-        pretrain_steps, steps_per_round = auto_budget(n_samples, batch_size)
-        self._steps_per_round = (steps_per_round if self.steps_per_round == "auto"
-                                 else self.steps_per_round)
-        self._pretrain_steps = (pretrain_steps if self.pretrain_steps == "auto"
-                                else self.pretrain_steps)
-        if self.n_rounds == 0 and self._pretrain_steps == 0:
+            cluster_size = self.cluster_size
+        samples_per_cluster = (min(20, cluster_size) if self.samples_per_cluster == "auto"
+                               else self.samples_per_cluster)
+        pretrain_steps, steps_per_round = auto_budget(
+            n_samples, self.clusters_per_batch * samples_per_cluster)
+        resolved = dict(
+            cluster_size=cluster_size, samples_per_cluster=samples_per_cluster,
+            pretrain_steps=(pretrain_steps if self.pretrain_steps == "auto"
+                            else self.pretrain_steps),
+            steps_per_round=(steps_per_round if self.steps_per_round == "auto"
+                             else self.steps_per_round))
+        if self.n_rounds == 0 and resolved["pretrain_steps"] == 0:
             raise ValueError("n_rounds=0 and pretrain_steps=0 leave nothing to train.")
         if self.validation_fraction is None:
             check_no_effect(self, "restore_best", "without a validation split",
                             "set validation_fraction, or leave restore_best at its default")
-        if self._pretrain_steps == 0 and self.softmax_weight == 0:
+        if resolved["pretrain_steps"] == 0 and self.softmax_weight == 0:
             check_no_effect(self, "pretrain_loss", "without pre-training or a softmax term",
                             "set pretrain_steps above 0, or leave pretrain_loss at its default")
+        return resolved
 
     def _make_softmax_loss(self, class_codes, sample_weight=None):
         """The cosine softmax of the pre-training (and of ``softmax_weight``).
@@ -694,7 +768,7 @@ class BaseClusterEmbedder(BaseEmbedder):
                          self.softmax_weight)
 
     def _make_plan(self, features, class_codes, generator, validation=None,
-                   sample_weight=None):
+                   sample_weight=None, resolved=None):
         plan = self._training_types(class_codes)[0]
         extra = {} if validation is None else dict(validation=validation,
                                                    restore_best=self.restore_best)
@@ -702,12 +776,12 @@ class BaseClusterEmbedder(BaseEmbedder):
             features, class_codes, generator, self.transform_batch_size,
             pretrain_sampling=("random" if self.pretrain_loss == "logit_adjusted"
                                else "class_balanced"),
-            cluster_size=self.cluster_size_,
+            cluster_size=resolved["cluster_size"],
             clusters_per_batch=self.clusters_per_batch,
-            samples_per_cluster=self._samples_per_cluster,
-            pretrain_steps=self._pretrain_steps,
+            samples_per_cluster=resolved["samples_per_cluster"],
+            pretrain_steps=resolved["pretrain_steps"],
             n_rounds=self.n_rounds,
-            steps_per_round=self._steps_per_round,
+            steps_per_round=resolved["steps_per_round"],
             query=self.query,
             recluster=self._recluster,
             sample_weight=sample_weight,

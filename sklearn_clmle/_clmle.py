@@ -171,19 +171,18 @@ class CLMLEEmbedder(MultiLabelMixin, BaseClusterEmbedder):
         attribute, as scikit-learn's multi-output estimators.
     n_attributes_ : int
         Number of attributes (columns of ``y``); set by multi-label fits only.
-    module_ : EmbeddingNetwork or MultiHeadEmbeddingNetwork
-        Trained network (encoder plus cosine head, or trunk plus one head
-        per attribute), in eval mode.
-    history_ : skorch.History
-        Per-epoch records: ``stage``, ``train_loss``, ``n_clusters``, and
-        with ``validation_fraction``, ``valid_bacc`` and ``valid_bacc_best``.
-    scaler_ : QuantileTransformer, StandardScaler or None
-        Fitted feature scaling (``None`` for images, datasets, or
-        ``feature_scaling=None``).
-    best_epoch_ : int
-        With ``validation_fraction``: the epoch (as numbered in
-        ``history_``, 1 being the pre-training) of best ``valid_bacc``,
-        whose network ``module_`` is when ``restore_best``.
+    estimators_ : list of :class:`FittedNetwork`
+        The ``n_estimators`` trained networks (one list whatever their
+        number, as a random forest keeps its trees). Each holds what one
+        training learnt: ``module_`` (the network in eval mode: encoder
+        plus cosine head, or trunk plus one head per attribute),
+        ``history_`` (skorch ``History``: ``stage``, ``train_loss``,
+        ``n_clusters``, and with ``validation_fraction`` ``valid_bacc``),
+        ``scaler_`` (its feature scaling, or None), ``best_epoch_`` (with
+        ``validation_fraction``, else None), ``cluster_size_`` (the
+        resolved cluster size, from its rows), ``random_state`` (its seed)
+        and ``n_samples_`` (its rows). Read ``estimators_[0].history_``;
+        the embedder's own ``module_``, ``history_``, ... are deprecated.
     embedding_dim_ : int
         Output dimension (of each head, with multi-label ``y``).
     device_ : torch.device
@@ -196,9 +195,6 @@ class CLMLEEmbedder(MultiLabelMixin, BaseClusterEmbedder):
     input_weight_scores_ : dict
         With ``input_weight="auto"`` and cross-fitted networks: the mean
         held-out balanced accuracy of each weight tried.
-    cluster_size_ : int
-        Resolved cluster size (for multi-label ``y``, from the classes of all
-        attributes).
     n_features_in_ : int
         Number of input features (channels, for images).
     input_shape_ : tuple of int
@@ -206,11 +202,6 @@ class CLMLEEmbedder(MultiLabelMixin, BaseClusterEmbedder):
         height, width)`` for images.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Input feature names, when ``X`` has string column names.
-    estimators_ : list of CLMLEEmbedder
-        With ``n_estimators > 1``: the fitted networks' embedders (each with
-        ``n_estimators=1``); ``module_``, ``history_``, ``scaler_``,
-        ``best_epoch_`` and ``cluster_size_`` are then each member's
-        (``estimators_[i].history_``).
 
     See Also
     --------

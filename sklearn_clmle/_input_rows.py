@@ -94,12 +94,13 @@ def fit_input_scaler(X, sample_weight=None):
     return StandardScaler().fit(X, sample_weight=sample_weight)
 
 
-def choose_input_weight(members, folds, X, y, scaler, classifier,
+def choose_input_weight(embeddings, folds, X, y, scaler, classifier,
                         settings=INPUT_WEIGHT_CHOICE, sample_weight=None, seed=None):
     """The weight of best mean held-out balanced accuracy, 0 unless it wins by
     ``settings.tolerance``.
 
-    ``members[k]`` was fitted on ``folds[k][0]``; ``classifier`` is an
+    ``embeddings[k]`` embeds ``X`` by a network fitted on ``folds[k][0]``
+    (so its ``folds[k][1]`` rows are held out from it); ``classifier`` is an
     unfitted classifier cloned for every fit. Returns the weight and the
     mean scores by weight (ties: the smaller weight). With
     ``sample_weight``, the classifier fits and the balanced accuracy counts
@@ -108,10 +109,9 @@ def choose_input_weight(members, folds, X, y, scaler, classifier,
     rows = scaler.transform(X).astype(np.float32)
     scores = {w: [] for w in settings.grid}
     rng = np.random.RandomState(seed)
-    for member, (train, held_out) in zip(members, folds):
+    for Z, (train, held_out) in zip(embeddings, folds):
         train = capped_rows(train, y, settings.max_rows, rng)
         held_out = capped_rows(held_out, y, settings.max_rows, rng)
-        Z = member.transform(X)
         for w in settings.grid:
             Zw = side_by_side(Z, rows, w)
             fitted = clone(classifier).fit(
@@ -180,9 +180,6 @@ def set_input_rows(estimator, X, chosen=None, scaler=None, sample_weight=None):
     weight = estimator.input_weight
     weight = (chosen or 0.0) if weight == "auto" else float(weight)
     estimator.input_weight_ = weight
-    estimator.__dict__.pop("input_scaler_", None)
-    if chosen is None:  # no choice in this fit: none of an earlier one either
-        estimator.__dict__.pop("input_weight_scores_", None)
     if weight:
         estimator.input_scaler_ = (scaler if scaler is not None
                                    else fit_input_scaler(X, sample_weight))
@@ -190,7 +187,7 @@ def set_input_rows(estimator, X, chosen=None, scaler=None, sample_weight=None):
 
 def add_input_rows(estimator, Z, X):
     """The embedding ``Z`` of validated rows ``X`` with the input rows beside it, if any."""
-    weight = estimator.__dict__.get("input_weight_", 0.0)
+    weight = getattr(estimator, "input_weight_", 0.0)
     if not weight:
         return Z
     return side_by_side(Z, estimator.input_scaler_.transform(X).astype(np.float32), weight)

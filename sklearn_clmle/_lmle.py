@@ -55,9 +55,8 @@ bootstrap, input_weight, input_weight_estimator
 
     Attributes
     ----------
-    classes_, module_, history_, best_epoch_, embedding_dim_, device_, cluster_size_, \
-n_features_in_, feature_names_in_, estimators_, input_weight_, input_scaler_, \
-input_weight_scores_
+    classes_, estimators_, embedding_dim_, device_, n_features_in_, input_shape_, \
+feature_names_in_, input_weight_, input_scaler_, input_weight_scores_
         As in :class:`CLMLEEmbedder` (with the default ``n_estimators=1``,
         ``input_weight="auto"`` is 0).
 

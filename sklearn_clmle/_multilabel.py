@@ -104,13 +104,16 @@ class MultiLabelMixin:
     """
 
     def _encode_labels(self, y):
-        self.__dict__.pop("n_attributes_", None)  # left by an earlier multi-label fit
         if y.ndim != 2:
             return super()._encode_labels(y)
         self.classes_ = [np.unique(column) for column in y.T]
         self.n_attributes_ = y.shape[1]
-        codes = y.astype(np.int64)
-        return codes, np.stack([np.bincount(column, minlength=2) for column in codes.T])
+        return y.astype(np.int64)
+
+    def _class_counts(self, codes):
+        if codes.ndim != 2:
+            return super()._class_counts(codes)
+        return np.stack([np.bincount(column, minlength=2) for column in codes.T])
 
     def _check_params_vs_input(self, class_counts):
         # Multi-label counts are (n_attributes, 2).
@@ -121,7 +124,7 @@ class MultiLabelMixin:
             raise ValueError("pretrain_loss='logit_adjusted' needs one label per sample (its "
                              "prior is one class distribution); use pretrain_loss='balanced' "
                              "with multi-label y.")
-        super()._check_params_vs_input(class_counts)
+        return super()._check_params_vs_input(class_counts)
 
     def _network_targets(self):
         if hasattr(self, "n_attributes_"):
@@ -134,8 +137,8 @@ class MultiLabelMixin:
         # The schedule and loss of the base class, every step per attribute.
         return MultiLabelClusterPlan, MultiLabelClusterCriterion
 
-    def _embed(self, features):
-        out = super()._embed(features)
+    def _embed(self, module, features):
+        out = super()._embed(module, features)
         if self.test_time_flip and hasattr(self, "n_attributes_"):
             # [all heads of the image | all of the mirror] -> per attribute
             # [head of the image, head of the mirror]: blocks stay contiguous.

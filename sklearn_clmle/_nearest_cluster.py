@@ -1,14 +1,13 @@
 """KNearestClusterClassifier: the k-nearest-cluster rules of CLMLE (Eq. (10)) and LMLE."""
 
 import math
-import re
 import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from scipy.optimize import minimize
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import Bunch, check_random_state
@@ -16,11 +15,13 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._multilabel_classifier import fit_attributes, is_multi_label, per_attribute
 from ._persistence import loadable_device
 from ._settings import FIT_SETTINGS
 from ._threads import N_JOBS_CONSTRAINT, uses_n_jobs
 from ._validation import (check_class_labels, check_cluster_size, check_device,
-                          check_no_effect, positive_weight_rows, to_tensor)
+                          check_no_effect, clear_fitted_attributes, positive_weight_rows,
+                          to_tensor)
 from .metrics import balanced_accuracy
 from .nn.clustering import cluster_within_classes
 from .nn.evidence import (grouped_indices, nearest_clusters_of_classes, nearest_rows,
@@ -220,8 +221,9 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
     classes_ : ndarray of shape (n_classes,) or list of ndarray
         Class labels; after a multi-label fit, one array per attribute.
     estimators_ : list of KNearestClusterClassifier
-        The per-attribute classifiers (multi-label fits only; the
-        single-label attributes below are then theirs).
+        The per-attribute binary classifiers (multi-label fits only, as
+        scikit-learn's ``MultiOutputClassifier``; the single-label
+        attributes below are then theirs).
     feature_blocks_ : list of ndarray
         Column indices of each attribute (multi-label fits only).
     n_attributes_ : int
@@ -368,17 +370,17 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
             Fitted classifier.
         """
         self._validate_params()
+        # A refit keeps nothing of an earlier fit (single- or multi-label).
+        clear_fitted_attributes(self, private=(*_SEARCH_STATE, "_fit_X"))
         X, y = validate_data(self, X, y, dtype=np.float32, multi_output=True)
         y = check_class_labels(y, type(self).__name__, min_classes=1, multi_label=True)
         self._check_unknown_label(y)
         kept, weights = positive_weight_rows(sample_weight, len(X))
         if y.ndim == 2:
-            return self._fit_attributes(X, y, sample_weight)  # each attribute checks it
+            return fit_attributes(self, X, y, sample_weight)  # each attribute checks it
         if isinstance(self.feature_blocks, list):
             raise ValueError("feature_blocks as a list applies to multi-label y only; y has "
                              "one label per sample.")
-        for name in _MULTI_LABEL_FITTED:
-            self.__dict__.pop(name, None)
         encoder = LabelEncoder().fit(y)
         self.classes_ = encoder.classes_
         codes = torch.from_numpy(encoder.transform(y[kept])).long()
@@ -414,7 +416,6 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         self.cluster_classes_ = cluster_classes.cpu().numpy()
         self.cluster_labels_ = np.full(len(X), -1, dtype=np.int64)
         self.cluster_labels_[kept] = sample_cluster.cpu().numpy()
-        self.__dict__.pop("unknown_threshold_", None)  # a refit with unknown_rate=None
         if self.unknown_rate is not None:
             self.unknown_threshold_ = self._unknown_threshold(features, codes, cluster_classes,
                                                               rng, weights)
@@ -517,74 +518,6 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
                 f"classes ({np.asarray(y).dtype}) that is not one of them, e.g. -1 for integer "
                 "classes or 'unknown' for strings.")
 
-    def _fit_attributes(self, X, Y, sample_weight=None):
-        """One binary nearest-cluster classifier per attribute, on its feature block."""
-        for name in _SINGLE_LABEL_FITTED:
-            self.__dict__.pop(name, None)
-        self.feature_blocks_ = self._check_feature_blocks(X, Y.shape[1])
-        self.n_attributes_ = Y.shape[1]
-        rng = check_random_state(self.random_state)
-        self.estimators_ = [
-            clone(self).set_params(feature_blocks="all",
-                                   random_state=rng.randint(np.iinfo(np.int32).max))
-            .fit(_columns(X, block), Y[:, a], sample_weight=sample_weight)
-            for a, block in enumerate(self.feature_blocks_)]
-        self.classes_ = [estimator.classes_ for estimator in self.estimators_]
-        self.n_iter_ = np.array([estimator.n_iter_ for estimator in self.estimators_])
-        return self
-
-    def _check_feature_blocks(self, X, n_attributes):
-        """Column indices of each attribute's block, from ``feature_blocks``."""
-        n_features = X.shape[1]
-        if self.feature_blocks == "all":
-            return [np.arange(n_features)] * n_attributes
-        if self.feature_blocks == "auto":
-            return self._auto_feature_blocks(X, n_attributes)
-        if len(self.feature_blocks) != n_attributes:
-            raise ValueError(f"feature_blocks has {len(self.feature_blocks)} blocks for "
-                             f"{n_attributes} attributes in y; give one block per attribute.")
-        columns, blocks = np.arange(n_features), []
-        for a, block in enumerate(self.feature_blocks):
-            try:
-                index = columns[block if isinstance(block, slice) else np.asarray(block)]
-            except IndexError as exc:
-                raise ValueError(f"feature_blocks[{a}] does not index the {n_features} "
-                                 f"features of X: {exc}") from exc
-            if index.ndim != 1 or index.size == 0:
-                raise ValueError(f"feature_blocks[{a}] must select at least one column "
-                                 f"(a slice or a 1-d array of column indices); got {block!r}.")
-            blocks.append(index)
-        return blocks
-
-    def _auto_feature_blocks(self, X, n_attributes):
-        """The embedder's heads, from the feature names or the unit-norm blocks; else all."""
-        names = getattr(self, "feature_names_in_", None)
-        if names is not None:
-            found = [re.fullmatch(r".*_attr(\d+)_\d+", str(name)) for name in names]
-            if all(found):
-                attribute = np.array([int(match.group(1)) for match in found])
-                if set(attribute.tolist()) != set(range(n_attributes)):
-                    raise ValueError(
-                        f"The feature names of X give the heads of attributes "
-                        f"{sorted(set(attribute.tolist()))} but y has {n_attributes} "
-                        "attributes; fit on the columns of y the embedder was fitted on, or "
-                        "pass feature_blocks explicitly.")
-                return [np.flatnonzero(attribute == a) for a in range(n_attributes)]
-        n_features = X.shape[1]
-        if n_attributes > 1 and n_features % n_attributes == 0:
-            blocks = X.reshape(len(X), n_attributes, -1).astype(np.float64)
-            if np.allclose(np.linalg.norm(blocks, axis=2), 1.0, atol=1e-3):
-                width = n_features // n_attributes
-                return [np.arange(a * width, (a + 1) * width) for a in range(n_attributes)]
-        return [np.arange(n_features)] * n_attributes
-
-    def _per_attribute(self, X, method, **kwargs):
-        # The fitted check comes first so that an unfitted model fails clearly.
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float32, reset=False)
-        return [getattr(estimator, method)(_columns(X, block), **kwargs)
-                for estimator, block in zip(self.estimators_, self.feature_blocks_)]
-
     def _cluster(self, features, codes, rng, max_samples_per_cluster=None, weights=None):
         generator = torch.Generator().manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
         cluster_size = self.cluster_size
@@ -681,7 +614,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
                 fit_calibration(torch.cat(oof_scores), torch.cat(oof_codes),
                                 None if weights is None else torch.cat(oof_weights).cpu()))
 
-    @available_if(lambda self: not hasattr(self, "estimators_"))
+    @available_if(lambda self: not is_multi_label(self))
     @uses_n_jobs
     def decision_function(self, X):
         """Per-class score of the rule: the log of the Eq. (10) ratio, or LMLE's gap.
@@ -732,8 +665,8 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
             After a multi-label fit, one ``(n_samples, 2)`` array per
             attribute (scikit-learn's multi-output form).
         """
-        if hasattr(self, "estimators_"):
-            return self._per_attribute(X, "predict_proba")
+        if is_multi_label(self):
+            return per_attribute(self, X, "predict_proba")
         scores = self._log_scores(X) / self.temperature_
         return torch.softmax(scores + torch.from_numpy(self.calibration_bias_), dim=1).numpy()
 
@@ -750,8 +683,8 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         ndarray of shape (n_samples,) or (n_samples, n_attributes)
             Labels, or the indicator matrix after a multi-label fit.
         """
-        if hasattr(self, "estimators_"):
-            return np.column_stack(self._per_attribute(X, "predict"))
+        if is_multi_label(self):
+            return np.column_stack(per_attribute(self, X, "predict"))
         # Queries first: they check that the classifier is fitted before
         # `classes_` is read. Reduced chunk by chunk, so that memory stays
         # flat in the number of queries (no n_queries x n_classes matrix).
@@ -790,8 +723,8 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
             Similarities in ``[-1, 1]``; one column per attribute after a
             multi-label fit.
         """
-        if hasattr(self, "estimators_"):
-            return np.column_stack(self._per_attribute(X, "score_samples"))
+        if is_multi_label(self):
+            return np.column_stack(per_attribute(self, X, "score_samples"))
         return torch.cat([self._nearest_similarity(queries)
                           for queries in self._query_chunks(X, self._similarity_chunk())]).numpy()
 
@@ -856,8 +789,8 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
                 ``nearest_similarity < unknown_threshold_`` (absent with
                 ``unknown_rate=None``).
         """
-        if hasattr(self, "estimators_"):
-            return self._per_attribute(X, "nearest_clusters", n_classes=n_classes,
+        if is_multi_label(self):
+            return per_attribute(self, X, "nearest_clusters", n_classes=n_classes,
                                        n_clusters=n_clusters, n_rows=n_rows)
         for name, value in (("n_classes", n_classes), ("n_clusters", n_clusters),
                             ("n_rows", n_rows)):
@@ -980,15 +913,9 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         return tags
 
 
-#: Fitted attributes of one kind of fit, removed when the other kind refits.
-_MULTI_LABEL_FITTED = ("estimators_", "feature_blocks_", "n_attributes_")
 #: Tensors of the search, rebuilt from the fitted arrays after unpickling.
 _SEARCH_STATE = ("_centroids", "_cluster_codes", "_members", "_class_clusters", "_rows",
                  "_row_scale")
-_SINGLE_LABEL_FITTED = ("cluster_centers_", "cluster_classes_", "cluster_labels_",
-                        "n_neighbors_", "device_", "temperature_", "calibration_bias_",
-                        "prior_correction_",
-                        "unknown_threshold_", "_fit_X", *_SEARCH_STATE)
 
 
 def _missing_as_nan(similarities):
@@ -1010,14 +937,6 @@ def _weighted_quantile(values, weights, q):
     cumulative = np.cumsum(weights.numpy()[order])
     position = np.searchsorted(cumulative, q * cumulative[-1], side="left")
     return float(values[order][min(position, len(values) - 1)])
-
-
-def _columns(X, block):
-    """``X[:, block]``, without a copy when the block is every column (each
-    attribute's classifier keeps a reference to its training rows)."""
-    if np.array_equal(block, np.arange(X.shape[1])):
-        return X
-    return X[:, block]
 
 
 def _preferred_row(scores, tolerance):

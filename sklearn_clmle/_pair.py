@@ -48,9 +48,9 @@ feature_scaling, n_estimators, bootstrap
 
     Attributes
     ----------
-    classes_, module_, history_, embedding_dim_, device_, n_features_in_, input_shape_, \
-feature_names_in_, estimators_
-        As in :class:`CLMLEEmbedder`.
+    classes_, estimators_, embedding_dim_, device_, n_features_in_, input_shape_, \
+feature_names_in_
+        As in :class:`CLMLEEmbedder` (each network's ``cluster_size_`` is None).
 
     See Also
     --------
@@ -100,6 +100,7 @@ feature_names_in_, estimators_
             check_no_effect(self, "mining", f"with loss={self.loss!r} (it picks the "
                             "negatives of triplets)",
                             "leave mining='semihard', or use loss='triplet'")
+        return {}
 
     def _make_loss(self):
         kwargs = {} if self.margin is None else {"margin": self.margin}
@@ -111,7 +112,7 @@ feature_names_in_, estimators_
         return SingleLossCriterion(self._make_loss(), on="embeddings")
 
     def _make_plan(self, features, class_codes, generator, validation=None,
-                   sample_weight=None):
+                   sample_weight=None, resolved=None):
         batch = self.classes_per_batch * self.samples_per_class
         sampler = ClassBlockBatchSampler(class_codes, self.classes_per_batch,
                                          self.samples_per_class,

@@ -3,7 +3,6 @@
 import math
 from numbers import Integral, Real
 
-import torch
 from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 
 from ._base import BaseEmbedder
@@ -105,9 +104,9 @@ feature_scaling, n_estimators, bootstrap
 
     Attributes
     ----------
-    classes_, module_, history_, embedding_dim_, device_, n_features_in_, input_shape_, \
-feature_names_in_, estimators_
-        As in :class:`CLMLEEmbedder`.
+    classes_, estimators_, embedding_dim_, device_, n_features_in_, input_shape_, \
+feature_names_in_
+        As in :class:`CLMLEEmbedder` (each network's ``cluster_size_`` is None).
 
     See Also
     --------
@@ -202,6 +201,7 @@ feature_names_in_, estimators_
                 self.margin < 1 or self.margin != int(self.margin)):
             raise ValueError(f"loss='sphereface' needs an integer margin >= 1; got "
                              f"{self.margin}.")
+        return {}
 
     def _class_weights(self, counts):
         if self.class_weight == "balanced":
@@ -260,7 +260,7 @@ feature_names_in_, estimators_
                                    auxiliary_weight=auxiliary_weight, centers=centers)
 
     def _make_plan(self, features, class_codes, generator, validation=None,
-                   sample_weight=None):
+                   sample_weight=None, resolved=None):
         deferred = self.class_weight == "deferred"
         n_batches = math.ceil(len(class_codes) / self.batch_size)
         if self.sampling == "class_balanced":

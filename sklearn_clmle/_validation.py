@@ -244,6 +244,16 @@ def renamed_parameter(estimator, old, new, version="0.2", removal="0.4"):
     return value
 
 
+def clear_fitted_attributes(estimator, private=()):
+    """Delete what an earlier fit set: the public fitted attributes (names
+    ending in ``_``) and the ``private`` ones named, so that a refit of
+    another kind (one network or several, single- or multi-label) keeps
+    nothing of the last."""
+    for name in [a for a in vars(estimator)
+                 if (a.endswith("_") and not a.startswith("_")) or a in private]:
+        delattr(estimator, name)
+
+
 def positive_weight_rows(sample_weight, n_samples):
     """Checked ``sample_weight``: the rows to fit on and their weights.
 

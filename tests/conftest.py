@@ -84,6 +84,12 @@ TINY = dict(n_rounds=1, steps_per_round=2, pretrain_steps=2, random_state=0, dev
             embedding_dim=8, module_params=dict(hidden_units=(16,)))
 
 
+def network_embedding(embedder, member, X):
+    """The embedding of ``X`` by one network of ``embedder.estimators_``
+    (its block of ``transform``, before the ensemble's ``1 / sqrt(n)``)."""
+    return embedder._network_embedding(member, np.asarray(X, dtype=np.float32))
+
+
 @pytest.fixture(scope="session")
 def fast_params():
     """Keyword arguments of a fast ``CLMLEEmbedder`` (a fresh copy per use)."""

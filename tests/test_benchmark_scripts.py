@@ -21,20 +21,10 @@ def test_benchmark_script_compiles(script, tmp_path):
 def test_input_weight_sweep_scores_the_library_rule():
     # The offline rule of benchmarks/input_weight_sweep.py (on its JSON rows)
     # is the library's choice at the shipped tolerance.
-    import importlib.util
-    import sys
+    import input_weight_sweep as sweep  # benchmarks/, on the path by pyproject.toml
 
     from sklearn_clmle._input_rows import INPUT_WEIGHT_CHOICE, preferred_weight
 
-    here = Path(__file__).parents[1] / "benchmarks"
-    sys.path.insert(0, str(here))
-    try:
-        spec = importlib.util.spec_from_file_location("input_weight_sweep",
-                                                      here / "input_weight_sweep.py")
-        sweep = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sweep)
-    finally:
-        sys.path.remove(str(here))
     rng = __import__("numpy").random.default_rng(0)
     for _ in range(200):
         means = dict(zip((0.0, 0.9, 0.95), rng.choice([0.5, 0.51, 0.53, 0.54, 0.6], 3)))

@@ -48,7 +48,7 @@ def test_estimator_outputs_are_pinned(case, small_long_tailed, machine_pins):
     target = np.column_stack([y % 2, y < 4]) if case == "multilabel" else y
     module_params = TRUNK_PARAMS if case == "multilabel" else MLP_PARAMS
     emb = PINNED[case](**PINNED_PARAMS, module_params=module_params).fit(X, target)
-    losses = emb.history_[:, "train_loss"]
+    losses = emb.estimators_[0].history_[:, "train_loss"]
     assert losses[0] == pytest.approx(FIRST_LOSS[case], rel=1e-4)
     machine_pins.check(f"cluster_index_{case}",
                        {"head": emb.transform(X[[0, 100, 239]])[:, :4].tolist(),

@@ -13,6 +13,8 @@ from sklearn_clmle._base import auto_budget
 from sklearn_clmle._settings import RECLUSTER
 from sklearn_clmle.nn import MLPEncoder
 
+from .conftest import network_embedding
+
 #: One tiny network: the scaling and pre-training checks read one network's
 #: scaler_ and history_ (the default of CLMLEEmbedder is an ensemble of 3).
 TINY = dict(n_rounds=1, pretrain_steps=4, steps_per_round=3, embedding_dim=8,
@@ -47,10 +49,11 @@ def test_auto_budget_reaches_the_estimator():
                         random_state=0, device="cpu").fit(X, y)
     assert len(emb.estimators_) == 3
     for member in emb.estimators_:
+        # (cross-fitted for input_weight="auto": each on two thirds of the rows)
+        assert member.n_samples_ < 400
         pretrain, per_round = auto_budget(
-            400, member.clusters_per_batch * min(20, member.cluster_size_))
+            member.n_samples_, emb.clusters_per_batch * min(20, member.cluster_size_))
         assert member.history_[:, "stage"] == ["pretrain", "cluster"]
-        assert member._pretrain_steps == pretrain and member._steps_per_round == per_round
         assert [len(row["batches"]) for row in member.history_] == [pretrain, per_round]
 
 
@@ -70,10 +73,10 @@ def test_clmle_defaults_to_an_ensemble_of_three_networks():
     assert Z.shape == (len(X), 3 * emb.embedding_dim_) == (len(X), 192)
     np.testing.assert_allclose(np.linalg.norm(Z, axis=1), 1.0, atol=1e-5)
     for i, member in enumerate(emb.estimators_):
-        assert member.n_estimators == 1
         assert member.history_[:, "stage"] == ["pretrain", "cluster"]
         assert isinstance(member.scaler_, StandardScaler)  # feature_scaling="auto"
-        np.testing.assert_allclose(Z[:, 64 * i:64 * (i + 1)] * np.sqrt(3), member.transform(X),
+        np.testing.assert_allclose(Z[:, 64 * i:64 * (i + 1)] * np.sqrt(3),
+                                   network_embedding(emb, member, X),
                                    atol=1e-6)
     # One network's attributes live on the members.
     with pytest.raises(AttributeError, match=r"estimators_\[i\]\.history_"):
@@ -119,14 +122,14 @@ def wide_units():
 def test_feature_scaling_is_fitted_and_applied(wide_units, scaling, kind):
     X, y = wide_units
     emb = CLMLEEmbedder(**TINY, feature_scaling=scaling).fit(X, y)
-    assert isinstance(emb.scaler_, kind)
+    assert isinstance(emb.estimators_[0].scaler_, kind)
     Z = emb.transform(X)
     assert np.isfinite(Z).all()
     np.testing.assert_allclose(np.linalg.norm(Z, axis=1), 1.0, atol=1e-5)
-    if emb.scaler_ is not None:
+    if emb.estimators_[0].scaler_ is not None:
         # transform == the network on the scaled rows
         # (fit validates rows to float32 before scaling them)
-        scaled = emb.scaler_.transform(X.astype(np.float32))
+        scaled = emb.estimators_[0].scaler_.transform(X.astype(np.float32))
         unscaled = CLMLEEmbedder(**TINY, feature_scaling=None).fit(scaled, y)
         np.testing.assert_allclose(unscaled.transform(scaled), Z, atol=1e-6)
 
@@ -136,14 +139,14 @@ def test_feature_scaling_auto_leaves_a_users_module_alone(wide_units):
     emb = CLMLEEmbedder(**{**TINY, "module": MLPEncoder,
                            "module_params": dict(in_features=6, embedding_dim=8,
                                                  hidden_units=(16,))}).fit(X, y)
-    assert emb.scaler_ is None
+    assert emb.estimators_[0].scaler_ is None
 
 
 def test_feature_scaling_is_refused_for_images():
     rng = np.random.default_rng(0)
     images, y = rng.random((40, 1, 8, 8)).astype(np.float32), np.repeat([0, 1], 20)
     params = {**TINY, "module_params": {"channels": (4,)}}
-    assert CLMLEEmbedder(**params).fit(images, y).scaler_ is None
+    assert CLMLEEmbedder(**params).fit(images, y).estimators_[0].scaler_ is None
     with pytest.raises(ValueError, match="feature rows"):
         CLMLEEmbedder(**params, feature_scaling="quantile").fit(images, y)
 
@@ -153,7 +156,7 @@ def test_logit_adjusted_pretraining(wide_units, cls):
     X, y = wide_units
     emb = cls(**TINY, pretrain_loss="logit_adjusted").fit(X, y)
     balanced = cls(**TINY).fit(X, y)
-    assert np.isfinite(emb.history_[:, "train_loss"]).all()
+    assert np.isfinite(emb.estimators_[0].history_[:, "train_loss"]).all()
     # A different pre-training: not the same network.
     assert not np.allclose(emb.transform(X), balanced.transform(X))
     with pytest.raises(ValueError, match="one label per sample"):

@@ -1,17 +1,11 @@
 """The tasks of the development suite (benchmarks/_suite.py): generated data only, no training."""
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
-BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
-sys.path.insert(0, str(BENCHMARKS))
-import _suite  # noqa: E402
-
-from sklearn_clmle.datasets import long_tailed_counts  # noqa: E402
+import _suite  # benchmarks/, on the path by pyproject.toml's pytest settings
+from sklearn_clmle.datasets import long_tailed_counts
 
 HAVE_DATA = (_suite.data_dir() / "optdigits.npz").exists()
 needs_data = pytest.mark.skipif(not HAVE_DATA, reason=f"no KEEL data in {_suite.data_dir()}")

@@ -22,8 +22,9 @@ from sklearn_clmle import (
     SoftmaxEmbedder,
 )
 from sklearn_clmle._ensemble import bootstrap_indices
+from sklearn_clmle._fitted_network import FittedNetwork
 
-from .conftest import TINY
+from .conftest import TINY, network_embedding
 
 #: A tiny network trained a little longer than TINY, so that members differ
 #: by what they learnt and not only by their initialisation.
@@ -74,13 +75,14 @@ def test_rows_are_unit_norm_and_members_side_by_side(name, data, request):
     # Each member's block is its own embedding, scaled by 1 / sqrt(3).
     for i, member in enumerate(est.estimators_):
         block = Z[:, i * est.embedding_dim_:(i + 1) * est.embedding_dim_]
-        assert_allclose(block * np.sqrt(3), member.transform(X[:30]), atol=1e-6)
+        assert_allclose(block * np.sqrt(3), network_embedding(est, member, X[:30]), atol=1e-6)
 
 
 def test_cosine_of_concatenation_is_mean_of_member_cosines(ensemble, data):
     X, _ = data
     Z = ensemble.transform(X[:40])
-    mean = np.mean([_cosines(m.transform(X[:40])) for m in ensemble.estimators_], axis=0)
+    mean = np.mean([_cosines(network_embedding(ensemble, m, X[:40]))
+                    for m in ensemble.estimators_], axis=0)
     assert_allclose(_cosines(Z), mean, atol=1e-5)
 
 
@@ -92,9 +94,8 @@ def test_n_estimators_1_is_the_single_network(ensemble, data):
     X, y = data
     member = ensemble.estimators_[0]
     one = CLMLEEmbedder(**_params(n_estimators=1, random_state=member.random_state)).fit(X, y)
-    assert_array_equal(one.transform(X), member.transform(X))
-    assert not hasattr(one, "estimators_")
-    assert one.history_ is not None
+    assert_array_equal(one.transform(X), network_embedding(ensemble, member, X))
+    assert len(one.estimators_) == 1 and one.estimators_[0].random_state == member.random_state
     assert one.transform(X[:5]).shape == (5, one.embedding_dim_)
 
 
@@ -114,11 +115,11 @@ def test_members_differ_by_seed(ensemble, data):
     # Seeds as scikit-learn's ensembles draw them from random_state.
     rng = np.random.RandomState(SMALL["random_state"])
     assert seeds == [int(rng.randint(np.iinfo(np.int32).max)) for _ in range(3)]
-    outputs = [m.transform(X[:20]) for m in ensemble.estimators_]
+    outputs = [network_embedding(ensemble, m, X[:20]) for m in ensemble.estimators_]
     assert not np.allclose(outputs[0], outputs[1])
     assert not np.allclose(outputs[1], outputs[2])
     for member in ensemble.estimators_:
-        assert member.n_estimators == 1 and member.bootstrap is False
+        assert isinstance(member, FittedNetwork) and member.n_samples_ == len(X)
 
 
 @pytest.mark.cpu_bits
@@ -133,9 +134,8 @@ def test_bagged_member_is_a_single_fit_on_its_stratified_bootstrap(bagged, data)
     assert len(np.unique(rows)) < len(rows)
     oracle = clone(bagged).set_params(n_estimators=1, bootstrap=False,
                                       random_state=member.random_state).fit(X[rows], y[rows])
-    assert_array_equal(oracle.transform(X), member.transform(X))
-    for other in bagged.estimators_:
-        assert_array_equal(other.classes_, bagged.classes_)
+    assert_array_equal(oracle.transform(X), network_embedding(bagged, member, X))
+    assert member.n_samples_ == len(rows)
 
 
 def test_bootstrap_keeps_the_rarest_class():
@@ -159,8 +159,11 @@ def test_pickle_and_skops_round_trip(name, data, request):
         assert len(loaded.estimators_) == 3
 
 
+NETWORK_ATTRIBUTES = ("module_", "history_", "scaler_", "best_epoch_", "cluster_size_")
+
+
 def test_member_attributes_point_to_estimators_(ensemble):
-    for attribute in ("module_", "history_", "scaler_"):
+    for attribute in NETWORK_ATTRIBUTES:
         assert not hasattr(ensemble, attribute)
         with pytest.raises(AttributeError, match=rf"estimators_\[i\]\.{attribute}"):
             getattr(ensemble, attribute)
@@ -168,14 +171,31 @@ def test_member_attributes_point_to_estimators_(ensemble):
         ensemble.nothing_  # noqa: B018
 
 
-def test_refits_switch_between_single_network_and_ensemble(data):
+def test_single_network_attributes_are_deprecated(data):
+    X, y = data
+    one = CLMLEEmbedder(**_params(n_estimators=1)).fit(X, y)
+    for attribute in NETWORK_ATTRIBUTES:
+        with pytest.warns(FutureWarning, match=rf"estimators_\[0\]\.{attribute}"):
+            assert getattr(one, attribute) is getattr(one.estimators_[0], attribute)
+    unfitted = CLMLEEmbedder()
+    assert not any(hasattr(unfitted, attribute) for attribute in NETWORK_ATTRIBUTES)
+
+
+def _fitted_attributes(estimator):
+    return sorted(a for a in vars(estimator) if a.endswith("_") and not a.startswith("_"))
+
+
+def test_one_fitted_shape_whatever_the_number_of_networks(data):
+    # Refits switch between one and two networks and keep no attribute of
+    # the other shape: the fitted attributes are the same names either way.
     X, y = data
     est = CLMLEEmbedder(**_params(n_estimators=2)).fit(X, y)
+    two = _fitted_attributes(est)
     est.set_params(n_estimators=1).fit(X, y)
-    assert not hasattr(est, "estimators_") and hasattr(est, "module_")
+    assert _fitted_attributes(est) == two and len(est.estimators_) == 1
     assert est.transform(X[:5]).shape == (5, est.embedding_dim_)
     est.set_params(n_estimators=2).fit(X, y)
-    assert not hasattr(est, "module_") and not hasattr(est, "scaler_")
+    assert _fitted_attributes(est) == two and len(est.estimators_) == 2
     assert est.transform(X[:5]).shape == (5, 2 * est.embedding_dim_)
 
 

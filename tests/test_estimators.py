@@ -93,7 +93,7 @@ def test_transform_float32_unit_norm(fitted, small_long_tailed):
     assert fitted.embedding_dim_ == 16
     assert fitted.n_features_in_ == X.shape[1]
     np.testing.assert_array_equal(fitted.classes_, np.unique(y))
-    assert fitted.cluster_size_ >= 1
+    assert fitted.estimators_[0].cluster_size_ >= 1
     # float64 lists are accepted and embed like the float32 array (of the
     # same rows: a float32 matrix product's last bits depend on the batch)
     np.testing.assert_array_equal(fitted.transform(X[:5].tolist()), fitted.transform(X[:5]))
@@ -127,7 +127,7 @@ def test_same_seed_is_bit_identical_and_seeds_differ(small_long_tailed, fast_par
     b = CLMLEEmbedder(**fast_params).fit(X, y)
     c = CLMLEEmbedder(**{**fast_params, "random_state": 1}).fit(X, y)
     assert np.array_equal(a.transform(X), b.transform(X))
-    assert a.history_[:, "train_loss"] == b.history_[:, "train_loss"]
+    assert a.estimators_[0].history_[:, "train_loss"] == b.estimators_[0].history_[:, "train_loss"]
     assert not np.allclose(a.transform(X), c.transform(X), atol=1e-3)
     # fit_transform is fit then transform
     assert np.array_equal(CLMLEEmbedder(**fast_params).fit_transform(X, y), a.transform(X))
@@ -143,7 +143,7 @@ def test_fit_leaves_global_torch_rng_alone(small_long_tailed, tiny_params):
 
 
 def test_history_rows_per_epoch(fitted):
-    history = fitted.history_
+    history = fitted.estimators_[0].history_
     assert len(history) == 1 + 2  # pre-training epoch, then n_rounds=2
     assert history[:, "stage"] == ["pretrain", "cluster", "cluster"]
     assert np.all(np.isfinite(history[:, "train_loss"]))
@@ -152,15 +152,15 @@ def test_history_rows_per_epoch(fitted):
 def test_history_records_cluster_counts(small_long_tailed, fitted):
     _, y = small_long_tailed
     _, class_sizes = np.unique(y, return_counts=True)
-    expected = int(np.maximum(1, class_sizes // fitted.cluster_size_).sum())
-    assert fitted.history_[1:, "n_clusters"] == [expected, expected]
+    expected = int(np.maximum(1, class_sizes // fitted.estimators_[0].cluster_size_).sum())
+    assert fitted.estimators_[0].history_[1:, "n_clusters"] == [expected, expected]
 
 
 def test_pretrain_steps_zero(small_long_tailed, fast_params):
     X, y = small_long_tailed
     emb = CLMLEEmbedder(**{**fast_params, "pretrain_steps": 0}, n_estimators=1).fit(X, y)
-    assert emb.history_[:, "stage"] == ["cluster", "cluster"]
-    assert np.all(np.isfinite(emb.history_[:, "train_loss"]))
+    assert emb.estimators_[0].history_[:, "stage"] == ["cluster", "cluster"]
+    assert np.all(np.isfinite(emb.estimators_[0].history_[:, "train_loss"]))
     _check_embeddings(emb.transform(X), len(X), 64)
 
 
@@ -172,7 +172,7 @@ def test_ablation_options_train_and_change_the_result(option, small_long_tailed,
     emb = CLMLEEmbedder(**fast_params, n_estimators=1, **option).fit(X, y)
     Z = emb.transform(X)
     _check_embeddings(Z, len(X), 64)
-    assert np.all(np.isfinite(emb.history_[:, "train_loss"]))
+    assert np.all(np.isfinite(emb.estimators_[0].history_[:, "train_loss"]))
     assert not np.array_equal(Z, reference.transform(X))
 
 
@@ -180,7 +180,7 @@ def test_user_callbacks_run_every_epoch(small_long_tailed, tiny_params):
     X, y = small_long_tailed
     counter = CountEpochs()
     emb = CLMLEEmbedder(**tiny_params, n_estimators=1, callbacks=[counter]).fit(X, y)
-    assert len(emb.history_) == 2
+    assert len(emb.estimators_[0].history_) == 2
     assert counter.epochs_ == 2
 
 
@@ -194,8 +194,8 @@ def test_module_class_with_module_params(small_long_tailed, fast_params):
     emb = CLMLEEmbedder(**fast_params, module=SmallEncoder, n_estimators=1,
                         module_params=dict(width=12, out=5)).fit(X, y)
     assert emb.embedding_dim_ == 5
-    assert isinstance(emb.module_.encoder, SmallEncoder)
-    assert emb.module_.encoder.net[0].out_features == 12
+    assert isinstance(emb.estimators_[0].module_.encoder, SmallEncoder)
+    assert emb.estimators_[0].module_.encoder.net[0].out_features == 12
     _check_embeddings(emb.transform(X), len(X), 5)
 
 
@@ -216,7 +216,7 @@ def test_module_instance_is_copied_not_mutated(small_long_tailed, fast_params):
     before = {k: v.clone() for k, v in instance.state_dict().items()}
     emb = CLMLEEmbedder(**fast_params, module=instance, n_estimators=1).fit(X, y)
     assert emb.module is instance
-    assert emb.module_.encoder is not instance
+    assert emb.estimators_[0].module_.encoder is not instance
     assert instance.training
     for key, value in instance.state_dict().items():
         assert torch.equal(value, before[key]), key

@@ -30,7 +30,7 @@ def digit_images(long_tailed_digits):
 def test_image_arrays_get_a_conv_encoder_by_default(make, digit_images):
     X, y, X_test, _ = digit_images
     emb = make().fit(X, y)
-    assert isinstance(emb.module_.encoder, ConvEncoder)
+    assert isinstance(emb.estimators_[0].module_.encoder, ConvEncoder)
     assert emb.input_shape_ == (1, 8, 8) and emb.n_features_in_ == 1
     Z = emb.transform(X_test)
     assert Z.shape == (len(X_test), emb.embedding_dim_)
@@ -40,7 +40,7 @@ def test_image_arrays_get_a_conv_encoder_by_default(make, digit_images):
 def test_images_without_channel_axis_are_single_channel(digit_images):
     X, y, X_test, _ = digit_images
     emb = CLMLEEmbedder(**{**TINY, "module_params": SMALL_CNN}, n_estimators=1).fit(X[:, 0], y)
-    assert emb.module_.encoder.image_shape == (1, 8, 8)
+    assert emb.estimators_[0].module_.encoder.image_shape == (1, 8, 8)
     assert emb.transform(X_test[:, 0]).shape == (len(X_test), emb.embedding_dim_)
 
 

@@ -45,19 +45,20 @@ def test_embeddings_and_history(fitted, small_long_tailed):
     Z = fitted.transform(X)
     assert Z.shape == (len(X), 64) and Z.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(Z, axis=1), 1.0, atol=1e-5)
-    assert fitted.history_[:, "stage"] == ["pretrain", "cluster", "cluster"]
+    assert fitted.estimators_[0].history_[:, "stage"] == ["pretrain", "cluster", "cluster"]
     _, sizes = np.unique(y, return_counts=True)
-    expected = int(np.maximum(1, sizes // fitted.cluster_size_).sum())
-    assert fitted.history_[1:, "n_clusters"] == [expected, expected]
-    losses = fitted.history_[1:, "train_loss"]
+    expected = int(np.maximum(1, sizes // fitted.estimators_[0].cluster_size_).sum())
+    assert fitted.estimators_[0].history_[1:, "n_clusters"] == [expected, expected]
+    losses = fitted.estimators_[0].history_[1:, "train_loss"]
     assert np.all(np.isfinite(losses)) and min(losses) > 0
 
 
 def _plan(emb, X, y):
     codes = np.unique(y, return_inverse=True)[1]
-    emb._check_params_vs_input(np.bincount(codes))
+    resolved = emb._check_params_vs_input(np.bincount(codes))
     return emb._make_plan(torch.tensor(X), torch.as_tensor(codes),
-                          torch.Generator().manual_seed(0)), torch.as_tensor(codes)
+                          torch.Generator().manual_seed(0), resolved=resolved), \
+        torch.as_tensor(codes)
 
 
 def test_plan_drives_the_hinge_loss_and_caches_its_values(fitted, small_long_tailed):
@@ -117,7 +118,7 @@ def test_same_seed_is_bit_identical(small_long_tailed, fast_params, fitted):
     X, y = small_long_tailed
     again = LMLEEmbedder(**fast_params).fit(X, y)
     assert np.array_equal(again.transform(X), fitted.transform(X))
-    assert again.history_[:, "train_loss"] == fitted.history_[:, "train_loss"]
+    assert again.estimators_[0].history_[:, "train_loss"] == fitted.estimators_[0].history_[:, "train_loss"]
     other = LMLEEmbedder(**{**fast_params, "random_state": 1}).fit(X, y)
     assert not np.allclose(other.transform(X), fitted.transform(X), atol=1e-3)
 
@@ -130,7 +131,7 @@ def test_margins_change_the_result(small_long_tailed, fast_params, fitted):
     small = LMLEEmbedder(**fast_params, intra_margin=0.0, locality_margin=0.0,
                          inter_margin=0.0).fit(X, y)
     assert not np.array_equal(small.transform(X), fitted.transform(X))
-    assert small.history_[-1, "train_loss"] < fitted.history_[-1, "train_loss"]
+    assert small.estimators_[0].history_[-1, "train_loss"] < fitted.estimators_[0].history_[-1, "train_loss"]
 
 
 @pytest.mark.parametrize("name", ["intra_margin", "locality_margin", "inter_margin"])

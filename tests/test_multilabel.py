@@ -60,7 +60,7 @@ def fitted(attributes, tiny_params):
 def test_embedder_shapes_and_feature_names(fitted, attributes):
     emb = fitted
     assert emb.n_attributes_ == 3 and emb.embedding_dim_ == 8
-    assert isinstance(emb.module_, MultiHeadEmbeddingNetwork)
+    assert isinstance(emb.estimators_[0].module_, MultiHeadEmbeddingNetwork)
     assert len(emb.classes_) == 3
     for classes in emb.classes_:
         assert_array_equal(classes, [0, 1])
@@ -72,7 +72,7 @@ def test_embedder_shapes_and_feature_names(fitted, attributes):
     names = emb.get_feature_names_out()
     assert names.tolist() == [f"clmleembedder_attr{a}_{j}" for a in range(3) for j in range(8)]
     # the history counts the clusters of every attribute's classes
-    assert emb.history_[-1]["n_clusters"] >= 6
+    assert emb.estimators_[0].history_[-1]["n_clusters"] >= 6
 
 
 def test_single_label_refit_forgets_the_attributes(attributes, tiny_params):
@@ -319,7 +319,7 @@ def test_images_and_datasets(attributes, tiny_params):
     X, Y = attributes.X_train, attributes.Y_train[:, :2]
     params = {**tiny_params, "module_params": dict(channels=(4,)), "n_estimators": 1}
     images = CLMLEEmbedder(**params).fit(X.reshape(-1, 8, 8), Y)
-    assert images.module_.heads.in_features == 4
+    assert images.estimators_[0].module_.heads.in_features == 4
     test_images = attributes.X_test.reshape(-1, 8, 8)
     plain = images.transform(test_images)
     assert plain.shape == (300, 16)

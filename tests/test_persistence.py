@@ -64,7 +64,7 @@ def test_pipeline_round_trip_predicts_identically(embedder, round_trip, digits_s
     assert_array_equal(loaded[0].transform(X_test), model[0].transform(X_test))
     assert_array_equal(loaded.predict(X_test), model.predict(X_test))
     assert_array_equal(loaded.predict_proba(X_test), model.predict_proba(X_test))
-    assert loaded[0].history_[-1]["train_loss"] == model[0].history_[-1]["train_loss"]
+    assert loaded[0].estimators_[0].history_[-1]["train_loss"] == model[0].estimators_[0].history_[-1]["train_loss"]
 
 
 @pytest.mark.parametrize("n_estimators", [1, 3])
@@ -94,7 +94,7 @@ def test_model_fitted_on_gpu_loads_on_cpu_only_machine(digits_subset, monkeypatc
     for round_trip in (_skops_round_trip, lambda m: _joblib_round_trip(m, tmp_path)):
         loaded_emb, loaded_clf = round_trip(emb), round_trip(clf)
         assert loaded_emb.device_ == loaded_clf.device_ == torch.device("cpu")
-        assert next(loaded_emb.module_.parameters()).device.type == "cpu"
+        assert next(loaded_emb.estimators_[0].module_.parameters()).device.type == "cpu"
         assert_array_equal(loaded_emb.transform(X_test), expected[0])
         assert_array_equal(loaded_clf.predict(Z_test), expected[1])
 
@@ -127,6 +127,11 @@ def test_loadable_device_falls_back_to_cpu(name, expected, monkeypatch):
 
 def test_saved_weights_are_plain_arrays(digits_subset):
     X, y, _ = digits_subset
-    state = CLMLEEmbedder(**TINY, n_estimators=1).fit(X, y).__getstate__()
-    assert all(isinstance(a, np.ndarray) for a in state["module_"].values())
-    assert isinstance(state["device_"], str) and isinstance(state["history_"], list)
+    emb = CLMLEEmbedder(**TINY, n_estimators=2).fit(X, y)
+    state = emb.__getstate__()
+    assert isinstance(state["device_"], str)
+    for saved, member in zip(state["estimators_"], emb.estimators_):
+        assert all(isinstance(a, np.ndarray) for a in saved.module_.values())
+        assert isinstance(saved.history_, list)
+        # Pickling leaves the fitted embedder's own networks alone.
+        assert isinstance(member.module_, torch.nn.Module)

@@ -113,7 +113,7 @@ def fits():
 @pytest.mark.parametrize("name", sorted(FIRST_LOSS))
 def test_first_epoch_loss_is_pinned(name, fits):
     embedder = fits[name]
-    assert embedder.history_[0, "train_loss"] == pytest.approx(FIRST_LOSS[name],
+    assert embedder.estimators_[0].history_[0, "train_loss"] == pytest.approx(FIRST_LOSS[name],
                                                                rel=FIRST_LOSS_RTOL)
 
 
@@ -151,11 +151,11 @@ def test_pins_catch_a_change(fits):
     # by far more than their tolerances, on the portable and the machine pins.
     X, y = _data()
     changed = _ESTIMATORS["clmle"](inter_margin=0.9).fit(X, y)
-    assert (changed.history_[:, "train_loss"][1:]
-            != pytest.approx(fits["clmle"].history_[:, "train_loss"][1:], abs=1e-3))
+    assert (changed.estimators_[0].history_[:, "train_loss"][1:]
+            != pytest.approx(fits["clmle"].estimators_[0].history_[:, "train_loss"][1:], abs=1e-3))
     assert not np.allclose(changed.transform(X), fits["clmle"].transform(X), atol=1e-3)
     first_changed = SoftmaxEmbedder(**{**fits["softmax"].get_params(), "margin": 0.25}).fit(X, y)
-    assert (first_changed.history_[0, "train_loss"]
+    assert (first_changed.estimators_[0].history_[0, "train_loss"]
             != pytest.approx(FIRST_LOSS["softmax"], rel=10 * FIRST_LOSS_RTOL))
     clf = _classifier(similarity_scale=15.0).fit(X, y)
     assert not np.allclose(clf.predict_proba(X[CLASSIFIER_ROWS]), CLASSIFIER_PROBA, atol=1e-4)
@@ -169,7 +169,7 @@ def _embedding_values(embedder, X, rows, columns):
     Z = embedder.transform(X)
     return {"head": Z[rows][:, columns].tolist(), "sum": float(Z.sum()),
             "abs_sum": float(np.abs(Z).sum()),
-            "train_loss": [float(row["train_loss"]) for row in embedder.history_]}
+            "train_loss": [float(row["train_loss"]) for row in embedder.estimators_[0].history_]}
 
 
 @pytest.mark.parametrize("name", sorted(_ESTIMATORS))
@@ -178,8 +178,8 @@ def test_pinned_embeddings(name, fits, machine_pins):
     where = (slice(0, 2), [0, 1, 8, 9]) if name == "multilabel" else (slice(0, 3), slice(0, 4))
     values = _embedding_values(fits[name], _data()[0], *where)
     if name == "clmle_validation":
-        values["valid_bacc"] = [float(row["valid_bacc"]) for row in fits[name].history_]
-        values["best_epoch"] = int(fits[name].best_epoch_)
+        values["valid_bacc"] = [float(row["valid_bacc"]) for row in fits[name].estimators_[0].history_]
+        values["best_epoch"] = int(fits[name].estimators_[0].best_epoch_)
     machine_pins.check(name, values, atol=1e-4)
 
 

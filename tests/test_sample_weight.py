@@ -298,7 +298,7 @@ def test_sparse_rows_take_weights(data):
     dropped = sklearn.clone(embedder).fit(sp.csr_matrix(X[kept]), y[kept],
                                           sample_weight=w[kept])
     np.testing.assert_array_equal(weighted.transform(X_test), dropped.transform(X_test))
-    np.testing.assert_allclose(weighted.scaler_.mean_,
+    np.testing.assert_allclose(weighted.estimators_[0].scaler_.mean_,
                                np.average(X[kept], axis=0, weights=w[kept]), rtol=1e-5)
 
 
@@ -307,9 +307,9 @@ def test_the_scaler_and_validation_score_are_weighted(data):
     embedder = CLMLEEmbedder(**FAST, **TINY_NET, n_estimators=1, validation_fraction=0.3)
     embedder.fit(X, y, sample_weight=w)
     kept = w > 0
-    np.testing.assert_allclose(embedder.scaler_.mean_,
+    np.testing.assert_allclose(embedder.estimators_[0].scaler_.mean_,
                                np.average(X[kept], axis=0, weights=w[kept]), rtol=1e-5)
-    assert np.isfinite(embedder.history_[:, "valid_bacc"]).all()
+    assert np.isfinite(embedder.estimators_[0].history_[:, "valid_bacc"]).all()
 
 
 def test_quantile_scaling_refuses_weights(data):

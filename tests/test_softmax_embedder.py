@@ -55,7 +55,7 @@ def test_deferred_reweighting_switches_on_in_the_last_third(split):
     X, y, _, _ = split
     emb = SoftmaxEmbedder(loss="ldam", class_weight="deferred", max_epochs=6,
                           random_state=0, device="cpu").fit(X, y)
-    assert list(emb.history_[:, "stage"]) == ["train"] * 4 + ["reweighted"] * 2
+    assert list(emb.estimators_[0].history_[:, "stage"]) == ["train"] * 4 + ["reweighted"] * 2
 
 
 def test_focal_takes_class_weights_as_alpha(split):
@@ -151,11 +151,11 @@ def test_center_loss_centers_are_optimised_during_fit(small_split):
 def test_center_weights_become_the_head(small_split):
     X, y, _, _ = small_split
     emb = SoftmaxEmbedder(class_centers="epoch", **{**SMALL, "max_epochs": 2}).fit(X, y)
-    norms = emb.module_.class_weight.detach().norm(dim=1).cpu()
+    norms = emb.estimators_[0].module_.class_weight.detach().norm(dim=1).cpu()
     torch.testing.assert_close(norms, torch.ones(4))
     # The head classifies the training data by its nearest center, mostly right.
     with torch.no_grad():
-        _, logits = emb.module_(torch.tensor(emb.scaler_.transform(X), dtype=torch.float32))
+        _, logits = emb.estimators_[0].module_(torch.tensor(emb.estimators_[0].scaler_.transform(X), dtype=torch.float32))
     assert (logits.argmax(1).numpy() == np.searchsorted(emb.classes_, y)).mean() > 0.6
 
 

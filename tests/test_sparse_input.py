@@ -97,9 +97,9 @@ def test_a_dense_fit_embeds_sparse_rows(one_hot):
 def test_scaler_of_sparse_rows_has_the_dense_statistics(sparse_fit, one_hot):
     X, _ = one_hot
     dense = StandardScaler().fit(X.toarray())
-    assert sparse_fit.scaler_.with_mean  # centred batch by batch
-    np.testing.assert_allclose(sparse_fit.scaler_.mean_, dense.mean_, rtol=1e-6)
-    np.testing.assert_allclose(sparse_fit.scaler_.scale_, dense.scale_, rtol=1e-6)
+    assert sparse_fit.estimators_[0].scaler_.with_mean  # centred batch by batch
+    np.testing.assert_allclose(sparse_fit.estimators_[0].scaler_.mean_, dense.mean_, rtol=1e-6)
+    np.testing.assert_allclose(sparse_fit.estimators_[0].scaler_.scale_, dense.scale_, rtol=1e-6)
 
 
 def test_ensemble_on_sparse_rows_has_no_input_rows(one_hot):
@@ -152,5 +152,5 @@ def test_input_rows_refuse_sparse_rows(one_hot):
 def test_unscaled_sparse_rows_reach_the_network_as_given(one_hot):
     X, y = one_hot
     embedder = _tiny(n_estimators=1, input_weight=0.0, feature_scaling=None).fit(X, y)
-    assert embedder.scaler_ is None
+    assert embedder.estimators_[0].scaler_ is None
     assert_array_equal(embedder.transform(X), embedder.transform(X.toarray()))

@@ -8,7 +8,7 @@ from sklearn_clmle import CLMLEEmbedder
 def test_pretraining_only_ablation(small_long_tailed, fast_params):
     X, y = small_long_tailed
     emb = CLMLEEmbedder(**{**fast_params, "n_rounds": 0}, n_estimators=1).fit(X, y)
-    assert list(emb.history_[:, "stage"]) == ["pretrain"]
+    assert list(emb.estimators_[0].history_[:, "stage"]) == ["pretrain"]
 
 
 def test_nothing_to_train_is_an_error(small_long_tailed, fast_params):
@@ -64,15 +64,15 @@ def monitored(small_long_tailed):
 
 
 def test_validation_bacc_recorded_every_epoch(monitored):
-    scores = monitored.history_[:, "valid_bacc"]
+    scores = monitored.estimators_[0].history_[:, "valid_bacc"]
     assert len(scores) == 1 + MONITORED["n_rounds"]  # the pre-training counts as an epoch
     assert all(0.0 <= s <= 1.0 for s in scores)
-    best = monitored.history_[:, "valid_bacc_best"]
+    best = monitored.estimators_[0].history_[:, "valid_bacc_best"]
     assert best[0] is True
     # valid_bacc_best marks every new maximum; best_epoch_ is the last of them.
     running = np.maximum.accumulate(scores)
     assert best == [True] + list(np.diff(running) > 0)
-    assert monitored.best_epoch_ == 1 + int(np.argmax(scores))
+    assert monitored.estimators_[0].best_epoch_ == 1 + int(np.argmax(scores))
 
 
 class SnapshotWeights(Callback):
@@ -91,9 +91,9 @@ def test_restore_best_returns_the_best_epochs_network(small_long_tailed, restore
     snapshots = SnapshotWeights()
     emb = CLMLEEmbedder(**MONITORED, validation_fraction=0.25, restore_best=restore_best,
                         callbacks=[snapshots]).fit(X, y)
-    kept = emb.best_epoch_ if restore_best else len(emb.history_)
+    kept = emb.estimators_[0].best_epoch_ if restore_best else len(emb.estimators_[0].history_)
     expected = snapshots.states_[kept - 1]
-    for name, value in emb.module_.state_dict().items():
+    for name, value in emb.estimators_[0].module_.state_dict().items():
         assert torch.equal(value, expected[name]), name
 
 
@@ -101,9 +101,9 @@ def test_restore_best_returns_the_best_epochs_network(small_long_tailed, restore
 def test_restore_best_false_keeps_the_last_epoch(small_long_tailed, monitored):
     X, y = small_long_tailed
     last = CLMLEEmbedder(**MONITORED, validation_fraction=0.25, restore_best=False).fit(X, y)
-    assert last.history_[:, "valid_bacc"] == monitored.history_[:, "valid_bacc"]
-    assert last.best_epoch_ == monitored.best_epoch_
-    if monitored.best_epoch_ != len(monitored.history_):
+    assert last.estimators_[0].history_[:, "valid_bacc"] == monitored.estimators_[0].history_[:, "valid_bacc"]
+    assert last.estimators_[0].best_epoch_ == monitored.estimators_[0].best_epoch_
+    if monitored.estimators_[0].best_epoch_ != len(monitored.estimators_[0].history_):
         assert not np.array_equal(last.transform(X), monitored.transform(X))
 
 
@@ -115,8 +115,8 @@ def test_early_stopping_on_valid_bacc(small_long_tailed):
     stop = EarlyStopping(monitor="valid_bacc", lower_is_better=False, patience=1,
                          threshold=100.0)
     emb = CLMLEEmbedder(**MONITORED, validation_fraction=0.25, callbacks=[stop]).fit(X, y)
-    assert len(emb.history_) == 2
-    assert emb.best_epoch_ in (1, 2)
+    assert len(emb.estimators_[0].history_) == 2
+    assert emb.estimators_[0].best_epoch_ in (1, 2)
     assert np.isfinite(emb.transform(X)).all()
 
 
@@ -130,7 +130,7 @@ def test_checkpoint_on_valid_bacc_best(small_long_tailed, tmp_path):
 def test_lmle_records_validation_too(small_long_tailed):
     X, y = small_long_tailed
     emb = LMLEEmbedder(**MONITORED, validation_fraction=0.25).fit(X, y)
-    assert len(emb.history_[:, "valid_bacc"]) == 4
+    assert len(emb.estimators_[0].history_[:, "valid_bacc"]) == 4
 
 
 def test_validation_split_is_stratified_and_spares_small_classes():
@@ -165,13 +165,13 @@ def test_schedulers_that_monitor_nothing_are_accepted(small_long_tailed, tiny_pa
     X, y = small_long_tailed
     tiny_params = {**tiny_params, "n_estimators": 1}  # one network's history_
     emb = CLMLEEmbedder(**tiny_params, callbacks=[LRScheduler(policy="StepLR", step_size=1)])
-    assert len(emb.fit(X, y).history_) == 2
+    assert len(emb.fit(X, y).estimators_[0].history_) == 2
     plateau = LRScheduler(policy="ReduceLROnPlateau", monitor="train_loss")
     with pytest.raises(ValueError, match="different scales"):
         CLMLEEmbedder(**tiny_params, callbacks=[plateau]).fit(X, y)
     plateau = LRScheduler(policy="ReduceLROnPlateau", monitor="valid_bacc", mode="max")
     emb = CLMLEEmbedder(**tiny_params, validation_fraction=0.25, callbacks=[plateau]).fit(X, y)
-    assert len(emb.history_[:, "valid_bacc"]) == 2
+    assert len(emb.estimators_[0].history_[:, "valid_bacc"]) == 2
 
 
 def test_early_stopping_on_train_loss_allowed_for_single_loss_embedders(small_long_tailed):
@@ -179,7 +179,7 @@ def test_early_stopping_on_train_loss_allowed_for_single_loss_embedders(small_lo
     emb = SoftmaxEmbedder(max_epochs=3, device="cpu", random_state=0, embedding_dim=8,
                           module_params=dict(hidden_units=(16,)),
                           callbacks=[EarlyStopping(monitor="train_loss")]).fit(X, y)
-    assert len(emb.history_) == 3
+    assert len(emb.estimators_[0].history_) == 3
 
 
 def test_validation_parameters_without_effect_are_refused(small_long_tailed, tiny_params):
@@ -224,9 +224,9 @@ def test_validation_with_a_torch_dataset(small_long_tailed):
     dataset = torch.utils.data.TensorDataset(torch.tensor(np.asarray(X), dtype=torch.float32),
                                              torch.tensor(y))
     emb = CLMLEEmbedder(**MONITORED, validation_fraction=0.25).fit(dataset)
-    scores = emb.history_[:, "valid_bacc"]
+    scores = emb.estimators_[0].history_[:, "valid_bacc"]
     assert len(scores) == 4 and all(0.25 < s <= 1.0 for s in scores)  # 4 classes: chance 0.25
-    assert emb.best_epoch_ == 1 + int(np.argmax(scores))
+    assert emb.estimators_[0].best_epoch_ == 1 + int(np.argmax(scores))
     assert np.isfinite(emb.transform(dataset)).all()
 
 
