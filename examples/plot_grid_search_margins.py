@@ -35,7 +35,7 @@ from sklearn_clmle.datasets import load_long_tailed_digits
 
 torch.set_num_threads(1)
 QUICK = os.environ.get("SKLEARN_CLMLE_EXAMPLE_QUICK") == "1"
-SCHEDULE = (dict(pretrain_steps=2, n_rounds=1, steps_per_round=2) if QUICK
+SCHEDULE = (dict(pretrain_steps=2, n_rounds=1, steps_per_round=2, n_estimators=1) if QUICK
             else dict(pretrain_steps=30, n_rounds=3, steps_per_round=10))
 
 # %%

@@ -47,7 +47,8 @@ data = load_multilabel_digits(random_state=0)
 print(f"{data.Y_train.shape[1]} attributes, positive rates (%):",
       np.round(100 * data.Y_train.mean(axis=0), 1))
 
-schedule = dict(pretrain_steps=4, n_rounds=1, steps_per_round=4) if QUICK else {}
+schedule = (dict(pretrain_steps=4, n_rounds=1, steps_per_round=4, n_estimators=1) if QUICK
+            else {})
 models = {
     "CLMLE + k-nearest cluster": Pipeline([
         ("emb", CLMLEEmbedder(random_state=0, **schedule)),

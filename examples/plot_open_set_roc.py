@@ -55,7 +55,8 @@ print("unseen classes:", data.unseen_classes, f"{len(data.pairs)} pairs")
 
 embedders = {
     "CLMLE": CLMLEEmbedder(random_state=0, **(
-        dict(pretrain_steps=2, n_rounds=1, steps_per_round=2) if QUICK else {})),
+        dict(pretrain_steps=2, n_rounds=1, steps_per_round=2, n_estimators=1) if QUICK
+        else {})),
     "SoftmaxEmbedder": SoftmaxEmbedder(random_state=0, max_epochs=2 if QUICK else 30),
 }
 scores = {"raw pixels": cosine_pair_scores(data.X_eval, pairs=data.pairs)}

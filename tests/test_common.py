@@ -26,11 +26,16 @@ DEFAULT_EMBEDDERS = [CLMLEEmbedder(), LMLEEmbedder(), SoftmaxEmbedder(), PairEmb
 
 def _estimators():
     return [
-        # One network, then the default: three cross-fitted networks choosing
-        # the input rows' weight (each of that ensemble's fits is about six
-        # single ones, so the other variants train one network).
+        # One network, then the default shape: three cross-fitted networks
+        # choosing the input rows' weight. Its chooser has fixed N and tau:
+        # the default chooser's own search (three quarters of each fit here)
+        # is KNearestClusterClassifier's, checked below, and
+        # tests/test_input_rows.py runs the default chooser.
         CLMLEEmbedder(**{**TINY, "module_params": dict(TINY["module_params"])}, n_estimators=1),
-        CLMLEEmbedder(**{**TINY, "module_params": dict(TINY["module_params"])}),
+        CLMLEEmbedder(**{**TINY, "module_params": dict(TINY["module_params"])},
+                      input_weight_estimator=KNearestClusterClassifier(
+                          n_neighbors=3, prior_correction=0.0, unknown_rate=None,
+                          device="cpu")),
         LMLEEmbedder(**{**TINY, "module_params": dict(TINY["module_params"])}),
         CLMLEEmbedder(**{**TINY, "module_params": dict(TINY["module_params"])},
                       validation_fraction=0.3, n_estimators=1),

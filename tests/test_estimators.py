@@ -475,7 +475,9 @@ def test_full_pipeline_accuracy_on_long_tailed_digits(long_tailed_digits):
 @pytest.fixture(params=["CLMLEEmbedder", "KNearestClusterClassifier"])
 def estimator(request, tiny_params):
     if request.param == "CLMLEEmbedder":
-        return CLMLEEmbedder(**tiny_params)
+        # One network: an embedder checks its inputs once, whatever the
+        # number of networks it trains (one fitted shape).
+        return CLMLEEmbedder(**tiny_params, n_estimators=1)
     return KNearestClusterClassifier(n_neighbors=3, random_state=0, device="cpu")
 
 

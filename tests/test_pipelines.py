@@ -53,7 +53,7 @@ def test_imblearn_pipeline_with_smote(long_tailed_digits, fast_params):
     data = long_tailed_digits
     pipe = make_imb_pipeline(
         SMOTE(k_neighbors=2, random_state=0),  # the smallest class has 3 samples
-        CLMLEEmbedder(**fast_params),
+        CLMLEEmbedder(**fast_params, n_estimators=1),
         KNearestClusterClassifier(n_neighbors=5, random_state=0, device="cpu"),
     ).fit(data.X_train, data.y_train)
     pred = pipe.predict(data.X_test)
@@ -120,7 +120,8 @@ def test_cross_validate_with_library_scorer(small_long_tailed, tiny_params):
 @pytest.mark.cpu_bits
 def test_clone(small_long_tailed, fast_params, fitted_pipeline):
     X, y = small_long_tailed
-    pipe = _pipeline({**fast_params, "module_params": {"hidden_units": (32,)}})
+    pipe = _pipeline({**fast_params, "module_params": {"hidden_units": (32,)},
+                      "n_estimators": 1})
     cloned = clone(pipe)
     assert cloned.get_params()["emb__module_params"] == {"hidden_units": (32,)}
     assert cloned.get_params()["emb__module_params"] is not pipe.get_params()["emb__module_params"]

@@ -253,7 +253,12 @@ def test_bad_weights_are_refused(data, weights, match):
 EMBEDDERS = [
     CLMLEEmbedder(**FAST, **TINY_NET, n_estimators=1),
     CLMLEEmbedder(**FAST, **TINY_NET, validation_fraction=0.3, n_estimators=1),
-    CLMLEEmbedder(**FAST, **TINY_NET, n_estimators=2, input_weight="auto"),
+    # Cross-fitted networks and a weighted choice of the input rows' weight
+    # (by a chooser of fixed N and tau: the default one's search is the
+    # classifier's, whose weight-0 test is below).
+    CLMLEEmbedder(**FAST, **TINY_NET, n_estimators=2, input_weight="auto",
+                  input_weight_estimator=KNearestClusterClassifier(
+                      n_neighbors=3, prior_correction=0.0, unknown_rate=None, device="cpu")),
     CLMLEEmbedder(**FAST, **TINY_NET, pretrain_loss="logit_adjusted", n_estimators=1),
     LMLEEmbedder(**FAST, **TINY_NET),
     SoftmaxEmbedder(max_epochs=2, random_state=0, device="cpu", loss="ldam",
