@@ -2,6 +2,9 @@
 
     python benchmarks/fit_time.py
     python benchmarks/fit_time.py --rows 500 2000 --features 10 --out /tmp/fit_time.json
+    python benchmarks/fit_time.py --rows 10000 50000 --features 10 \
+        --methods CLMLE "quick network (logit-adjusted CE)" \
+        --variant one-long='{"emb__n_estimators": 1, "budget": {"max_pretrain_steps": 4500, "max_round_steps": 300}}'
 
 Generated tabular tasks (``make_classification``: five classes falling
 geometrically to an imbalance of 20, ``--features`` columns of which at most
@@ -11,8 +14,9 @@ once): the default ``Pipeline([CLMLEEmbedder(), KNearestClusterClassifier()])``
 and the development suite's peers of the same names (``dev_suite.METHODS``):
 the quick logit-adjusted network (the same MLP encoder, Adam, 60 epochs,
 issue 24's reference), BalancedRandomForest and a balanced logistic
-regression. Each row: fit and predict seconds and the balanced accuracy on
-the held-out quarter. Times on a shared machine move by 20-30 %: read the
+regression; ``--variant NAME=JSON`` adds the CLMLE pipeline with other
+parameters, as in ``dev_suite.py``. Each row: fit and predict seconds and
+the balanced accuracy on the held-out quarter. Times on a shared machine move by 20-30 %: read the
 ratios between methods of the same run.
 """
 
@@ -51,11 +55,12 @@ def tabular_task(n_rows, n_features, seed=0, n_classes=5, imbalance=20):
     return _suite._finish(data, f"tabular-{n_rows}x{n_features}", "generated", "-", "mlp")
 
 
-def run(data, method, seed):
+def run(data, method, seed, params=None):
     import torch
     from sklearn.metrics import balanced_accuracy_score
 
-    model = dev_suite.METHODS[method](data, seed)
+    model = (dev_suite.METHODS[method](data, seed) if params is None
+             else dev_suite.clmle(data, seed, params))
     torch.manual_seed(seed)
     start = time.perf_counter()
     model.fit(data.X_train, data.y_train)
@@ -63,7 +68,8 @@ def run(data, method, seed):
     start = time.perf_counter()
     pred = model.predict(data.X_test)
     return {"task": data.name, "rows": int(data.n_train + data.n_test),
-            "features": int(data.n_features), "method": method, "fit_time": fit,
+            "features": int(data.n_features), "method": method, "params": params,
+            "seed": seed, "fit_time": fit,
             "predict_time": time.perf_counter() - start,
             "balanced_accuracy": float(balanced_accuracy_score(data.y_test, pred))}
 
@@ -72,13 +78,14 @@ def table(rows):
     """Markdown: per task, each method's fit + predict seconds and its bacc."""
     tasks = list(dict.fromkeys((r["rows"], r["features"]) for r in rows))
     cell = {(r["rows"], r["features"], r["method"]): r for r in rows}
-    head = ["rows", "features"] + [f"{dev_suite.SHORT.get(m, m)} s (bacc)" for m in METHODS]
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    head = ["rows", "features"] + [f"{dev_suite.SHORT.get(m, m)} s (bacc)" for m in methods]
     head.append("CLMLE / quick LA")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for n, d in tasks:
         cells = [f"{n:,}", str(d)]
         seconds = {}
-        for m in METHODS:
+        for m in methods:
             r = cell.get((n, d, m))
             if r is None:
                 cells.append("")
@@ -99,6 +106,8 @@ def main():
                         help="rows of each task, training and test together")
     parser.add_argument("--features", nargs="+", type=int, default=[10, 100])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--variant", action="append", default=[], type=dev_suite.parse_variant,
+                        metavar="NAME=JSON", help="the CLMLE pipeline with these parameters")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", help="also write the rows here (JSON lines)")
     args = parser.parse_args()
@@ -108,8 +117,9 @@ def main():
     for n_rows in args.rows:
         for n_features in args.features:
             data = tabular_task(n_rows, n_features, args.seed)
-            for method in args.methods:
-                rows.append(run(data, method, args.seed))
+            runs = [(m, None) for m in args.methods] + list(args.variant)
+            for method, params in runs:
+                rows.append(run(data, method, args.seed, params))
                 print(json.dumps(rows[-1]), flush=True)
                 if args.out:
                     with open(args.out, "a") as f:

@@ -53,7 +53,7 @@ def deprecated_network_attribute(name):
     An ensemble never had them: the error names where they are.
     """
     def network_attribute(self):
-        members = self.__dict__.get("estimators_")
+        members = getattr(self, "estimators_", None)
         if members is None:
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
         if len(members) > 1:
