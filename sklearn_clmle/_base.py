@@ -17,7 +17,7 @@ from sklearn.utils import get_tags
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 from skorch.history import History
 from torch import nn
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import Dataset
 
 from ._ensemble import (check_ensemble_params, input_weight_classifier, join_members,
                         member_rows)
@@ -33,8 +33,8 @@ from ._threads import N_JOBS_CONSTRAINT, uses_n_jobs
 from ._training import EmbeddingNet, BatchProgress, TrainingDivergedError, embed
 from ._validation import (check_callbacks, check_class_labels, check_cluster_size, check_device,
                           check_input_shape, check_no_effect, clear_fitted_attributes,
-                          drop_zero_weight_rows,
-                          positive_weight_rows, stratified_hold_out, to_tensor)
+                          drop_zero_weight_rows, positive_weight_rows, stratified_hold_out,
+                          take_rows, to_tensor)
 from .nn.encoders import ConvEncoder, EmbeddingNetwork, MLPEncoder, MultiHeadEmbeddingNetwork
 from .nn.margin_losses import CosFaceLoss, LogitAdjustedLoss
 from .nn.sampling import weighted_class_counts
@@ -244,8 +244,8 @@ height, width), or torch Dataset
             if rows is None:
                 part = X, codes, weights
             else:
-                part = (Subset(X, rows.tolist()) if isinstance(X, Dataset) else X[rows],
-                        codes[rows], None if weights is None else weights[rows])
+                part = (take_rows(X, rows), codes[rows],
+                        None if weights is None else weights[rows])
             self.estimators_.append(self._fit_network(*part, probe, seed))
 
         chosen = scaler = None
@@ -738,11 +738,8 @@ class BaseClusterEmbedder(BaseEmbedder):
         train, valid = torch.from_numpy(train), torch.from_numpy(valid)
         weights = ((None, None) if sample_weight is None
                    else (sample_weight[train], sample_weight[valid]))
-        if isinstance(features, Dataset):
-            held_out = (Subset(features, valid.tolist()), class_codes[valid], weights[1])
-            return Subset(features, train.tolist()), class_codes[train], weights[0], held_out
-        return (features[train], class_codes[train], weights[0],
-                (features[valid], class_codes[valid], weights[1]))
+        return (take_rows(features, train), class_codes[train], weights[0],
+                (take_rows(features, valid), class_codes[valid], weights[1]))
 
     def _monitorable(self):
         if self.validation_fraction is None:

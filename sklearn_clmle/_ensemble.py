@@ -96,10 +96,13 @@ def join_members(parts, n_blocks=1):
     columns, each of unit norm), as ``KNearestClusterClassifier(
     feature_blocks="auto")`` expects of the heads of a multi-label embedder.
     """
+    if len(parts) == 1:
+        return parts[0]  # the layout and scale of one network are its own: no copies
     # (n, blocks, width) per network -> (n, blocks, networks, width).
     out = np.stack([part.reshape(len(part), n_blocks, -1) for part in parts], axis=2)
     out = out.reshape(len(out), -1)
-    return out / np.float32(math.sqrt(len(parts)))
+    out /= np.float32(math.sqrt(len(parts)))  # in place: the stack is a fresh array
+    return out
 
 
 def input_weight_classifier(estimator, seed, weighted):

@@ -274,6 +274,12 @@ def positive_weight_rows(sample_weight, n_samples):
     return rows, weights[rows]
 
 
+def take_rows(X, rows):
+    """Rows ``rows`` (a NumPy or torch index array) of an array, tensor, sparse
+    matrix, :class:`~.nn.sparse_rows.SparseRows` or torch dataset."""
+    return Subset(X, rows.tolist()) if isinstance(X, Dataset) else X[rows]
+
+
 def drop_zero_weight_rows(X, y, sample_weight):
     """``(X, y, weights)`` without the rows of ``sample_weight`` 0, for the
     embedders (rows of an array, sparse matrix or torch dataset); ``X`` and
@@ -282,5 +288,4 @@ def drop_zero_weight_rows(X, y, sample_weight):
     kept, weights = positive_weight_rows(sample_weight, len(y))
     if weights is None:
         return X, y, None
-    X = Subset(X, kept.tolist()) if isinstance(X, Dataset) else X[kept]
-    return X, np.asarray(y)[kept], weights
+    return take_rows(X, kept), np.asarray(y)[kept], weights
