@@ -141,18 +141,23 @@ def clmle(data, seed, params=None):
 
 
 def budget_steps(embedder, data, rule):
-    """Explicit steps of another ``"auto"`` budget rule (``auto_budget`` keywords)."""
+    """Explicit steps of another ``"auto"`` budget rule (``auto_budget`` keywords),
+    on the rows each network trains on (a cross-fitted network's part, as
+    ``"auto"`` itself counts them)."""
     import numpy as np
 
     from sklearn_clmle._base import auto_budget, auto_cluster_size
+    from sklearn_clmle._input_rows import can_cross_fit, cross_fit_folds
 
-    counts = np.unique(data.y_train, return_counts=True)[1]
+    y = np.asarray(data.y_train)
+    if embedder.input_weight == "auto" and can_cross_fit(np.asarray(data.X_train), y, embedder):
+        y = y[cross_fit_folds(y, embedder.n_estimators, 0)[0][0]]
+    counts = np.unique(y, return_counts=True)[1]
     size = (auto_cluster_size(counts) if embedder.cluster_size == "auto"
             else embedder.cluster_size)
     per_cluster = (min(20, size) if embedder.samples_per_cluster == "auto"
                    else embedder.samples_per_cluster)
-    pretrain, per_round = auto_budget(len(data.y_train), embedder.clusters_per_batch * per_cluster,
-                                      **rule)
+    pretrain, per_round = auto_budget(len(y), embedder.clusters_per_batch * per_cluster, **rule)
     return {"pretrain_steps": pretrain, "steps_per_round": per_round}
 
 

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from sklearn_clmle import CLMLEEmbedder
-from sklearn_clmle.nn import ConvEncoder, MLPEncoder
+from sklearn_clmle.nn import ConvEncoder, FastDropout, MLPEncoder
 
 
 def test_mlp_encoder_shape_and_layers():
@@ -15,6 +15,53 @@ def test_mlp_encoder_shape_and_layers():
     linears = [m for m in encoder.modules() if isinstance(m, nn.Linear)]
     assert [(m.in_features, m.out_features) for m in linears] == [(10, 32), (32, 16), (16, 7)]
     assert isinstance(encoder.layers[0], nn.Dropout) and encoder.layers[0].p == 0.2
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
+def test_fast_dropout_drops_a_fraction_p_and_keeps_the_expectation(p):
+    x = torch.full((400, 512), 2.0, requires_grad=True)
+    torch.manual_seed(0)
+    out = FastDropout(p)(x)
+    kept = out != 0
+    # 204,800 units: the dropped fraction is within 5 standard deviations of p.
+    assert abs((~kept).float().mean().item() - p) < 5 * (p * (1 - p) / x.numel()) ** 0.5
+    # Kept units are scaled by 1 / (1 - p) of p rounded to 1/65536.
+    scale = 65536 / (65536 - round(p * 65536))
+    torch.testing.assert_close(out[kept], torch.full_like(out[kept], 2.0 * scale))
+    assert abs(out.mean().item() - 2.0) < 0.02
+    # The gradient goes through the kept units only, with the same scale.
+    out.sum().backward()
+    torch.testing.assert_close(x.grad, kept.float() * scale)
+
+
+def test_fast_dropout_lanes_are_independent():
+    # Every 16-bit lane of a 64-bit draw is uniform: no position in a group
+    # of four units is kept more often than the others.
+    torch.manual_seed(1)
+    dropped = (FastDropout(0.5)(torch.ones(200_000, 4)) == 0).float().mean(dim=0)
+    assert torch.all((dropped - 0.5).abs() < 0.01), dropped
+
+
+def test_fast_dropout_is_torch_dropout_where_it_does_not_draw():
+    x = torch.randn(8, 5)
+    assert torch.equal(FastDropout(0.3).eval()(x), x)
+    torch.manual_seed(0)
+    assert torch.equal(FastDropout(0.0)(x), x)
+    assert torch.equal(FastDropout(1.0)(x), torch.zeros_like(x))
+    # Same draws as torch's own dropout under the same seed when in place.
+    torch.manual_seed(3)
+    expected = nn.Dropout(0.3)(x.clone())
+    torch.manual_seed(3)
+    torch.testing.assert_close(FastDropout(0.3, inplace=True)(x.clone()), expected)
+
+
+def test_fast_dropout_is_seeded_by_torch():
+    x = torch.randn(64, 32)
+    masks = []
+    for seed in (5, 5, 6):
+        torch.manual_seed(seed)
+        masks.append(FastDropout(0.2)(x) == 0)
+    assert torch.equal(masks[0], masks[1]) and not torch.equal(masks[0], masks[2])
 
 
 def test_mlp_encoder_without_input_dropout_starts_with_linear():

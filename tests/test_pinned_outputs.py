@@ -93,13 +93,13 @@ def _classifier(**kw):
 # Portable pins
 
 #: The first epoch's training loss of the fits whose first epoch makes no
-#: float-dependent choice (the Intel AVX-512 record's five decimals, and within
-#: 1e-6 of each other on an AMD machine under ATEN_CPU_CAPABILITY=avx2 and
+#: float-dependent choice (five decimals of an AMD AVX-512 machine's record, and
+#: within 1e-6 of each other there under ATEN_CPU_CAPABILITY=avx2 and
 #: =default). The others
 #: ("clmle", "lmle" and "pair") move by up to 1e-2 from their third step on
 #: across those paths, so only their machine pins hold them.
-FIRST_LOSS = {"clmle_validation": 3.63869, "softmax": 3.10173, "softmax_center": 5.67302,
-              "multilabel": 1.24286}
+FIRST_LOSS = {"clmle_validation": 3.76015, "softmax": 3.09890, "softmax_center": 5.62875,
+              "multilabel": 1.35285}
 FIRST_LOSS_RTOL = 1e-4
 
 
@@ -147,10 +147,12 @@ def test_classifier_on_fixed_features_is_pinned():
 
 
 def test_pins_catch_a_change(fits):
-    # Mutation check: a small change of a margin must move the pinned values
-    # by far more than their tolerances, on the portable and the machine pins.
+    # Mutation check: a change of a margin must move the pinned values by far
+    # more than their tolerances, on the portable and the machine pins. (Not
+    # 1.0 -> 0.9: with every hinge of these few steps active, that shifts the
+    # loss by a constant and can leave the gradients, so the network, as they were.)
     X, y = _data()
-    changed = _ESTIMATORS["clmle"](inter_margin=0.9).fit(X, y)
+    changed = _ESTIMATORS["clmle"](inter_margin=0.5).fit(X, y)
     assert (changed.estimators_[0].history_[:, "train_loss"][1:]
             != pytest.approx(fits["clmle"].estimators_[0].history_[:, "train_loss"][1:], abs=1e-3))
     assert not np.allclose(changed.transform(X), fits["clmle"].transform(X), atol=1e-3)

@@ -8,6 +8,7 @@ from .clustering import cluster_within_classes, equal_size_spherical_kmeans
 from .encoders import (
     ConvEncoder,
     EmbeddingNetwork,
+    FastDropout,
     MLPEncoder,
     MultiHeadEmbeddingNetwork,
     PeriodicFeatureEmbedding,
@@ -63,6 +64,7 @@ __all__ = [
     "ConvEncoder",
     "CosFaceLoss",
     "EmbeddingNetwork",
+    "FastDropout",
     "FocalLoss",
     "InterleavedBatchSampler",
     "LDAMLoss",
