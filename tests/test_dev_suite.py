@@ -195,6 +195,25 @@ def test_dev_suite_methods_and_report():
     assert "| CLMLE |  | 1/1/0 |" in text and "binary:c / CLMLE / seed 0: boom" in text
 
 
+@pytest.mark.parametrize("name", ["tune:synthetic-5c-linear20", "tune:digits-exp50"])
+def test_budget_variants_count_the_rows_each_network_trains_on(name):
+    # A "budget" variant with the default rule gives the steps "auto" resolves
+    # on a cross-fitted network's part (two thirds of the rows), not on all rows.
+    import dev_suite
+    from sklearn_clmle._input_rows import cross_fit_folds
+
+    data = _suite.task(name, 0)
+    embedder = dev_suite.clmle(data, 0)[0]
+    part = data.y_train[cross_fit_folds(data.y_train, embedder.n_estimators, 0)[0][0]]
+    resolved = embedder._check_params_vs_input(np.bincount(part))
+    steps = dev_suite.budget_steps(embedder, data, {})
+    assert steps == {k: resolved[k] for k in ("pretrain_steps", "steps_per_round")}
+    # Another floor is the rule's, on the same rows and batches.
+    batch = embedder.clusters_per_batch * resolved["samples_per_cluster"]
+    assert dev_suite.budget_steps(embedder, data, {"min_round_steps": 30})["steps_per_round"] \
+        == max(30, min(100, 5 * -(-len(part) // batch)))
+
+
 @needs_files("mnist:exp100")
 def test_mnist_long_tails_draw_from_the_training_split():
     with np.load(_suite.data_dir() / "mnist.npz") as f:
