@@ -22,7 +22,7 @@ from ._threads import N_JOBS_CONSTRAINT, uses_n_jobs
 from ._validation import (check_class_labels, check_cluster_size, check_device,
                           check_no_effect, clear_fitted_attributes, positive_weight_rows,
                           to_tensor)
-from .metrics import balanced_accuracy
+from .metrics import _balanced_accuracies
 from .nn.clustering import cluster_within_classes
 from .nn.evidence import (grouped_indices, nearest_clusters_of_classes, nearest_rows,
                           selection_chunk_size)
@@ -594,10 +594,10 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
                                                 generator)]
             clusterings.append((valid, centroids, cluster_classes))
             per_tau = self._search(features[valid], centroids, cluster_classes, neighbors, taus)
-            for row, per_n in enumerate(per_tau):
-                scores[row] += [balanced_accuracy(codes[valid], s.argmax(dim=1),
-                                                  sample_weight=_subset(weights, valid))
-                                for s in per_n]
+            predictions = torch.stack([s.argmax(dim=1) for per_n in per_tau for s in per_n])
+            scores += _balanced_accuracies(
+                codes[valid], predictions, len(self.classes_), _subset(weights, valid)
+            ).reshape(scores.shape).cpu().numpy()
         row = _preferred_row(scores / len(splits), settings.prior_correction_tolerance)
         col = int(np.argmax(scores[row]))
         # The out-of-fold scores of the chosen pair only, searched again from

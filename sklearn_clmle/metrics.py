@@ -52,17 +52,36 @@ def balanced_accuracy(y_true, y_pred, *, sample_weight=None, adjusted=False):
     if len(y_true) == 0:
         raise ValueError("balanced_accuracy needs at least one sample.")
     true, pred, n_labels = _as_codes(y_true, y_pred)
-    weight = (torch.ones(true.shape, dtype=torch.float64, device=true.device)
-              if sample_weight is None
-              else torch.as_tensor(sample_weight, dtype=torch.float64, device=true.device))
-    support = torch.bincount(true, weights=weight, minlength=n_labels)
-    hits = torch.bincount(true, weights=weight * (true == pred), minlength=n_labels)
-    present = support > 0
-    score = (hits[present] / support[present]).mean()
+    weight = None if sample_weight is None else torch.as_tensor(
+        sample_weight, dtype=torch.float64, device=true.device)
+    score = _balanced_accuracies(true, pred.unsqueeze(0), n_labels, weight)[0]
     if adjusted:
+        present = torch.bincount(true, weights=weight, minlength=n_labels) > 0
         chance = 1.0 / int(present.sum())
         score = (score - chance) / (1 - chance)
     return float(score)
+
+
+def _balanced_accuracies(true, predictions, n_classes, sample_weight=None):
+    """Balanced accuracy of every row of ``predictions`` against ``true``, in one pass.
+
+    ``true`` holds class codes in ``[0, n_classes)`` (shape ``(n_samples,)``)
+    and ``predictions`` one row of codes per candidate (shape ``(n_candidates,
+    n_samples)``); classes absent from ``true`` are ignored. A model search
+    scores dozens of candidates on the same rows: one bincount for all of
+    them instead of one call each. Returns a float64 tensor of shape
+    ``(n_candidates,)``.
+    """
+    weight = (torch.ones(true.shape, dtype=torch.float64, device=true.device)
+              if sample_weight is None
+              else torch.as_tensor(sample_weight, dtype=torch.float64, device=true.device))
+    support = torch.bincount(true, weights=weight, minlength=n_classes)
+    offsets = torch.arange(len(predictions), device=true.device).unsqueeze(1) * n_classes
+    hits = torch.bincount((offsets + true).flatten(),
+                          weights=(weight * (predictions == true)).flatten(),
+                          minlength=len(predictions) * n_classes).reshape(-1, n_classes)
+    present = support > 0
+    return (hits[:, present] / support[present]).mean(dim=1)
 
 
 balanced_accuracy_scorer = make_scorer(balanced_accuracy)

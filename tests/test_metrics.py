@@ -15,6 +15,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_clmle import balanced_accuracy, balanced_accuracy_scorer
+from sklearn_clmle.metrics import _balanced_accuracies
 
 
 def _sklearn(y_true, y_pred, **kwargs):
@@ -82,6 +83,22 @@ def test_torch_tensors_match_numpy(pair, adjusted):
     expected = _sklearn(y_true, y_pred, adjusted=adjusted)
     ours = balanced_accuracy(torch.tensor(y_true), torch.tensor(y_pred), adjusted=adjusted)
     assert _same(ours, expected)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(st.integers(1, 30), st.integers(1, 6), st.integers(1, 5), st.booleans(), st.data())
+def test_many_candidates_at_once_equal_one_call_each(n, n_classes, n_candidates, weighted,
+                                                      data):
+    codes = st.lists(st.integers(0, n_classes - 1), min_size=n, max_size=n)
+    true = torch.tensor(data.draw(codes))
+    predictions = torch.tensor([data.draw(codes) for _ in range(n_candidates)])
+    weight = (torch.tensor(data.draw(st.lists(st.floats(0.1, 5), min_size=n, max_size=n)),
+                           dtype=torch.float64) if weighted else None)
+    together = _balanced_accuracies(true, predictions, n_classes, weight)
+    assert together.shape == (n_candidates,)
+    for score, pred in zip(together.tolist(), predictions):
+        assert score == pytest.approx(balanced_accuracy(true, pred, sample_weight=weight),
+                                      rel=1e-12)
 
 
 def test_zero_weight_class_is_ignored_like_sklearn():

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from sklearn.datasets import load_iris
 
 from sklearn_clmle import KNearestClusterClassifier
+from sklearn_clmle.nn import search
 from sklearn_clmle.nn.search import (_class_scores, _one_cluster_per_class_scores,
                                      nearest_cluster_log_scores)
 
@@ -270,6 +271,28 @@ def test_sequence_of_n_neighbors_matches_separate_searches():
     for n, scores in zip(grid, together):
         separate = nearest_cluster_log_scores(queries, centroids, cluster_class, 4, n, scale=5.0)
         torch.testing.assert_close(scores, separate)
+
+
+def test_n_neighbors_clipped_to_the_same_value_are_scored_once(monkeypatch):
+    # 15 clusters: 20, 50 and 200 all clip to 15, and 3 is asked twice.
+    generator = torch.Generator().manual_seed(4)
+    queries = torch.nn.functional.normalize(torch.randn(30, 6, generator=generator), dim=1)
+    centroids = torch.nn.functional.normalize(torch.randn(15, 6, generator=generator), dim=1)
+    cluster_class = torch.randint(4, (15,), generator=generator)
+    grid = [1, 3, 3, 20, 50, 200]
+    calls = []
+    scored = search._class_scores
+    monkeypatch.setattr(search, "_class_scores",
+                        lambda logits, *args: calls.append(logits.shape[1]) or scored(logits, *args))
+    together = nearest_cluster_log_scores(queries, centroids, cluster_class, 4, grid,
+                                          scale=5.0, every_class=True)
+    assert sorted(calls) == [1, 3, 15]
+    monkeypatch.undo()
+    for n, scores in zip(grid, together):
+        separate = nearest_cluster_log_scores(queries, centroids, cluster_class, 4, n,
+                                              scale=5.0, every_class=True)
+        torch.testing.assert_close(scores, separate, rtol=0, atol=0)
+    assert together[1] is not together[2]  # separate tensors, as before
 
 
 # --------------------------------------------------------------------------

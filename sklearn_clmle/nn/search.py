@@ -158,9 +158,14 @@ def nearest_cluster_log_scores(queries, centroids, cluster_class, n_classes, n_n
             nearest_logits = nearest_similarity + weight[nearest_class]
             best_logits = (None if best is None
                            else (best + weight).masked_fill(~has_cluster, float("-inf")))
+            # N clipped to the clusters repeats on small data (12 candidates,
+            # a few clusters): each distinct N is scored once.
+            by_n = {}
             for per_n, n in zip(per_weight, values):
-                per_n.append(_class_scores(nearest_logits[:, :n], nearest_class[:, :n],
-                                           n_classes, rule, best_logits).to(queries.dtype))
+                if n not in by_n:
+                    by_n[n] = _class_scores(nearest_logits[:, :n], nearest_class[:, :n],
+                                            n_classes, rule, best_logits).to(queries.dtype)
+                per_n.append(by_n[n])
     scores = [[torch.cat(s) if s else queries.new_zeros(0, n_classes) for s in per_weight]
               for per_weight in scores]
     scores = [per_weight if many else per_weight[0] for per_weight in scores]
