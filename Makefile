@@ -20,10 +20,12 @@ demo: $(STAMP)
 
 # The tests marked float_path (pins, trained accuracies, choices) run a second
 # time on torch's scalar kernels: a result that holds on one processor's float
-# path only fails here instead of on a user's machine.
+# path only fails here instead of on a user's machine. worksteal: an idle
+# worker takes tests queued for the other, so a few long tests near the end
+# do not leave one core idle.
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 sklearn_clmle tests
-	ATEN_CPU_CAPABILITY=default $(BIN)/python -m pytest -n 2 -m float_path tests
+	$(BIN)/python -m pytest -n 2 --dist worksteal sklearn_clmle tests
+	ATEN_CPU_CAPABILITY=default $(BIN)/python -m pytest -n 2 --dist worksteal -m float_path tests
 
 $(DOCS_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[docs]"

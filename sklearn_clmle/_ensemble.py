@@ -22,6 +22,7 @@ from sklearn.utils.validation import has_fit_parameter
 from skorch.callbacks import Checkpoint, TrainEndCheckpoint
 
 from ._nearest_cluster import KNearestClusterClassifier
+from ._settings import with_settings
 from ._validation import check_no_effect
 
 
@@ -105,14 +106,18 @@ def join_members(parts, n_blocks=1):
     return out
 
 
+_PredictOnlyClassifier = with_settings(KNearestClusterClassifier, "_settings", calibrate=False)
+
+
 def input_weight_classifier(estimator, seed, weighted):
     """The unfitted classifier that chooses ``input_weight="auto"``: a clone of
     ``input_weight_estimator`` seeded from ``seed`` where it has an unset
     ``random_state``, or :class:`KNearestClusterClassifier` at its defaults."""
     if estimator.input_weight_estimator is None:
-        # Only its predictions choose the weight: no threshold of unknown rows.
-        return KNearestClusterClassifier(random_state=seed, device=estimator.device,
-                                         unknown_rate=None)
+        # Only its predictions choose the weight: no threshold of unknown
+        # rows, no calibration of probabilities.
+        return _PredictOnlyClassifier(random_state=seed, device=estimator.device,
+                                      unknown_rate=None)
     classifier = clone(estimator.input_weight_estimator)
     if classifier.get_params().get("random_state", 0) is None:
         classifier.set_params(random_state=seed)

@@ -600,6 +600,8 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
             ).reshape(scores.shape).cpu().numpy()
         row = _preferred_row(scores / len(splits), settings.prior_correction_tolerance)
         col = int(np.argmax(scores[row]))
+        if not settings.calibrate:
+            return int(grid[col]), taus[row], (1.0, np.zeros(len(self.classes_)))
         # The out-of-fold scores of the chosen pair only, searched again from
         # the kept clusterings (centroids are small): keeping every pair's
         # scores would hold len(taus) x len(grid) copies of n x n_classes.

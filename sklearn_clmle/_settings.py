@@ -97,6 +97,11 @@ class FitSettings:
     unknown_held_out_rows : int
         Held-out rows that set ``unknown_threshold_`` at least: a quantile of
         2,000 rows is within half a point of the rate at 0.05 (binomial noise).
+    calibrate : bool
+        Fit ``predict_proba``'s calibration (``temperature_``,
+        ``calibration_bias_``) after the search of ``N`` and ``tau``. Off
+        only for fits whose one use is ``predict`` (the input-weight
+        choice's), where it would be a tenth of the fit for nothing.
     """
 
     neighbor_grid: Tuple[int, ...] = (1, 2, 3, 5, 8, 12, 20, 30, 50, 80, 120, 200)
@@ -106,6 +111,7 @@ class FitSettings:
     cluster_max_samples: int = 64
     selection_cluster_max_samples: int = 16
     unknown_held_out_rows: int = 2_000
+    calibrate: bool = True
 
 
 #: The library's fitting settings of :class:`KNearestClusterClassifier`.

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import threadpoolctl
 import torch
 
 from sklearn_clmle.datasets import load_long_tailed_digits
@@ -17,6 +18,10 @@ from sklearn_clmle.datasets import load_long_tailed_digits
 # synchronisation cost there, and on a loaded machine (or next to other
 # pytest-xdist workers) it slows a fit down by more than an order of magnitude.
 torch.set_num_threads(1)
+# The same for NumPy's BLAS (OpenBLAS starts a thread per core): next to the
+# other pytest-xdist worker its threads fight for the cores (the suite ran
+# about a sixth slower with them on a 2-core machine).
+_BLAS_ONE_THREAD = threadpoolctl.threadpool_limits(1, user_api="blas")
 
 #: ``SKLEARN_CLMLE_TEST_DEVICE=cuda pytest ...`` runs the whole suite on that
 #: device: the tests pin ``device="cpu"`` (bit-identical results, the CI

@@ -20,7 +20,10 @@ def test_grid_search_on_dask_local_cluster_matches_sequential(small_long_tailed)
     # One network per fit: the ensemble is not what is distributed here.
     pipe = Pipeline([("emb", CLMLEEmbedder(**TINY, n_estimators=1)),
                      ("clf", KNearestClusterClassifier(n_neighbors=3, random_state=0))])
-    grid = {"emb__inter_margin": [0.2, 1.0], "clf__n_neighbors": [1, 5]}
+    # Two candidates, each setting a parameter of both steps: N = 1 against 5
+    # moves the score far more than any float path's rounding.
+    grid = [{"emb__inter_margin": [0.2], "clf__n_neighbors": [1]},
+            {"emb__inter_margin": [1.0], "clf__n_neighbors": [5]}]
     search = GridSearchCV(pipe, grid, cv=2, scoring="balanced_accuracy")
     sequential = search.fit(X, y).cv_results_
     # Two worker processes on loopback, one thread each: the set-up the

@@ -191,15 +191,17 @@ def test_auto_choice_is_what_held_out_rows_say(rows_data, auto_fit):
 
 
 @pytest.mark.float_path
-def test_auto_beats_the_embedding_alone_where_rows_are_informative(rows_data):
-    # One seed's gain is noise-sized: the barely trained networks alone score
-    # 0.72-0.82 by seed and float path, with the rows 0.78-0.82. Seeds 0-2's
-    # mean gain was 0.044 and 0.052 on two float paths, and every seed chose
-    # w > 0; the test averages seeds 0-3.
-    X, y = rows_data
-    Xtr, ytr, Xte, yte = X[::2], y[::2], X[1::2], y[1::2]
+def test_auto_beats_the_embedding_alone_where_rows_are_informative():
+    # rows_data's distribution, with 2,200 test rows instead of 200: on 16
+    # test minority rows one row moves a balanced accuracy by 0.03, and the
+    # gain was 0.02-0.05 by float path; on 187 the gains of seeds 0-2 were
+    # 0.10-0.21 on two float paths, every seed choosing w > 0.
+    X, y = make_classification(2400, 8, n_informative=4, n_redundant=0, weights=[0.92],
+                               class_sep=1.5, random_state=3)
+    X = X.astype(np.float32)
+    Xtr, ytr, Xte, yte = X[:200], y[:200], X[200:], y[200:]
     gains = []
-    for seed in range(4):
+    for seed in range(3):
         scores = {}
         for name, weight in (("plain", 0.0), ("auto", "auto")):
             emb = _tiny(n_estimators=3, input_weight=weight, random_state=seed).fit(Xtr, ytr)
@@ -207,7 +209,7 @@ def test_auto_beats_the_embedding_alone_where_rows_are_informative(rows_data):
             scores[name] = balanced_accuracy_score(yte, clf.predict(emb.transform(Xte)))
         assert emb.input_weight_ > 0
         gains.append(scores["auto"] - scores["plain"])
-    assert np.mean(gains) > 0.02, gains
+    assert np.mean(gains) > 0.05, gains
 
 
 def _case_data(case, X, y):
