@@ -17,6 +17,7 @@ import torch
 from sklearn_clmle import CLMLEEmbedder, KNearestClusterClassifier, PairEmbedder, SoftmaxEmbedder
 from sklearn_clmle.nn import MLPEncoder
 from sklearn_clmle._settings import INPUT_WEIGHT_CHOICE, with_settings
+from sklearn_clmle._ensemble import input_weight_classifier
 from sklearn_clmle._input_rows import (capped_rows,
                                        cross_fit_folds, preferred_weight, side_by_side)
 
@@ -292,6 +293,23 @@ def test_embedders_without_input_rows_have_no_input_weight_attribute(rows_data, 
                    random_state=0, device="cpu").fit(X[:120], y[:120])
     assert not hasattr(emb, "input_weight_") and not hasattr(emb, "input_scaler_")
     assert emb.transform(X[:3]).shape == (3, 8)
+
+
+def test_the_choice_skips_only_the_calibration(rows_data, auto_fit):
+    # The default choice's classifier fits no calibration (predict never
+    # reads it); the same classifier calibrating chooses the same.
+    X, y = rows_data
+    calibrating = _tiny(n_estimators=3, input_weight="auto", input_weight_estimator=(
+        KNearestClusterClassifier(unknown_rate=None, device="cpu"))).fit(X, y)
+    assert calibrating.input_weight_scores_ == auto_fit.input_weight_scores_
+    Z = network_embedding(auto_fit, auto_fit.estimators_[0], X)
+    predict_only = input_weight_classifier(auto_fit, 0, weighted=False).fit(Z, y)
+    full = KNearestClusterClassifier(unknown_rate=None, random_state=0, device="cpu").fit(Z, y)
+    assert predict_only.temperature_ == 1.0 and not predict_only.calibration_bias_.any()
+    assert full.temperature_ != 1.0
+    assert (predict_only.n_neighbors_, predict_only.prior_correction_) == (
+        full.n_neighbors_, full.prior_correction_)
+    assert_array_equal(predict_only.predict(Z), full.predict(Z))
 
 
 def test_input_weight_estimator_chooses_with_the_given_classifier(rows_data, monkeypatch):
