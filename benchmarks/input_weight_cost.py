@@ -6,8 +6,9 @@ On generated raw rows (``_synthetic.sphere_modes`` times 3: d = 64, 100
 classes, imbalance 100), one thread, ``CLMLEEmbedder()`` at its defaults:
 the whole fit's time and the part spent choosing the weight (the nine
 classifier fits on the cross-fitted networks' embeddings, timed by wrapping
-``_base.choose_input_weight``, the name the fit calls), and the share. ``--cap`` overrides
-``INPUT_WEIGHT_CHOICE.max_rows`` (``0``: no cap, every row of every fold).
+``_base.choose_input_weight``, the name the fit calls), and the share.
+``--cap`` overrides ``INPUT_WEIGHT_CHOICE.max_rows`` (``0``: no cap, every
+row of every fold).
 ``--tasks`` times the same on tables of the development suite instead
 (``_suite.py``; ``--data``: the folder of their files)::
 
@@ -28,11 +29,17 @@ from sklearn_clmle import CLMLEEmbedder  # noqa: E402
 from sklearn_clmle import _base  # noqa: E402
 from sklearn_clmle._settings import with_settings  # noqa: E402
 from _synthetic import sphere_modes  # noqa: E402
+import _suite  # noqa: E402
 
 
 def generated(n_rows, seed):
     X, y = sphere_modes(n_rows, noise=1.5, seed=seed)[:2]
     return (X * 3.0).astype(np.float32), y
+
+
+def suite_rows(name, seed, path):
+    data = _suite.task(name, seed, path=path)
+    return data.X_train, data.y_train
 
 
 def measure(X, y, seed, embedder=CLMLEEmbedder):
@@ -73,8 +80,7 @@ def main(argv=None):
         embedder = with_settings(CLMLEEmbedder, "_input_weight_choice",
                                  max_rows=args.cap or np.iinfo(np.int64).max)
     if args.tasks:
-        import _suite
-        cases = [(name, lambda name=name: _load_task(_suite, name, args.seed, args.data))
+        cases = [(name, lambda name=name: suite_rows(name, args.seed, args.data))
                  for name in args.tasks]
     else:
         cases = [(str(n), lambda n=n: generated(n, args.seed)) for n in args.sizes]
@@ -84,11 +90,6 @@ def main(argv=None):
         rows, total, choice, weight = measure(X, y, args.seed, embedder)
         print(f"{name:>22} {rows:8d} {total:8.1f} {choice:9.2f} {100 * choice / total:6.1f}% "
               f"{weight:5.2f}", flush=True)
-
-
-def _load_task(suite, name, seed, path):
-    data = suite.task(name, seed, path=path)
-    return data.X_train, data.y_train
 
 
 if __name__ == "__main__":

@@ -101,7 +101,7 @@ class FitSettings:
         Fit ``predict_proba``'s calibration (``temperature_``,
         ``calibration_bias_``) after the search of ``N`` and ``tau``. Off
         only for fits whose one use is ``predict`` (the input-weight
-        choice's), where it would be a tenth of the fit for nothing.
+        choice's), which never read it.
     """
 
     neighbor_grid: Tuple[int, ...] = (1, 2, 3, 5, 8, 12, 20, 30, 50, 80, 120, 200)

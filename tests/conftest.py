@@ -19,9 +19,9 @@ from sklearn_clmle.datasets import load_long_tailed_digits
 # pytest-xdist workers) it slows a fit down by more than an order of magnitude.
 torch.set_num_threads(1)
 # The same for NumPy's BLAS (OpenBLAS starts a thread per core): next to the
-# other pytest-xdist worker its threads fight for the cores (the suite ran
-# about a sixth slower with them on a 2-core machine).
-_BLAS_ONE_THREAD = threadpoolctl.threadpool_limits(1, user_api="blas")
+# other pytest-xdist worker its threads fight for the cores. (Called as a
+# function, the limit holds for the whole process.)
+threadpoolctl.threadpool_limits(1, user_api="blas")
 
 #: ``SKLEARN_CLMLE_TEST_DEVICE=cuda pytest ...`` runs the whole suite on that
 #: device: the tests pin ``device="cpu"`` (bit-identical results, the CI
