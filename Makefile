@@ -20,12 +20,19 @@ demo: $(STAMP)
 
 # The tests marked float_path (pins, trained accuracies, choices) run a second
 # time on torch's scalar kernels: a result that holds on one processor's float
-# path only fails here instead of on a user's machine. worksteal: an idle
-# worker takes tests queued for the other, so a few long tests near the end
-# do not leave one core idle.
+# path only fails here instead of on a user's machine; that run collects only
+# the files that use the mark (collecting scikit-learn's checks alone costs
+# each worker seconds). worksteal: an idle worker takes tests queued for the
+# other, so a few long tests near the end do not leave one core idle. Both
+# runs may write bytecode (to the ignored __pycache__), so the second one does
+# not compile and assertion-rewrite every module again where the environment
+# sets PYTHONDONTWRITEBYTECODE.
+FLOAT_PATH_TESTS = $(shell grep -l float_path tests/test_*.py)
+PYTEST := env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -n 2 --dist worksteal
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist worksteal sklearn_clmle tests
-	ATEN_CPU_CAPABILITY=default $(BIN)/python -m pytest -n 2 --dist worksteal -m float_path tests
+	$(PYTEST) sklearn_clmle tests
+	ATEN_CPU_CAPABILITY=default $(PYTEST) -m float_path $(FLOAT_PATH_TESTS)
 
 $(DOCS_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[docs]"

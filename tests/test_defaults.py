@@ -7,7 +7,8 @@ from sklearn.datasets import make_classification
 from sklearn.preprocessing import QuantileTransformer, StandardScaler
 
 import sklearn_clmle.nn.cluster_index as cluster_index_module
-from sklearn_clmle import CLMLEEmbedder, LMLEEmbedder, PairEmbedder, SoftmaxEmbedder
+from sklearn_clmle import (CLMLEEmbedder, KNearestClusterClassifier, LMLEEmbedder, PairEmbedder,
+                          SoftmaxEmbedder)
 from sklearn_clmle import _plans
 from sklearn_clmle._base import auto_budget
 from sklearn_clmle._settings import RECLUSTER
@@ -45,8 +46,11 @@ def test_auto_budget_is_monotone_in_the_data_size():
 def test_auto_budget_reaches_the_estimator():
     # Every network of the default ensemble gets the budget of its data.
     X, y = make_classification(n_samples=400, n_features=6, random_state=0)
+    # (A chooser without its own search: the budget is the networks'.)
+    chooser = KNearestClusterClassifier(n_neighbors=3, prior_correction=0.0, unknown_rate=None,
+                                        device="cpu")
     emb = CLMLEEmbedder(n_rounds=1, embedding_dim=4, module_params={"hidden_units": (8,)},
-                        random_state=0, device="cpu").fit(X, y)
+                        input_weight_estimator=chooser, random_state=0, device="cpu").fit(X, y)
     assert len(emb.estimators_) == 3
     for member in emb.estimators_:
         # (cross-fitted for input_weight="auto": each on two thirds of the rows)

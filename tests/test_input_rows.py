@@ -196,13 +196,14 @@ def test_auto_beats_the_embedding_alone_where_rows_are_informative():
     # rows_data's distribution, with 2,200 test rows instead of 200: on 16
     # test minority rows one row moves a balanced accuracy by 0.03, and the
     # gain was 0.02-0.05 by float path; on 187 the gains of seeds 0-2 were
-    # 0.10-0.21 on two float paths, every seed choosing w > 0.
+    # 0.10-0.21 on two float paths, every seed choosing w > 0 (seeds 0-1:
+    # mean gains 0.16 and 0.135, so two seeds keep the floor far off).
     X, y = make_classification(2400, 8, n_informative=4, n_redundant=0, weights=[0.92],
                                class_sep=1.5, random_state=3)
     X = X.astype(np.float32)
     Xtr, ytr, Xte, yte = X[:200], y[:200], X[200:], y[200:]
     gains = []
-    for seed in range(3):
+    for seed in range(2):
         scores = {}
         for name, weight in (("plain", 0.0), ("auto", "auto")):
             emb = _tiny(n_estimators=3, input_weight=weight, random_state=seed).fit(Xtr, ytr)
