@@ -32,3 +32,15 @@ def test_input_weight_sweep_scores_the_library_rule():
         tolerance = INPUT_WEIGHT_CHOICE.tolerance
         assert float(sweep.choose(row, tolerance)) == preferred_weight(means, tolerance)
     assert sweep.choose({"scores": None}, 0.03) == "0.0"
+
+
+def test_loss_curves_plateau_rule():
+    # benchmarks/loss_curves.py: window means, and the end of the first
+    # window that is not tol below the one before.
+    import loss_curves
+
+    assert loss_curves.window_means([4, 2, 3, 1, 5], 2) == [3.0, 2.0, 5.0]
+    means = [1.0, 0.5, 0.3, 0.29, 0.1]
+    assert loss_curves.plateau_step(means, 25, 0.05) == 100  # 0.29 > 0.95 * 0.3
+    assert loss_curves.plateau_step(means, 25, 0.02) is None
+    assert loss_curves.plateau_step([1.0], 25, 0.05) is None
