@@ -456,7 +456,8 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         as the final one, so its centroids are as dense as those a new row
         meets. Folds are clustered until ``_settings.unknown_held_out_rows``
         rows are held out (all three below 3,000 rows, one from 6,000): each
-        fold costs a clustering, and more rows only refine a quantile that is
+        fold costs a clustering (the folds of small data share one batched
+        call, ``_cluster_folds``), and more rows only refine a quantile that is
         already within a few tenths of a point. The similarity to the
         centroid of the row's own final cluster would not do: the cluster
         was formed around the row, even without it (``docs/explaining.md``,
@@ -472,23 +473,19 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
                           random_state=rng.randint(np.iinfo(np.int32).max))
         else:
             return -1.0  # nothing to hold out: nothing is flagged
-        n_clusters = torch.bincount(cluster_classes, minlength=len(self.classes_))
-        held_out = []
+        n_clusters = torch.bincount(cluster_classes, minlength=len(self.classes_)).cpu()
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="The least populated class")
             splits = list(folds.split(np.zeros(len(codes)), codes.cpu().numpy()))
-        for train, valid in splits:
-            held = sum(len(values) for values, _ in held_out)
-            if held >= self._settings.unknown_held_out_rows:
-                break
-            train, valid = torch.from_numpy(train), torch.from_numpy(valid)
-            generator = torch.Generator().manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
-            _, centroids, _ = cluster_within_classes(
-                features[train], codes[train], n_clusters, n_classes=len(self.classes_),
-                max_iter=self.max_iter, generator=generator,
-                max_samples_per_cluster=self._settings.selection_cluster_max_samples,
-                sample_weight=_subset(weights, train))
-            valid = valid.to(features.device)
+        # The folds that hold out unknown_held_out_rows rows, in split order.
+        held = np.cumsum([0] + [len(valid) for _, valid in splits])
+        splits = splits[:max(1, int(np.sum(held[:-1] < self._settings.unknown_held_out_rows)))]
+        fold_centroids = self._cluster_folds(
+            features, codes, [(torch.from_numpy(train), n_clusters) for train, _ in splits],
+            rng, weights)
+        held_out = []
+        for (_, valid), (centroids, _) in zip(splits, fold_centroids):
+            valid = torch.from_numpy(valid).to(features.device)
             held_out.append((self._max_similarity(features[valid], centroids),
                              _subset(weights, valid)))
         similarities = torch.cat([values for values, _ in held_out]).numpy()
@@ -518,7 +515,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
                 f"classes ({np.asarray(y).dtype}) that is not one of them, e.g. -1 for integer "
                 "classes or 'unknown' for strings.")
 
-    def _cluster(self, features, codes, rng, max_samples_per_cluster=None, weights=None):
+    def _cluster(self, features, codes, rng, weights=None):
         generator = torch.Generator().manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
         cluster_size = self.cluster_size
         if cluster_size == "auto":
@@ -527,9 +524,48 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         return cluster_within_classes(
             features, codes, cluster_size, n_classes=len(self.classes_),
             max_iter=self.max_iter, generator=generator, return_n_iter=True,
-            max_samples_per_cluster=(max_samples_per_cluster
-                                     or self._settings.cluster_max_samples),
+            max_samples_per_cluster=self._settings.cluster_max_samples,
             sample_weight=weights)
+
+    def _cluster_folds(self, features, codes, folds, rng, weights=None):
+        """``(centroids, cluster_classes)`` of every fold in ``folds``, a list
+        of ``(training rows, clusters per class)``.
+
+        The folds are clustered together, each as classes of its own (class
+        ``c`` of the ``i``-th fold of a call is class ``i * n_classes + c``) in
+        one batched ``cluster_within_classes``, while their rows total at
+        most ``_settings.fold_batch_rows``: on small data a clustering costs
+        mostly a fixed number of small steps, whatever its rows, and the cap
+        bounds the copies of the rows that the folds' overlap makes.
+        """
+        n_classes, limit = len(self.classes_), self._settings.fold_batch_rows
+        calls = []
+        for fold in folds:
+            if not calls or sum(len(rows) for rows, _ in calls[-1]) + len(fold[0]) > limit:
+                calls.append([])
+            calls[-1].append(fold)
+        result = []
+        for call in calls:
+            rows = torch.cat([rows for rows, _ in call])
+            fold_codes = torch.cat([codes[rows] + i * n_classes
+                                    for i, (rows, _) in enumerate(call)])
+            generator = torch.Generator().manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
+            _, centroids, cluster_codes = cluster_within_classes(
+                features[rows], fold_codes, torch.cat([torch.as_tensor(n).cpu() for _, n in call]),
+                n_classes=len(call) * n_classes, max_iter=self.max_iter, generator=generator,
+                max_samples_per_cluster=self._settings.selection_cluster_max_samples,
+                sample_weight=_subset(weights, rows))
+            fold = cluster_codes // n_classes
+            result.extend((centroids[fold == i], cluster_codes[fold == i] % n_classes)
+                          for i in range(len(call)))
+        return result
+
+    def _fold_cluster_counts(self, codes):
+        """Clusters per class of a fold's rows (``codes``), as ``fit`` sizes them."""
+        counts = torch.bincount(codes, minlength=len(self.classes_)).cpu()
+        if self.cluster_size == "auto":
+            return torch.from_numpy(auto_cluster_counts(counts.numpy()))
+        return (counts // self.cluster_size).clamp_min(1)
 
     def _class_log_weight(self, cluster_classes, tau):
         """``-tau * log(number of clusters of the class)`` (0 for a class
@@ -580,12 +616,14 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
             warnings.filterwarnings("ignore", message="The least populated class")
             splits = list(folds.split(np.zeros(len(codes)), codes.cpu().numpy()))
         neighbors = [int(n) for n in grid]
+        trains = [torch.from_numpy(train) for train, _ in splits]
+        fold_centroids = self._cluster_folds(
+            features, codes, [(train, self._fold_cluster_counts(codes[train])) for train in trains],
+            rng, weights)
         clusterings = []
-        for fold, (train, valid) in enumerate(splits):
-            train, valid = torch.from_numpy(train), torch.from_numpy(valid)
-            _, centroids, cluster_classes, _ = self._cluster(
-                features[train], codes[train], rng, settings.selection_cluster_max_samples,
-                _subset(weights, train))
+        for fold, ((_, valid), (centroids, cluster_classes)) in enumerate(
+                zip(splits, fold_centroids)):
+            valid = torch.from_numpy(valid)
             if len(valid) > settings.selection_max_rows:
                 # Seeded from the folds' seed, not drawn from rng: the final
                 # clustering gets the same seed as without the cap.

@@ -374,13 +374,19 @@ def test_selection_folds_cluster_on_their_own_sample_cap(monkeypatch):
 
     monkeypatch.setattr(_nearest_cluster, "cluster_within_classes", spy)
     clf = Classifier(cluster_size=5, random_state=0, device="cpu").fit(X, y)
-    # Three selection folds, the final clustering, then the three folds of
-    # the unknown threshold (which only set a quantile, like the selection).
-    assert caps == [2, 2, 2, 3, 2, 2, 2]
+    # The three selection folds in one call, the final clustering, then the
+    # three folds of the unknown threshold in one call (which only set a
+    # quantile, like the selection).
+    assert caps == [2, 3, 2]
     assert balanced_accuracy(y, clf.predict(X)) > 0.9
     caps.clear()
     Classifier(cluster_size=5, unknown_rate=None, random_state=0, device="cpu").fit(X, y)
-    assert caps == [2, 2, 2, 3]
+    assert caps == [2, 3]
+    caps.clear()
+    # A call per fold where the folds' rows exceed fold_batch_rows.
+    _with_settings(selection_cluster_max_samples=2, cluster_max_samples=3, fold_batch_rows=0)(
+        cluster_size=5, random_state=0, device="cpu").fit(X, y)
+    assert caps == [2, 2, 2, 3, 2, 2, 2]
 
 
 def _with_settings(**changes):

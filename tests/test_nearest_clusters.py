@@ -13,6 +13,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_clmle import KNearestClusterClassifier
+from sklearn_clmle._settings import FIT_SETTINGS, with_settings
+from sklearn_clmle.nn.clustering import cluster_within_classes
 from sklearn_clmle.nn.evidence import grouped_indices
 
 
@@ -289,3 +291,56 @@ def test_no_threshold_with_unknown_rate_none():
     assert clf.score_samples(X[:5]).shape == (5,)
     with pytest.raises(ValueError, match="unknown_rate=None"):
         clf.set_params(unknown_label=-1).fit(X, y)
+
+
+def _folds_of(seed, n=120, n_classes=3):
+    rng = np.random.RandomState(seed)
+    X = torch.nn.functional.normalize(torch.from_numpy(rng.randn(n, 5).astype(np.float32)), dim=1)
+    codes = torch.from_numpy(rng.randint(0, n_classes, n))
+    weights = torch.from_numpy(rng.rand(n) + 0.5)
+    folds = [torch.from_numpy(np.sort(rng.choice(n, 80, replace=False))) for _ in range(3)]
+    return X, codes, weights, folds
+
+
+@pytest.mark.parametrize("fold_batch_rows", [50_000, 170, 0])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_batched_fold_clusterings_keep_each_fold_apart(fold_batch_rows, weighted):
+    # One cluster per class: its centroid is the (weighted) mean direction of
+    # that class's rows of that fold alone, however the folds share calls
+    # (all three, two then one, one each).
+    X, codes, weights, folds = _folds_of(0)
+    weights = weights if weighted else None
+    clf = with_settings(KNearestClusterClassifier, "_settings",
+                        fold_batch_rows=fold_batch_rows)(device="cpu")
+    clf.classes_ = np.arange(3)
+    one = torch.ones(3, dtype=torch.long)
+    result = clf._cluster_folds(X, codes, [(rows, one) for rows in folds],
+                                np.random.RandomState(0), weights)
+    assert len(result) == len(folds)
+    for rows, (centroids, classes) in zip(folds, result):
+        assert classes.tolist() == [0, 1, 2]
+        for c in range(3):
+            members = rows[codes[rows] == c]
+            w = 1.0 if weights is None else weights[members, None].float()
+            mean = torch.nn.functional.normalize((X[members] * w).sum(0), dim=0)
+            torch.testing.assert_close(centroids[c], mean, atol=1e-5, rtol=0)
+
+
+def test_fold_clusterings_in_calls_of_their_own_are_each_fold_alone():
+    # fold_batch_rows=0: each fold is the clustering of its rows alone, seeded
+    # in fold order from the fit's random state (the fit before batching).
+    X, codes, weights, folds = _folds_of(1)
+    n_clusters = torch.tensor([4, 3, 5])
+    clf = with_settings(KNearestClusterClassifier, "_settings", fold_batch_rows=0)(device="cpu")
+    clf.classes_ = np.arange(3)
+    result = clf._cluster_folds(X, codes, [(rows, n_clusters) for rows in folds],
+                                np.random.RandomState(0), weights)
+    rng = np.random.RandomState(0)
+    for rows, (centroids, classes) in zip(folds, result):
+        generator = torch.Generator().manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
+        _, expected, expected_classes = cluster_within_classes(
+            X[rows], codes[rows], n_clusters, n_classes=3, max_iter=clf.max_iter,
+            generator=generator, max_samples_per_cluster=FIT_SETTINGS.selection_cluster_max_samples,
+            sample_weight=weights[rows])
+        assert torch.equal(centroids, expected)
+        assert torch.equal(classes, expected_classes)
