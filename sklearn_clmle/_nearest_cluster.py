@@ -473,7 +473,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
                           random_state=rng.randint(np.iinfo(np.int32).max))
         else:
             return -1.0  # nothing to hold out: nothing is flagged
-        n_clusters = torch.bincount(cluster_classes, minlength=len(self.classes_)).cpu()
+        n_clusters = torch.bincount(cluster_classes, minlength=len(self.classes_))
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="The least populated class")
             splits = list(folds.split(np.zeros(len(codes)), codes.cpu().numpy()))
@@ -517,12 +517,8 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
 
     def _cluster(self, features, codes, rng, weights=None):
         generator = torch.Generator().manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
-        cluster_size = self.cluster_size
-        if cluster_size == "auto":
-            counts = torch.bincount(codes, minlength=len(self.classes_)).cpu().numpy()
-            cluster_size = torch.from_numpy(auto_cluster_counts(counts))
         return cluster_within_classes(
-            features, codes, cluster_size, n_classes=len(self.classes_),
+            features, codes, self._cluster_counts(codes), n_classes=len(self.classes_),
             max_iter=self.max_iter, generator=generator, return_n_iter=True,
             max_samples_per_cluster=self._settings.cluster_max_samples,
             sample_weight=weights)
@@ -551,7 +547,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
                                     for i, (rows, _) in enumerate(call)])
             generator = torch.Generator().manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
             _, centroids, cluster_codes = cluster_within_classes(
-                features[rows], fold_codes, torch.cat([torch.as_tensor(n).cpu() for _, n in call]),
+                features[rows], fold_codes, torch.cat([n.cpu() for _, n in call]),
                 n_classes=len(call) * n_classes, max_iter=self.max_iter, generator=generator,
                 max_samples_per_cluster=self._settings.selection_cluster_max_samples,
                 sample_weight=_subset(weights, rows))
@@ -560,8 +556,9 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
                           for i in range(len(call)))
         return result
 
-    def _fold_cluster_counts(self, codes):
-        """Clusters per class of a fold's rows (``codes``), as ``fit`` sizes them."""
+    def _cluster_counts(self, codes):
+        """Clusters per class of the rows of class ``codes`` (all of ``fit``'s,
+        or a fold's): ``auto_cluster_counts``, or ``L_c // cluster_size``."""
         counts = torch.bincount(codes, minlength=len(self.classes_)).cpu()
         if self.cluster_size == "auto":
             return torch.from_numpy(auto_cluster_counts(counts.numpy()))
@@ -618,7 +615,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         neighbors = [int(n) for n in grid]
         trains = [torch.from_numpy(train) for train, _ in splits]
         fold_centroids = self._cluster_folds(
-            features, codes, [(train, self._fold_cluster_counts(codes[train])) for train in trains],
+            features, codes, [(train, self._cluster_counts(codes[train])) for train in trains],
             rng, weights)
         clusterings = []
         for fold, ((_, valid), (centroids, cluster_classes)) in enumerate(
